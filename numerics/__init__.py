@@ -1,0 +1,1 @@
+"""Numerical kernels: arrays in, arrays out. Knows nothing of theorems or verdicts."""

@@ -1,0 +1,370 @@
+"""The ``sharpflat`` command (also ``python -m verify``).
+
+Exit status (:class:`ExitCode`): 0 when nothing was refuted or errored, 1 when something was
+refuted, 2 when the run was interrupted, 3 when something errored, 4 on a usage error, 5 when
+nothing was selected to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from verify.errors import SharpflatError, UsageError
+from verify.verdict import Status, Verdict
+
+out = Console(highlight=False, soft_wrap=False, width=120)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_STYLE = {"proved": "bold green", "certified": "green", "evidence": "cyan", "refuted": "bold red",
+          "inconclusive": "yellow", "error": "bold magenta"}
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    REFUTED = 1
+    INTERRUPTED = 2
+    ERROR = 3
+    USAGE = 4
+    NO_CHECKS = 5
+
+
+def exit_code_for(verdicts: Iterable[Verdict]) -> ExitCode:
+    statuses = {v.status for v in verdicts}
+    if Status.ERROR in statuses:
+        return ExitCode.ERROR
+    if Status.REFUTED in statuses:
+        return ExitCode.REFUTED
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------------
+# the session: run tasks, store each verdict as it comes, survive interrupts
+# --------------------------------------------------------------------------------------------
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_session(store: Any, *, command: str, target: str, tasks: list, profile: str | None,
+                seed: int, workers: int, cluster: str | None, argv: list[str],
+                json_path: str | None, early: Sequence[Verdict] = (), info: dict | None = None,
+                quiet: bool = False) -> tuple[ExitCode, int, list[Verdict]]:
+    """Run ``tasks`` into a new stored run; returns (exit code, run id, verdicts)."""
+    from verify import runner
+
+    run_id = store.begin_run(command=command, target=target, profile=profile, seed=seed,
+                             planned=len(tasks) + len(early), argv=argv, info=info)
+    verdicts: list[Verdict] = []
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupted = False
+    try:
+        for v in early:
+            store.add_verdict(run_id, v)
+            verdicts.append(v)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
+            progress = bar.add_task(f"run {run_id}", total=len(tasks))
+            for v in runner.execute(tasks, workers=workers, cluster=cluster,
+                                    on_start=lambda t: bar.update(progress, description=t.id)):
+                store.add_verdict(run_id, v)
+                verdicts.append(v)
+                bar.advance(progress)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        store.finish_run(run_id, "interrupted" if interrupted else "complete")
+    if json_path:
+        _write_json(json_path, [v.to_dict() for v in verdicts])
+    if interrupted:
+        err.print(f"[yellow]run {run_id} interrupted: {len(verdicts)} verdicts were stored "
+                  f"in {store.path}[/yellow]")
+        return ExitCode.INTERRUPTED, run_id, verdicts
+    return exit_code_for(verdicts), run_id, verdicts
+
+
+def _write_json(path: str, payload: Any) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(target)
+
+
+def _summary(verdicts: list[Verdict], title: str) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in ("item", "status", "method", "s", "message"):
+        table.add_column(col, overflow="fold")
+    for v in sorted(verdicts, key=lambda v: v.id):
+        style = _STYLE[v.status.value]
+        table.add_row(v.id, f"[{style}]{v.status.value}[/{style}]", v.method,
+                      f"{v.elapsed:.2f}" if v.elapsed is not None else "-",
+                      (v.message or "")[:160])
+    out.print(table)
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        counts[v.status.value] = counts.get(v.status.value, 0) + 1
+    out.print("  ".join(f"[{_STYLE[s]}]{n} {s}[/{_STYLE[s]}]" for s, n in sorted(counts.items()))
+              or "no verdicts")
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+
+def _store(args: argparse.Namespace):
+    from verify.store import DEFAULT_PATH, Store
+
+    return Store(args.db or DEFAULT_PATH)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from verify import registry
+
+    checks = registry.discover(args.module or ("theorems",))
+    chosen, skipped = registry.select(checks, profile=args.profile, only=args.only,
+                                      device="cuda")
+    if args.json:
+        print(json.dumps([c.describe() for c in chosen], indent=2))
+        return ExitCode.OK
+    table = Table(title=f"{len(chosen)} checks (profile {args.profile})")
+    for col in ("id", "paper", "statement", "profile", "device", "summary"):
+        table.add_column(col, overflow="fold")
+    for c in chosen:
+        table.add_row(c.id, c.paper, c.statement, c.profile, c.device, c.summary)
+    out.print(table)
+    return ExitCode.OK
+
+
+def cmd_kinds(args: argparse.Namespace) -> int:
+    from verify.conjectures import KIND_FIELDS
+    from verify.registry import KIND_MODULES
+
+    table = Table(title="claim kinds of conjecture files")
+    for col in ("kind", "module", "fields (* required)"):
+        table.add_column(col, overflow="fold")
+    for kind, spec in sorted(KIND_FIELDS.items()):
+        fields = ", ".join(f"{n}{'*' if req else ''}" for n, (_, req) in spec.items())
+        table.add_row(kind, KIND_MODULES[kind], fields)
+    out.print(table)
+    return ExitCode.OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from verify import registry, runner
+
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda was asked for, but torch sees no CUDA device")
+    packages = tuple(args.module or ("theorems",))
+    checks = registry.discover(packages)
+    if args.failed:
+        store = _store(args)
+        last = next((r for r in store.runs(200) if r.command == "run"), None)
+        failed = {v.id for v in store.verdicts(last.id) if v.failing} if last else set()
+        checks = [c for c in checks if c.id in failed]
+    chosen, skipped = registry.select(checks, profile=args.profile, only=args.only,
+                                      device=args.device)
+    for c in skipped:
+        err.print(f"[dim]skipped {c.id}: needs {c.device} (use --device {c.device})[/dim]")
+    if not chosen:
+        err.print("no check matches the selection"
+                  + (f" --only {args.only!r}" if args.only else ""))
+        return ExitCode.NO_CHECKS
+    tasks = [runner.check_task(c, seed=registry.check_seed(args.seed, c.id), device=args.device,
+                               packages=packages, timeout=args.timeout) for c in chosen]
+    store = _store(args)
+    code, run_id, verdicts = run_session(
+        store, command="run", target=",".join(packages) + (f"[{args.only}]" if args.only else ""),
+        tasks=tasks, profile=args.profile, seed=args.seed, workers=args.workers,
+        cluster=args.cluster, argv=sys.argv[1:], json_path=args.json, quiet=args.quiet,
+        info={"device": args.device, "skipped": [c.id for c in skipped]})
+    _summary(verdicts, f"run {run_id}: {len(verdicts)} of {len(tasks)} checks "
+                       f"(profile {args.profile}, stored in {store.path})")
+    return code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from verify import conjectures, runner
+
+    loaded = conjectures.load(args.file)
+    tasks = [runner.claim_task(c, seed=args.seed, timeout=args.timeout) for c in loaded.claims]
+    store = _store(args)
+    code, run_id, verdicts = run_session(
+        store, command="check", target=str(Path(args.file).resolve()), tasks=tasks,
+        profile=None, seed=args.seed, workers=args.workers, cluster=None, argv=sys.argv[1:],
+        json_path=args.json, early=loaded.errors, quiet=args.quiet)
+    _summary(verdicts, f"run {run_id}: {len(verdicts)} claims from {args.file}")
+    return code
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _store(args)
+    runs = store.runs(args.limit)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in runs], indent=2))
+        return ExitCode.OK
+    import datetime as dt
+
+    table = Table(title=f"runs in {store.path}")
+    for col in ("run", "command", "target", "profile", "started", "status", "verdicts"):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        started = dt.datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M:%S")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
+        table.add_row(str(r.id), r.command, r.target, r.profile or "-", started, r.status,
+                      counts or "-")
+    out.print(table)
+    return ExitCode.OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    run = store.run(args.run)
+    if args.item:
+        v = store.verdict(run.id, args.item)
+        if args.json:
+            print(v.to_json(indent=2))
+        else:
+            out.print_json(v.to_json())
+        return ExitCode.OK
+    verdicts = store.verdicts(run.id)
+    if args.json:
+        print(json.dumps({"run": run.to_dict(), "verdicts": [v.to_dict() for v in verdicts]},
+                         indent=2))
+        return ExitCode.OK
+    _summary(verdicts, f"run {run.id} ({run.command} {run.target}, {run.status})")
+    return ExitCode.OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from verify import report
+
+    store = _store(args)
+    data = report.build(store, args.run)
+    text = report.render(data, args.format)
+    if args.out:
+        target = Path(args.out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        err.print(f"wrote {args.format} report of run {data['run']['id']} to {target}")
+    else:
+        sys.stdout.write(text)
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sharpflat", description="Verify statements about sharp and flat minima.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", help="results store (default .sharpflat/results.db)")
+
+    p = sub.add_parser("list", help="list the registered checks")
+    p.add_argument("--profile", choices=("quick", "full"), default="full")
+    p.add_argument("--only", help="glob or substring of check ids")
+    p.add_argument("--module", action="append", help="package to discover checks in")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("kinds", help="list the claim kinds of conjecture files")
+    p.set_defaults(func=cmd_kinds)
+
+    p = sub.add_parser("run", help="run the verification suite")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick")
+    p.add_argument("--only", help="glob or substring of check ids, e.g. 'sharp'")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--workers", type=_positive_int, default=1)
+    p.add_argument("--cluster", help="Dask scheduler address (tcp://host:port)")
+    p.add_argument("--json", help="write every verdict to this JSON file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=_positive_float, default=600.0,
+                   help="per-check limit in seconds (default 600)")
+    p.add_argument("--module", action="append", help="package to discover checks in "
+                   "(default: theorems)")
+    p.add_argument("--failed", action="store_true",
+                   help="rerun only what the last run refuted or errored")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check", help="decide the claims of a TOML or Python conjecture file")
+    p.add_argument("file")
+    p.add_argument("--json", help="write the verdicts to this JSON file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=_positive_float, default=120.0,
+                   help="per-claim decision budget in seconds (default 120)")
+    p.add_argument("--workers", type=_positive_int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("runs", help="list stored runs")
+    p.add_argument("--limit", type=_positive_int, default=30)
+    p.add_argument("--json", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("show", help="show a stored run, or one verdict of it")
+    p.add_argument("run", help="run number or 'latest'")
+    p.add_argument("item", nargs="?", help="check or claim id")
+    p.add_argument("--json", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("report", help="certificate report of a run")
+    p.add_argument("run", nargs="?", default="latest")
+    p.add_argument("--format", choices=("html", "md", "json"), default="html")
+    p.add_argument("--out", help="output file (default: standard output)")
+    common(p)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return ExitCode.USAGE if exc.code else ExitCode.OK
+    try:
+        return int(args.func(args))
+    except SharpflatError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}")
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]")
+        return ExitCode.INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

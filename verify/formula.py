@@ -1,0 +1,250 @@
+"""Whitelisted formula parser: user text in SymPy syntax -> SymPy objects, never ``eval``.
+
+The text is parsed by :func:`ast.parse` and the tree is walked node by node; each allowed node
+builds the SymPy object directly. Anything else (attribute access, subscripts, lambdas,
+comprehensions, keyword arguments, dunder names, calls of anything but the whitelisted
+functions) raises :class:`~verify.errors.UnparsableFormula` naming what was rejected. Nothing of
+the user's text is executed.
+
+Decimal literals are read exactly (``0.1`` is ``1/10``), so exact deciders see what was typed.
+Sizes are bounded (text length, nesting depth, integer digits, constant powers) so that hostile
+input cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from typing import Iterable, Sequence
+
+import sympy as sp
+
+from verify.errors import UnparsableFormula
+
+MAX_LENGTH = 20_000
+MAX_DEPTH = 60
+MAX_INT_DIGITS = 200
+MAX_CONST_EXPONENT = 1_000
+
+#: name -> (SymPy callable, allowed argument counts (None = 1 or more))
+FUNCTIONS: dict[str, tuple[object, tuple[int, ...] | None]] = {
+    "Abs": (sp.Abs, (1,)), "abs": (sp.Abs, (1,)),
+    "Max": (sp.Max, None), "Min": (sp.Min, None),
+    "sqrt": (sp.sqrt, (1,)), "cbrt": (sp.cbrt, (1,)),
+    "exp": (sp.exp, (1,)), "log": (sp.log, (1,)),
+    "sin": (sp.sin, (1,)), "cos": (sp.cos, (1,)), "tan": (sp.tan, (1,)),
+    "tanh": (sp.tanh, (1,)), "sinh": (sp.sinh, (1,)), "cosh": (sp.cosh, (1,)),
+    "atan": (sp.atan, (1,)), "sign": (sp.sign, (1,)),
+    "Rational": (sp.Rational, (1, 2)),
+}
+CONSTANTS: dict[str, sp.Basic] = {"pi": sp.pi, "E": sp.E}
+
+#: Extra names and functions allowed in set expressions (filter-set ``equals``).
+SET_FUNCTIONS: dict[str, tuple[object, tuple[int, ...] | None]] = {
+    "Interval": (sp.Interval, (2, 3, 4)), "Union": (sp.Union, None),
+    "Intersection": (sp.Intersection, None), "FiniteSet": (sp.FiniteSet, None),
+    "Complement": (sp.Complement, (2,)),
+}
+SET_CONSTANTS: dict[str, sp.Basic] = {"EmptySet": sp.S.EmptySet, "Reals": sp.S.Reals,
+                                      "oo": sp.oo, "True": sp.true, "False": sp.false}
+
+RESERVED = set(FUNCTIONS) | set(CONSTANTS) | set(SET_FUNCTIONS) | set(SET_CONSTANTS)
+
+
+def make_symbols(names: Iterable[str]) -> tuple[sp.Symbol, ...]:
+    """Real SymPy symbols for the declared variable names (validated)."""
+    out = []
+    seen = set()
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise UnparsableFormula(f"variable name {name!r} is not a valid identifier")
+        if name.startswith("_"):
+            raise UnparsableFormula(f"variable name {name!r} may not start with '_'")
+        if name in RESERVED:
+            raise UnparsableFormula(f"variable name {name!r} is a reserved function or constant")
+        if name in seen:
+            raise UnparsableFormula(f"variable {name!r} is declared twice")
+        seen.add(name)
+        out.append(sp.Symbol(name, real=True))
+    return tuple(out)
+
+
+def parse_formula(text: str, variables: Sequence[sp.Symbol] = (), *, what: str = "formula",
+                  sets: bool = False) -> sp.Expr:
+    """Parse ``text`` into a SymPy expression over ``variables`` (no other names allowed).
+
+    Raises
+    ------
+    UnparsableFormula
+        If the text is not a formula of the whitelisted language, or uses an undeclared name.
+    """
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise UnparsableFormula(f"{what}: expected a formula string, got {type(text).__name__}")
+    if not isinstance(text, str):
+        text = repr(text)
+    if len(text) > MAX_LENGTH:
+        raise UnparsableFormula(f"{what}: formula longer than {MAX_LENGTH} characters")
+    if not text.strip():
+        raise UnparsableFormula(f"{what}: empty formula")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise UnparsableFormula(f"{what}: cannot parse {text!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise UnparsableFormula(f"{what}: formula nested too deeply") from None
+    builder = _Builder({s.name: s for s in variables}, what=what, text=text, sets=sets)
+    result = builder.build(tree.body, 0)
+    if not isinstance(result, sp.Basic):
+        raise UnparsableFormula(f"{what}: {text!r} is not an expression")
+    return result
+
+
+def parse_number(value: object, *, what: str = "number") -> sp.Expr:
+    """A constant: an int, a float (read exactly from its decimal form) or a formula string
+    without variables (``"2**(1/6)"``). Must be real and finite."""
+    if isinstance(value, bool):
+        raise UnparsableFormula(f"{what}: expected a number, got a boolean")
+    if isinstance(value, int):
+        expr = sp.Integer(value)
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise UnparsableFormula(f"{what}: non-finite value {value!r}")
+        expr = sp.Rational(repr(value))
+    elif isinstance(value, str):
+        expr = parse_formula(value, (), what=what)
+    elif isinstance(value, sp.Basic):
+        expr = value
+    else:
+        raise UnparsableFormula(f"{what}: expected a number or a formula string, got "
+                                f"{type(value).__name__}")
+    if expr.free_symbols:
+        raise UnparsableFormula(f"{what}: {value!r} must be a constant")
+    if expr.is_real is False or expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise UnparsableFormula(f"{what}: {value!r} is not a finite real number")
+    try:
+        approx = complex(sp.N(expr, 30))
+    except (TypeError, ValueError):
+        raise UnparsableFormula(f"{what}: {value!r} does not evaluate to a number") from None
+    if abs(approx.imag) > 1e-25 * max(1.0, abs(approx.real)) or approx.real != approx.real \
+            or abs(approx.real) == float("inf"):
+        raise UnparsableFormula(f"{what}: {value!r} is not a finite real number")
+    return expr
+
+
+def parse_set(text: str, *, what: str = "set") -> sp.Set:
+    """Parse a SymPy set such as ``"Union(Interval(0, 1), FiniteSet(3))"``."""
+    result = parse_formula(text, (), what=what, sets=True)
+    if not isinstance(result, sp.Set):
+        raise UnparsableFormula(f"{what}: {text!r} is not a set (use Interval, Union, "
+                                "FiniteSet, EmptySet...)")
+    return result
+
+
+class _Builder:
+    def __init__(self, names: dict[str, sp.Symbol], *, what: str, text: str, sets: bool):
+        self.names = names
+        self.what = what
+        self.text = text
+        self.functions = dict(FUNCTIONS, **(SET_FUNCTIONS if sets else {}))
+        self.constants = dict(CONSTANTS, **(SET_CONSTANTS if sets else {}))
+
+    def fail(self, message: str) -> UnparsableFormula:
+        return UnparsableFormula(f"{self.what}: {message} in {self.text!r}")
+
+    def build(self, node: ast.AST, depth: int) -> sp.Basic:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"nesting deeper than {MAX_DEPTH}")
+        method = getattr(self, "_" + type(node).__name__, None)
+        if method is None:
+            raise self.fail(f"'{type(node).__name__}' is not allowed")
+        return method(node, depth + 1)
+
+    def _Constant(self, node: ast.Constant, depth: int) -> sp.Basic:
+        value = node.value
+        if isinstance(value, bool) and "True" in self.constants:
+            return sp.true if value else sp.false
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(f"the constant {value!r} is not allowed")
+        if isinstance(value, int):
+            if len(str(abs(value))) > MAX_INT_DIGITS:
+                raise self.fail(f"an integer with more than {MAX_INT_DIGITS} digits")
+            return sp.Integer(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.fail("a non-finite number")
+        segment = ast.get_source_segment(self.text.strip(), node) or repr(value)
+        try:
+            return sp.Rational(segment.replace("_", ""))
+        except (TypeError, ValueError):
+            return sp.Rational(repr(value))
+
+    def _Name(self, node: ast.Name, depth: int) -> sp.Basic:
+        name = node.id
+        if name.startswith("__"):
+            raise self.fail(f"the name {name!r} is not allowed")
+        if name in self.names:
+            return self.names[name]
+        if name in self.constants:
+            return self.constants[name]
+        if name in self.functions:
+            raise self.fail(f"the function {name!r} must be called with arguments")
+        known = ", ".join(sorted(self.names)) or "none"
+        raise self.fail(f"unknown name {name!r} (declared variables: {known})")
+
+    def _UnaryOp(self, node: ast.UnaryOp, depth: int) -> sp.Basic:
+        operand = self.build(node.operand, depth)
+        if isinstance(node.op, ast.USub):
+            return -operand
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        raise self.fail(f"the operator '{type(node.op).__name__}' is not allowed")
+
+    def _BinOp(self, node: ast.BinOp, depth: int) -> sp.Basic:
+        if isinstance(node.op, ast.BitXor):
+            raise self.fail("'^' is not a power here; write '**'")
+        left = self.build(node.left, depth)
+        right = self.build(node.right, depth)
+        op = node.op
+        if isinstance(op, ast.Add):
+            return left + right
+        if isinstance(op, ast.Sub):
+            return left - right
+        if isinstance(op, ast.Mult):
+            return left * right
+        if isinstance(op, ast.Div):
+            return left / right
+        if isinstance(op, ast.Pow):
+            if right.is_number and not right.free_symbols:
+                if right.is_Integer and abs(int(right)) > MAX_CONST_EXPONENT:
+                    raise self.fail(f"exponent {right} larger than {MAX_CONST_EXPONENT}")
+                if right.is_Rational and max(abs(right.p), abs(right.q)) > MAX_CONST_EXPONENT:
+                    raise self.fail(f"exponent {right} too large")
+                if not right.is_Rational and left.is_number and abs(float(sp.N(right))) > \
+                        MAX_CONST_EXPONENT:
+                    raise self.fail(f"exponent {right} too large")
+            return sp.Pow(left, right)
+        raise self.fail(f"the operator '{type(op).__name__}' is not allowed")
+
+    def _Call(self, node: ast.Call, depth: int) -> sp.Basic:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail("only calls of whitelisted functions by name are allowed")
+        name = node.func.id
+        if name not in self.functions:
+            allowed = ", ".join(sorted(self.functions))
+            raise self.fail(f"the function {name!r} is not allowed (allowed: {allowed})")
+        if node.keywords:
+            raise self.fail(f"keyword arguments to {name} are not allowed")
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.fail("starred arguments are not allowed")
+        function, counts = self.functions[name]
+        if counts is None and not node.args:
+            raise self.fail(f"{name} needs at least one argument")
+        if counts is not None and len(node.args) not in counts:
+            raise self.fail(f"{name} takes {' or '.join(map(str, counts))} arguments, "
+                            f"not {len(node.args)}")
+        args = [self.build(a, depth) for a in node.args]
+        if name == "Rational" and not all(a.is_Integer for a in args):
+            raise self.fail("Rational takes integer arguments")
+        try:
+            return function(*args)  # type: ignore[operator]
+        except (TypeError, ValueError) as exc:
+            raise self.fail(f"{name}{tuple(map(str, args))} is invalid: {exc}") from None

@@ -1,0 +1,432 @@
+"""Verdicts and claims: the data types every layer speaks.
+
+This module imports nothing of the project (and nothing heavy), so that ``theorems`` can build
+claims and return verdicts without pulling in the engine.
+
+A :class:`Verdict` has exactly one :class:`Status` (ARCHITECTURE.md, "Verdicts"):
+
+========== ================================================================================
+proved      holds, by exact reasoning (SymPy identity, exact rationals, re-checked certificate)
+certified   holds, by a numerical certificate with a stated rigorous or probabilistic guarantee
+evidence    no counterexample found; numerical support only (the sample size is recorded)
+refuted     false, with a re-checked counterexample
+inconclusive could not decide (the reason is in ``message``)
+error       the input or the program failed (the message says what to try next)
+========== ================================================================================
+
+The invariants that make a verdict sound are enforced once, in :meth:`Verdict.__post_init__`:
+a verdict that breaks them cannot be constructed.
+
+JSON schema (``SCHEMA_VERSION`` = 1): an object with the keys of :data:`VERDICT_FIELDS`.
+``status`` is one of the six strings above; ``bounds`` is ``null`` or ``[lower, upper]``;
+non-finite floats are written as the strings ``"nan"``, ``"inf"``, ``"-inf"``; exact numbers
+(SymPy) are written as strings in SymPy syntax. :data:`VERDICT_JSON_SCHEMA` is the same
+description as a JSON Schema document.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import numbers
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Iterable, Mapping
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, enum.Enum):
+    """The six verdict statuses, ordered from strongest to weakest."""
+
+    PROVED = "proved"
+    CERTIFIED = "certified"
+    EVIDENCE = "evidence"
+    REFUTED = "refuted"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+#: The claim holds (exactly or by a certificate).
+HOLDS = frozenset({Status.PROVED, Status.CERTIFIED})
+#: The claim is supported (holds, or numerical evidence only).
+SUPPORTED = HOLDS | {Status.EVIDENCE}
+#: A decision was reached either way.
+DECIDED = HOLDS | {Status.REFUTED}
+#: No decision.
+NOT_DECIDED = frozenset({Status.INCONCLUSIVE, Status.ERROR})
+#: Statuses that make a run fail (non-zero exit).
+FAILING = frozenset({Status.REFUTED, Status.ERROR})
+
+
+class VerdictInvariantError(ValueError):
+    """A verdict was built that would break a soundness rule (a programming error)."""
+
+
+# --------------------------------------------------------------------------------------------
+# JSON conversion
+# --------------------------------------------------------------------------------------------
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert ``obj`` to plain JSON types.
+
+    Non-finite floats become ``"nan"``/``"inf"``/``"-inf"``; NumPy scalars and arrays become
+    numbers and lists; SymPy objects (and anything else with a SymPy-style ``free_symbols``)
+    become their string form, which the formula parser reads back; tuples become lists.
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, numbers.Integral) and type(obj).__module__ in ("builtins", "numpy"):
+        return int(obj)
+    if isinstance(obj, float) or (type(obj).__module__ == "numpy" and hasattr(obj, "dtype")
+                                  and getattr(obj, "shape", None) == ()):
+        value = float(obj)
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if hasattr(obj, "tolist") and type(obj).__module__.startswith(("numpy", "torch")):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
+        return [to_jsonable(v) for v in items]
+    if hasattr(obj, "free_symbols") or type(obj).__module__.startswith("sympy"):
+        return str(obj)
+    if isinstance(obj, numbers.Number):
+        return to_jsonable(float(obj))
+    raise TypeError(f"cannot convert {type(obj).__name__} to JSON: {obj!r}")
+
+
+def float_from_json(value: Any) -> float | None:
+    """Inverse of :func:`to_jsonable` for one float (accepts ``"nan"``, ``"inf"``...)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return float(value)
+    return float(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Claims
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Claim:
+    """A statement to decide: a claim ``kind`` with its parameters.
+
+    ``params`` holds parsed values (SymPy expressions, tuples of numbers, strings). Theorem
+    modules provide constructors that read like the mathematics, e.g.
+    ``theorems.sharp.sharp_minimizer(f, at=(0, 0), modulus=Rational(8, 10))``.
+    """
+
+    kind: str
+    params: dict[str, Any]
+    id: str = ""
+    source: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON form of the claim (exact numbers as strings)."""
+        return {"id": self.id, "kind": self.kind, "source": self.source,
+                **{k: to_jsonable(v) for k, v in self.params.items()}}
+
+    def check(self, *, seed: int = 0, timeout: float | None = None) -> "Verdict":
+        """Decide this claim in the current process with its kind's decider."""
+        from verify.registry import decide  # local: keeps this module free of the engine
+
+        return decide(self, seed=seed, timeout=timeout)
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Assumption:
+    """A hypothesis of a theorem and whether it was checked: True, False, or None (unknown)."""
+
+    name: str
+    holds: bool | None
+    how: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "holds": self.holds, "how": self.how}
+
+
+@dataclass
+class Verdict:
+    """The outcome of deciding one claim or running one check."""
+
+    id: str
+    kind: str
+    status: Status
+    method: str
+    message: str = ""
+    claim: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    bounds: tuple[Any, Any] | None = None
+    counterexample: dict[str, Any] | None = None
+    confidence: float | None = None
+    sample_size: int | None = None
+    assumptions: list[Assumption] = field(default_factory=list)
+    elapsed: float | None = None
+    seed: int | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        self.assumptions = [a if isinstance(a, Assumption) else Assumption(**a)
+                            for a in self.assumptions]
+        if self.bounds is not None:
+            self.bounds = (self.bounds[0], self.bounds[1])
+        self._check_invariants()
+
+    def _check_invariants(self) -> None:
+        s = self.status
+        if not self.id or not self.kind or not self.method:
+            raise VerdictInvariantError("a verdict needs a non-empty id, kind and method")
+        numbers_seen = list(_floats_in(self.bounds)) + list(_floats_in(self.confidence))
+        if s in DECIDED | {Status.EVIDENCE} and any(math.isnan(v) for v in numbers_seen):
+            raise VerdictInvariantError(f"{self.id}: NaN in bounds/confidence cannot give {s.value}")
+        if s is Status.REFUTED and not self.counterexample:
+            raise VerdictInvariantError(f"{self.id}: refuted needs a re-checked counterexample")
+        if s is Status.CERTIFIED and self.confidence is None:
+            raise VerdictInvariantError(f"{self.id}: certified needs a confidence (1.0 if rigorous)")
+        if self.confidence is not None and not (0.0 < float(self.confidence) <= 1.0):
+            raise VerdictInvariantError(f"{self.id}: confidence must lie in (0, 1]")
+        if s is Status.EVIDENCE and self.sample_size is None:
+            raise VerdictInvariantError(f"{self.id}: evidence needs its sample size")
+        if s in HOLDS and any(a.holds is not True for a in self.assumptions):
+            bad = [a.name for a in self.assumptions if a.holds is not True]
+            raise VerdictInvariantError(
+                f"{self.id}: {s.value} with unverified assumptions {bad}")
+
+    # -- convenience ------------------------------------------------------------------------
+    @property
+    def holds(self) -> bool:
+        return self.status in HOLDS
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "assumptions":
+                value = [a.to_dict() for a in value]
+            out[f.name] = to_jsonable(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Verdict":
+        """Rebuild a verdict from its JSON form; raises ValueError on a malformed object."""
+        validate_verdict_dict(data)
+        kwargs = {k: data[k] for k in VERDICT_FIELDS if k in data}
+        if kwargs.get("bounds") is not None:
+            kwargs["bounds"] = tuple(kwargs["bounds"])
+        return cls(**kwargs)
+
+    def to_json(self, **kw: Any) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), allow_nan=False, **kw)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Verdict":
+        import json
+
+        return cls.from_dict(json.loads(text))
+
+
+VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
+
+_NUMBER_OR_STRING = {"type": ["number", "string", "null"]}
+VERDICT_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "sharpflat verdict",
+    "type": "object",
+    "required": ["id", "kind", "status", "method", "message", "schema_version"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "kind": {"type": "string", "minLength": 1},
+        "status": {"enum": [s.value for s in Status]},
+        "method": {"type": "string", "minLength": 1},
+        "message": {"type": "string"},
+        "claim": {"type": "object"},
+        "evidence": {"type": "object"},
+        "bounds": {"oneOf": [{"type": "null"},
+                             {"type": "array", "items": _NUMBER_OR_STRING,
+                              "minItems": 2, "maxItems": 2}]},
+        "counterexample": {"type": ["object", "null"]},
+        "confidence": {"type": ["number", "null"]},
+        "sample_size": {"type": ["integer", "null"]},
+        "assumptions": {"type": "array", "items": {
+            "type": "object", "required": ["name", "holds"],
+            "properties": {"name": {"type": "string"}, "holds": {"type": ["boolean", "null"]},
+                           "how": {"type": "string"}}}},
+        "elapsed": {"type": ["number", "null"]},
+        "seed": {"type": ["integer", "null"]},
+        "versions": {"type": "object"},
+        "schema_version": {"const": SCHEMA_VERSION},
+    },
+    "additionalProperties": False,
+}
+
+
+def validate_verdict_dict(data: Any) -> None:
+    """Check ``data`` against :data:`VERDICT_JSON_SCHEMA` (the subset it uses)."""
+    if not isinstance(data, Mapping):
+        raise ValueError("a verdict must be a JSON object")
+    props = VERDICT_JSON_SCHEMA["properties"]
+    unknown = set(data) - set(props)
+    if unknown:
+        raise ValueError(f"unknown verdict fields: {sorted(unknown)}")
+    for key in VERDICT_JSON_SCHEMA["required"]:
+        if key not in data:
+            raise ValueError(f"verdict is missing the field {key!r}")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"verdict schema version {data['schema_version']!r} is not "
+                         f"{SCHEMA_VERSION}; re-run with this version of sharpflat")
+    if data["status"] not in props["status"]["enum"]:
+        raise ValueError(f"unknown status {data['status']!r}")
+    types = {"string": str, "object": Mapping, "array": list, "number": (int, float),
+             "integer": int, "boolean": bool, "null": type(None)}
+    for key, value in data.items():
+        spec = props[key]
+        allowed = spec.get("type")
+        if allowed is None:
+            continue
+        allowed = [allowed] if isinstance(allowed, str) else allowed
+        ok = any(isinstance(value, types[t]) and not (t in ("number", "integer")
+                                                      and isinstance(value, bool))
+                 for t in allowed)
+        if not ok:
+            raise ValueError(f"verdict field {key!r} has the wrong type: {value!r}")
+    if data.get("bounds") is not None and (not isinstance(data["bounds"], list)
+                                           or len(data["bounds"]) != 2):
+        raise ValueError("verdict field 'bounds' must be null or a pair")
+
+
+def _floats_in(value: Any) -> Iterable[float]:
+    if value is None:
+        return
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _floats_in(v)
+        return
+    if isinstance(value, str):
+        try:
+            yield float(value)
+        except ValueError:
+            return
+        return
+    try:
+        yield float(value)
+    except (TypeError, ValueError):
+        return
+
+
+# --------------------------------------------------------------------------------------------
+# Building verdicts
+# --------------------------------------------------------------------------------------------
+
+_STRENGTH = [Status.ERROR, Status.REFUTED, Status.INCONCLUSIVE, Status.EVIDENCE,
+             Status.CERTIFIED, Status.PROVED]
+
+
+def weakest(statuses: Iterable[Status]) -> Status:
+    """The status of a conjunction: any error, else any refuted, else the weakest support."""
+    statuses = [Status(s) for s in statuses]
+    if not statuses:
+        raise ValueError("weakest() of no statuses")
+    return min(statuses, key=_STRENGTH.index)
+
+
+def combine(id: str, kind: str, parts: list[Verdict], *, method: str, message: str = "",
+            evidence: dict[str, Any] | None = None, **extra: Any) -> Verdict:
+    """One verdict for the conjunction of ``parts`` (instances of one check).
+
+    The status is :func:`weakest` of the parts; the first refuted part's counterexample is kept;
+    confidences multiply (a union bound would be 1 - sum of failure probabilities: we take the
+    product form only when the parts are independent, so we use the conservative union bound).
+    """
+    status = weakest(p.status for p in parts)
+    refuted = next((p for p in parts if p.status is Status.REFUTED), None)
+    confs = [p.confidence for p in parts if p.confidence is not None]
+    confidence = None
+    if status is Status.CERTIFIED:
+        confidence = max(1e-12, 1.0 - sum(1.0 - c for c in confs)) if confs else 1.0
+    samples = [p.sample_size for p in parts if p.sample_size is not None]
+    sample_size = sum(samples) if status is Status.EVIDENCE else (sum(samples) or None)
+    if status is Status.EVIDENCE and sample_size is None:
+        sample_size = 0
+    counts: dict[str, int] = {}
+    for p in parts:
+        counts[p.status.value] = counts.get(p.status.value, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    ev = {"instances": [p.to_dict() for p in parts], "counts": counts}
+    ev.update(evidence or {})
+    first_bad = next((p for p in parts if p.status in FAILING | {Status.INCONCLUSIVE}), None)
+    if not message:
+        message = f"{len(parts)} instances: {summary}"
+        if first_bad is not None:
+            message += f"; first not holding: {first_bad.id}: {first_bad.message}"
+    return Verdict(id=id, kind=kind, status=status, method=method, message=message,
+                   evidence=ev, counterexample=refuted.counterexample if refuted else None,
+                   confidence=confidence, sample_size=sample_size, **extra)
+
+
+def error_verdict(id: str, kind: str, exc: BaseException | str, *, claim: dict | None = None,
+                  hint: str = "") -> Verdict:
+    """The one place an exception becomes a verdict."""
+    if isinstance(exc, BaseException):
+        text = f"{type(exc).__name__}: {exc}"
+    else:
+        text = str(exc)
+    if hint:
+        text += f" ({hint})"
+    return Verdict(id=id or "?", kind=kind or "?", status=Status.ERROR, method="none",
+                   message=text, claim=claim or {})
+
+
+def timed(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
+    """Decorator: record ``elapsed`` on the returned verdict if the function did not."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Verdict:
+        t0 = time.perf_counter()
+        verdict = fn(*args, **kwargs)
+        if isinstance(verdict, Verdict) and verdict.elapsed is None:
+            verdict.elapsed = time.perf_counter() - t0
+        return verdict
+
+    return wrapper
+
+
+_VERSION_PACKAGES = ("sharpflat", "numpy", "scipy", "sympy", "cvxpy", "torch", "z3-solver",
+                     "python-flint", "hypothesis")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages a verdict depends on (without importing them)."""
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in _VERSION_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
