@@ -198,6 +198,9 @@ class Verdict:
             raise VerdictInvariantError(f"{self.id}: NaN in bounds/confidence cannot give {s.value}")
         if s is Status.REFUTED and not self.counterexample:
             raise VerdictInvariantError(f"{self.id}: refuted needs a re-checked counterexample")
+        if s is Status.REFUTED and any(isinstance(v, float) and math.isnan(v)
+                                       for v in _leaves(self.counterexample)):
+            raise VerdictInvariantError(f"{self.id}: a counterexample with NaN cannot refute")
         if s is Status.CERTIFIED and self.confidence is None:
             raise VerdictInvariantError(f"{self.id}: certified needs a confidence (1.0 if rigorous)")
         if self.confidence is not None and not (0.0 < float(self.confidence) <= 1.0):
@@ -317,6 +320,17 @@ def validate_verdict_dict(data: Any) -> None:
         raise ValueError("verdict field 'bounds' must be null or a pair")
 
 
+def _leaves(value: Any) -> Iterable[Any]:
+    if isinstance(value, Mapping):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
 def _floats_in(value: Any) -> Iterable[float]:
     if value is None:
         return
@@ -357,8 +371,8 @@ def combine(id: str, kind: str, parts: list[Verdict], *, method: str, message: s
     """One verdict for the conjunction of ``parts`` (instances of one check).
 
     The status is :func:`weakest` of the parts; the first refuted part's counterexample is kept;
-    confidences multiply (a union bound would be 1 - sum of failure probabilities: we take the
-    product form only when the parts are independent, so we use the conservative union bound).
+    the confidence of a certified conjunction is the union bound 1 - sum(1 - c_i), which holds
+    whether or not the parts are independent.
     """
     status = weakest(p.status for p in parts)
     refuted = next((p for p in parts if p.status is Status.REFUTED), None)

@@ -1,0 +1,160 @@
+"""theorems.sharp: exact deciders, soundness on families with known truth, errors."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from theorems import sharp, toys
+from theorems._exact import arb_eval, pieces
+from verify import strategies
+from verify.errors import InvalidClaim
+from verify.verdict import Status
+
+x, y = sp.symbols("x y", real=True)
+
+
+@pytest.mark.parametrize("toy", toys.SHARP_TOYS + (toys.smooth_bowl(2),), ids=lambda t: t.name)
+def test_best_constant_of_toys_is_exact(toy):
+    for norm, expected in toy.facts["modulus"].items():
+        result = sharp.best_constant(sharp.SharpProblem(toy.expr, toy.variables, toy.point, norm))
+        assert result.exact is not None, (norm, result)
+        assert sp.simplify(result.exact - expected) == 0
+        assert result.lower <= float(expected) <= result.upper
+
+
+def test_rhombus_value_from_theory():
+    result = sharp.sharpness_modulus_of(toys.rhombus().expr, (0, 0))
+    assert abs(float(result.exact) - 0.894427) < 1e-6
+
+
+def test_claims_on_both_sides_of_the_modulus():
+    f = toys.rhombus().expr
+    a = 2 / sp.sqrt(5)
+    assert sharp.sharp_minimizer(f, (0, 0), a, id="a").check().status is Status.PROVED
+    refuted = sharp.sharp_minimizer(f, (0, 0), a * sp.Rational(1001, 1000), id="b").check()
+    assert refuted.status is Status.REFUTED
+    # the counterexample really violates the inequality (re-evaluated here, independently)
+    point = [sp.Rational(c) for c in refuted.counterexample["x"]]
+    lhs = f.subs(dict(zip(sp.ordered(f.free_symbols), point)))
+    rhs = a * sp.Rational(1001, 1000) * sp.sqrt(sum(c**2 for c in point))
+    assert arb_eval(lhs - rhs) < 0
+
+
+def test_sharpness_modulus_claims():
+    f = toys.abs_plus_square(sp.Rational(3, 2)).expr
+    assert sharp.sharpness_modulus(f, (0,), 1.5, id="m").check().status is Status.PROVED
+    wrong = sharp.sharpness_modulus(f, (0,), 1.4, id="w").check()
+    assert wrong.status is Status.REFUTED
+
+
+def test_tilt_and_lipschitz_reduce_to_sharpness():
+    f = toys.rhombus().expr
+    assert sharp.tilt_stable(f, (0, 0), 0.89, id="t").check().status is Status.PROVED
+    bad = sharp.tilt_stable(f, (0, 0), 0.9, id="t2").check()
+    assert bad.status is Status.REFUTED
+    xi = [sp.sympify(c) for c in bad.counterexample["xi"]]
+    x0 = [sp.Rational(c) for c in bad.counterexample["x"]]
+    assert float(sp.sqrt(sum(c**2 for c in xi))) < 0.9
+    tilted = lambda p: f.subs(dict(zip(sp.ordered(f.free_symbols), p))) - sum(
+        a * b for a, b in zip(xi, p))
+    assert arb_eval(tilted(x0) - tilted([0, 0])) < 0
+    assert sharp.lipschitz_stable(f, (0, 0), 0.9, id="l").check().status is Status.REFUTED
+
+
+def test_implication_form_needs_assumption1():
+    f = toys.sqrt_abs().expr
+    v = sharp.tilt_stable(f, (0,), 1, form="implication", id="s").check()
+    assert v.status is Status.INCONCLUSIVE
+    assert v.assumptions and v.assumptions[0].holds is not True
+    g = toys.abs_plus_square(1).expr
+    v = sharp.tilt_stable(g, (0,), 1.1, form="implication", id="g").check()
+    assert v.status is Status.REFUTED and v.assumptions[0].holds is True
+
+
+def test_global_inequality_fails_far_away():
+    # sqrt(|x|) is above a cone near 0 but not globally: refuted with a far witness
+    v = sharp.sharp_minimizer(sp.sqrt(sp.Abs(x)), (0,), sp.Rational(1, 100), id="far").check()
+    assert v.status is Status.REFUTED
+    assert abs(float(v.counterexample["x_float"][0])) > 100
+
+
+def test_unsupported_functions_give_evidence_not_proof():
+    f = sp.Abs(x) + sp.exp(y**2) - 1 + sp.Abs(y)
+    v = sharp.sharp_minimizer(f, (0, 0), sp.Rational(1, 2), id="e").check()
+    assert v.status is Status.EVIDENCE and v.sample_size > 1000
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(f=sp.sqrt(x), at=(-1,), modulus=1), "outside the domain"),
+    (dict(f=sp.log(x), at=(0,), modulus=1), "not a finite real number"),
+    (dict(f=sp.Abs(x), at=(0, 1), modulus=1), "coordinates"),
+    (dict(f=sp.Abs(x), at=(0,), modulus=1, norm="3"), "norm must be one of"),
+    (dict(f=sp.Abs(x), at=(0,), modulus=-1), "modulus must be positive"),
+    (dict(f=sp.Abs(x), at=(float("nan"),), modulus=1), "non-finite"),
+])
+def test_bad_input_gives_clear_errors(kwargs, message):
+    try:
+        claim = sharp.sharp_minimizer(id="bad", **kwargs)
+    except InvalidClaim as exc:
+        assert message in str(exc)
+        return
+    v = claim.check()
+    assert v.status is Status.ERROR and message in v.message
+
+
+def test_pieces_cover_the_function():
+    f = sp.Max(sp.Abs(x), 2 * sp.Abs(y), x - y) + sp.Min(x**2, 1)
+    cases = pieces(f)
+    rng = np.random.default_rng(0)
+    for px, py in rng.normal(size=(200, 2)) * 3:
+        sub = {x: sp.Rational(px).limit_denominator(1000), y: sp.Rational(py).limit_denominator(1000)}
+        value = f.subs(sub)
+        matching = [p for p, c in cases if c.subs(sub) == sp.true]
+        assert matching and all(p.subs(sub) == value for p in matching)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_soundness_on_families_with_known_truth(data):
+    """A claim below/at the true modulus is never refuted; one above is never proved."""
+    known = data.draw(strategies.known_sharp_functions())
+    norm = data.draw(st.sampled_from(sorted(known.modulus)))
+    claimed, truth = data.draw(strategies.moduli_near(known, norm))
+    v = sharp.decide_sharp(known.problem(norm), claimed, seed=0, timeout=20)
+    if truth:
+        assert v.status is not Status.REFUTED, (known.f, norm, claimed, v.message)
+    else:
+        assert v.status not in (Status.PROVED, Status.CERTIFIED, Status.EVIDENCE), \
+            (known.f, norm, claimed, v.message)
+    # in these semialgebraic families the decision should be exact
+    assert v.status in (Status.PROVED, Status.REFUTED), v.message
+
+
+def test_generated_families_are_decided_exactly_and_fast():
+    times = []
+    exact = 0
+    total = 0
+    for known in sharp.generated_family(7, count=10):
+        for norm in known.modulus:
+            for factor, want in ((sp.Rational(999, 1000), Status.PROVED),
+                                 (sp.Rational(1001, 1000), Status.REFUTED)):
+                t0 = time.perf_counter()
+                v = sharp.decide_sharp(known.problem(norm), known.modulus[norm] * factor)
+                times.append(time.perf_counter() - t0)
+                total += 1
+                exact += v.status is want
+                assert v.status in (want, Status.INCONCLUSIVE, Status.EVIDENCE), v.message
+    assert exact == total  # every instance of these families is decided, the right way
+
+
+def test_volume_ratio_and_registered_checks_exist():
+    from verify import registry
+
+    ids = {c.id for c in registry.discover() if c.id.startswith("sharp.")}
+    assert {"sharp.prop1", "sharp.thm1", "sharp.thm2", "sharp.threshold",
+            "sharp.counterexample", "sharp.best-constant.toys", "sharp.best-constant.families",
+            "sharp.smooth-not-sharp", "sharp.volume-ratio"} <= ids

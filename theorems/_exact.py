@@ -1,0 +1,332 @@
+"""Exact and rigorous evaluation shared by the theorem modules.
+
+* :class:`Z3Encoder` translates SymPy expressions built from polynomials, rational powers,
+  ``Abs``, ``Max``, ``Min`` and ``sign`` into z3 real arithmetic (nlsat decides it exactly).
+  ``Abs``/``Max``/``Min`` become case splits (``If``); a rational power ``b**(p/q)`` becomes an
+  auxiliary ``s >= 0`` with ``s**q == b**p`` and the domain condition ``b >= 0`` (SymPy's real
+  branch); ``1/b`` adds ``b != 0``. Anything else raises :class:`UnsupportedFunction`.
+* :func:`arb_eval` evaluates a SymPy expression at a rational point in ball arithmetic
+  (python-flint ``arb``): the true value lies in the returned ball, whatever round-off did.
+  Comparisons of balls (``ball < 0``) are True only when certain.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any, Mapping, Sequence
+
+import flint
+import sympy as sp
+import z3
+
+from verify.errors import UnsupportedFunction
+
+ARB_PRECISION = 212  # bits
+
+
+# --------------------------------------------------------------------------------------------
+# z3
+# --------------------------------------------------------------------------------------------
+
+class Z3Encoder:
+    """SymPy -> z3 over the reals, collecting side constraints and domain conditions."""
+
+    def __init__(self, variables: Sequence[sp.Symbol]):
+        self.vars = {s: z3.Real(s.name) for s in variables}
+        self.side: list[Any] = []     # definitions of auxiliary variables
+        self.domain: list[Any] = []   # where the expression is defined (real branch)
+        self._aux = 0
+        self._cache: dict[sp.Basic, Any] = {}
+
+    def fresh(self, stem: str = "aux") -> Any:
+        self._aux += 1
+        return z3.Real(f"_{stem}{self._aux}")
+
+    def encode(self, expr: sp.Basic) -> Any:
+        if expr in self._cache:
+            return self._cache[expr]
+        out = self._encode(expr)
+        self._cache[expr] = out
+        return out
+
+    def _encode(self, e: sp.Basic) -> Any:
+        if e.is_Symbol:
+            if e not in self.vars:
+                raise UnsupportedFunction(f"unknown symbol {e}")
+            return self.vars[e]
+        if e.is_Rational:
+            return z3.RealVal(f"{e.p}/{e.q}")
+        if e.is_Float:
+            q = sp.Rational(e)
+            return z3.RealVal(f"{q.p}/{q.q}")
+        if e.is_Add:
+            return z3.Sum([self.encode(a) for a in e.args])
+        if e.is_Mul:
+            return z3.Product([self.encode(a) for a in e.args])
+        if e.is_Pow:
+            return self._pow(e.base, e.exp)
+        if isinstance(e, sp.Abs):
+            a = self.encode(e.args[0])
+            return z3.If(a >= 0, a, -a)
+        if isinstance(e, (sp.Max, sp.Min)):
+            args = [self.encode(a) for a in e.args]
+            out = args[0]
+            for a in args[1:]:
+                out = z3.If(a >= out, a, out) if isinstance(e, sp.Max) else z3.If(a <= out, a,
+                                                                                   out)
+            return out
+        if isinstance(e, sp.sign):
+            a = self.encode(e.args[0])
+            return z3.If(a > 0, z3.RealVal(1), z3.If(a < 0, z3.RealVal(-1), z3.RealVal(0)))
+        raise UnsupportedFunction(f"z3 cannot encode {type(e).__name__} (in {e})")
+
+    def _pow(self, base: sp.Basic, exp: sp.Basic) -> Any:
+        if not exp.is_Rational:
+            raise UnsupportedFunction(f"z3 cannot encode the power {base}**{exp}")
+        b = self.encode(base)
+        p, q = int(exp.p), int(exp.q)
+        if q == 1:
+            if p == 0:
+                return z3.RealVal(1)
+            power = _int_power(b, abs(p))
+            if p > 0:
+                return power
+            self.domain.append(b != 0)
+            return 1 / power
+        s = self.fresh("root")
+        self.domain.append(b >= 0)
+        self.side += [s >= 0, _int_power(s, q) == b]
+        power = _int_power(s, abs(p))
+        if p > 0:
+            return power
+        self.domain.append(b != 0)
+        return 1 / power
+
+    def norm(self, diff: Sequence[sp.Basic], norm: str) -> Any:
+        """||diff|| in the given norm ("2": auxiliary t >= 0 with t**2 = sum of squares)."""
+        terms = [self.encode(d) for d in diff]
+        if norm == "2":
+            t = self.fresh("norm")
+            self.side += [t >= 0, t * t == z3.Sum([a * a for a in terms])]
+            return t
+        absolute = [z3.If(a >= 0, a, -a) for a in terms]
+        if norm == "1":
+            return z3.Sum(absolute)
+        if norm == "inf":
+            out = absolute[0]
+            for a in absolute[1:]:
+                out = z3.If(a >= out, a, out)
+            return out
+        raise ValueError(f"unknown norm {norm!r}")
+
+
+def _int_power(b: Any, n: int) -> Any:
+    if n == 0:
+        return z3.RealVal(1)
+    out = b
+    for _ in range(n - 1):
+        out = out * b
+    return out
+
+
+def z3_value(model: Any, var: Any, digits: int = 40) -> sp.Rational:
+    """A model value as an exact rational (an approximation for algebraic values)."""
+    value = model.eval(var, model_completion=True)
+    if isinstance(value, z3.AlgebraicNumRef):
+        value = value.approx(digits)
+    frac = value.as_fraction()
+    return sp.Rational(frac.numerator, frac.denominator)
+
+
+def z3_find(encoder: Z3Encoder, goals: Sequence[Any], *, timeout: float
+            ) -> tuple[str, Any]:
+    """Check ``goals`` together with the encoder's side and domain constraints.
+
+    ``goals`` must be built (encoded) before the call, so that every auxiliary definition they
+    need is already in the encoder. Returns ("sat", model) | ("unsat", None) |
+    ("unknown", reason).
+    """
+    goals = list(goals)
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(timeout * 1000)))
+    solver.add(*encoder.side, *encoder.domain, *goals)
+    result = solver.check()
+    if result == z3.sat:
+        return "sat", solver.model()
+    if result == z3.unsat:
+        return "unsat", None
+    return "unknown", solver.reason_unknown()
+
+
+_RELATIONS = {sp.StrictLessThan: lambda a, b: a < b, sp.LessThan: lambda a, b: a <= b,
+              sp.StrictGreaterThan: lambda a, b: a > b, sp.GreaterThan: lambda a, b: a >= b,
+              sp.Eq: lambda a, b: a == b, sp.Ne: lambda a, b: a != b}
+
+
+def encode_bool(encoder: Z3Encoder, cond: Any) -> Any:
+    """A SymPy boolean (relations combined with And/Or/Not) as a z3 formula."""
+    if cond is sp.true or cond is True:
+        return z3.BoolVal(True)
+    if cond is sp.false or cond is False:
+        return z3.BoolVal(False)
+    if isinstance(cond, sp.And):
+        return z3.And(*[encode_bool(encoder, a) for a in cond.args])
+    if isinstance(cond, sp.Or):
+        return z3.Or(*[encode_bool(encoder, a) for a in cond.args])
+    if isinstance(cond, sp.Not):
+        return z3.Not(encode_bool(encoder, cond.args[0]))
+    rel = _RELATIONS.get(type(cond))
+    if rel is None:
+        raise UnsupportedFunction(f"z3 cannot encode the condition {cond}")
+    return rel(encoder.encode(cond.lhs), encoder.encode(cond.rhs))
+
+
+MAX_PIECES = 512
+_KINKS = (sp.Abs, sp.Max, sp.Min, sp.sign)
+
+
+def pieces(expr: sp.Expr) -> list[tuple[sp.Expr, Any]]:
+    """Case analysis on the kinks of ``expr``: pieces free of Abs/Max/Min/sign, each with the
+    condition under which ``expr`` equals it. The conditions cover every x (they may overlap,
+    which is harmless for the existential queries they serve).
+
+    Raises UnsupportedFunction when there would be more than ``MAX_PIECES`` pieces.
+    """
+    node = next((a for a in sp.postorder_traversal(expr) if isinstance(a, _KINKS)), None)
+    if node is None:
+        return [(expr, sp.true)]
+    args = node.args
+    if isinstance(node, sp.Abs):
+        branches = [(args[0], args[0] >= 0), (-args[0], args[0] < 0)]
+    elif isinstance(node, sp.sign):
+        branches = [(sp.Integer(1), args[0] > 0), (sp.Integer(-1), args[0] < 0),
+                    (sp.Integer(0), sp.Eq(args[0], 0))]
+    else:
+        better = (lambda a, b: a >= b) if isinstance(node, sp.Max) else (lambda a, b: a <= b)
+        branches = [(a, sp.And(*[better(a, b) for b in args if b is not a]))
+                    for a in args]
+    out: list[tuple[sp.Expr, Any]] = []
+    for value, cond in branches:
+        for piece, sub in pieces(expr.xreplace({node: value})):
+            out.append((piece, sp.And(cond, sub)))
+            if len(out) > MAX_PIECES:
+                raise UnsupportedFunction(f"case split of {expr} gives over {MAX_PIECES} pieces")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# ball arithmetic
+# --------------------------------------------------------------------------------------------
+
+def _fmpq(q: Any) -> flint.fmpq:
+    if isinstance(q, Fraction):
+        return flint.fmpq(q.numerator, q.denominator)
+    q = sp.Rational(q)
+    return flint.fmpq(int(q.p), int(q.q))
+
+
+def arb_eval(expr: sp.Basic, point: Mapping[sp.Symbol, Any] | None = None) -> flint.arb:
+    """Enclose the value of ``expr`` at a rational ``point`` in a ball.
+
+    Raises ValueError where the expression is undefined at the point (or the ball cannot tell,
+    e.g. a fractional power of a ball that contains negative numbers).
+    """
+    old = flint.ctx.prec
+    flint.ctx.prec = ARB_PRECISION
+    try:
+        values = {s: flint.arb(_fmpq(v)) for s, v in (point or {}).items()}
+        out = _arb(expr, values)
+        if not out.is_finite():
+            raise ValueError(f"{expr} is not finite at {dict(point or {})}")
+        return out
+    finally:
+        flint.ctx.prec = old
+
+
+_ARB_FUNCS = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "tan",
+              sp.tanh: "tanh", sp.sinh: "sinh", sp.cosh: "cosh", sp.atan: "atan"}
+
+
+def _arb(e: sp.Basic, values: Mapping[sp.Symbol, flint.arb]) -> flint.arb:
+    if e.is_Symbol:
+        if e not in values:
+            raise ValueError(f"no value for {e}")
+        return values[e]
+    if e.is_Rational or e.is_Float:
+        return flint.arb(_fmpq(sp.Rational(e)))
+    if e is sp.pi:
+        return flint.arb.pi()
+    if e is sp.E:
+        return flint.arb(1).exp()
+    if e.is_Add:
+        out = flint.arb(0)
+        for a in e.args:
+            out += _arb(a, values)
+        return out
+    if e.is_Mul:
+        out = flint.arb(1)
+        for a in e.args:
+            out *= _arb(a, values)
+        return out
+    if e.is_Pow:
+        b = _arb(e.base, values)
+        if e.exp.is_Integer:
+            n = int(e.exp)
+            if n < 0 and b.contains(0):
+                raise ValueError(f"division by a ball containing 0 in {e}")
+            return b ** n
+        x = _arb(e.exp, values)
+        if e.exp == sp.Rational(1, 2):
+            if not b >= 0:
+                raise ValueError(f"sqrt of a ball not certainly >= 0 in {e}")
+            return b.sqrt()
+        if b.is_zero() and e.exp.is_positive:
+            return flint.arb(0)
+        if not b > 0:
+            raise ValueError(f"fractional power of a ball not certainly positive in {e}")
+        return (x * b.log()).exp()
+    if isinstance(e, sp.Abs):
+        return abs(_arb(e.args[0], values))
+    if isinstance(e, (sp.Max, sp.Min)):
+        args = [_arb(a, values) for a in e.args]
+        out = args[0]
+        for a in args[1:]:
+            out = out.max(a) if isinstance(e, sp.Max) else out.min(a)
+        return out
+    if isinstance(e, sp.sign):
+        a = _arb(e.args[0], values)
+        if a > 0:
+            return flint.arb(1)
+        if a < 0:
+            return flint.arb(-1)
+        if a.is_zero():
+            return flint.arb(0)
+        raise ValueError(f"the sign of {e.args[0]} is undecided at this precision")
+    for func, name in _ARB_FUNCS.items():
+        if isinstance(e, func):
+            arg = _arb(e.args[0], values)
+            if name == "log" and not arg > 0:
+                raise ValueError(f"log of a ball not certainly positive in {e}")
+            return getattr(arg, name)()
+    raise ValueError(f"cannot evaluate {type(e).__name__} in ball arithmetic")
+
+
+def arb_lo(ball: flint.arb) -> float:
+    """A float that is certainly <= every number in the ball."""
+    return math.nextafter(float(ball.lower()), -math.inf)
+
+
+def arb_hi(ball: flint.arb) -> float:
+    """A float that is certainly >= every number in the ball."""
+    return math.nextafter(float(ball.upper()), math.inf)
+
+
+def rational_point(values: Sequence[float], max_denominator: int = 10**12) -> tuple:
+    """Rational approximations of float coordinates (for exact re-evaluation)."""
+    out = []
+    for v in values:
+        if not math.isfinite(v):
+            raise ValueError(f"non-finite coordinate {v}")
+        out.append(sp.Rational(Fraction(v).limit_denominator(max_denominator)))
+    return tuple(out)
