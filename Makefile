@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/sharpflat run --profile quick
+	$(BIN)/sharpflat run --profile quick --workers 2
 
 test: install
 	$(BIN)/python -m pytest -q

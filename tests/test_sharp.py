@@ -158,3 +158,29 @@ def test_volume_ratio_and_registered_checks_exist():
     assert {"sharp.prop1", "sharp.thm1", "sharp.thm2", "sharp.threshold",
             "sharp.counterexample", "sharp.best-constant.toys", "sharp.best-constant.families",
             "sharp.smooth-not-sharp", "sharp.volume-ratio"} <= ids
+
+
+def test_conic_tilted_argmin_matches_the_closed_form():
+    from theorems._convex import tilted_argmin
+
+    toy = toys.abs_plus_square(sp.Rational(3, 2))
+    for xi in (2.0, -2.5, 1.0):
+        y, _ = tilted_argmin(toy.expr, toy.variables, np.array([xi]))
+        expected = float(toy.facts["tilt_minimizer"](sp.Rational(xi)))
+        expected = 0.0 if abs(xi) <= 1.5 else expected
+        assert abs(y[0] - expected) < 1e-6
+
+
+def test_convex_claims_are_cross_checked_by_cvxpy():
+    v = sharp.sharp_minimizer(toys.rhombus().expr, (0, 0), sp.Rational(89, 100), id="c").check()
+    cross = v.evidence["convex_cross_check"]
+    assert v.status is Status.PROVED and cross["solver"] == "cvxpy/Clarabel"
+    assert cross["below_moved"] == 0
+
+
+def test_unbounded_tilted_problem_is_a_solver_failure_not_an_answer():
+    from theorems._convex import tilted_argmin
+    from verify.errors import SolverFailure
+
+    with pytest.raises(SolverFailure, match="unbounded"):
+        tilted_argmin(sp.Abs(x), (x,), np.array([2.0]))
