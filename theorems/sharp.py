@@ -49,6 +49,8 @@ from verify.verdict import Assumption, Claim, Status, Verdict, combine
 
 NORMS = ("2", "1", "inf")
 PAPER = "Dominguez Corella"
+#: numerical search supports a claim (status evidence) only with this relative margin
+EVIDENCE_MARGIN = 1e-2
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,6 +283,52 @@ class Z3Outcome:
 
 
 def z3_sharp(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0) -> Z3Outcome:
+    """Decide f(x) >= f(p) + m ||x - p|| for all x, bracketing an irrational m by rationals.
+
+    nlsat is much faster on rational constants. If the inequality holds for a rational
+    m_hi >= m it holds for m; if it fails for a rational m_lo <= m (a violation that is then
+    re-checked with m itself) it fails for m. Only when neither settles it is m used exactly.
+    """
+    m = sp.sympify(m)
+    if m.is_Rational:
+        return _z3_sharp_exact(problem, m, timeout=timeout)
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    m_hi = _simple_rational_beside(m, +1)
+    m_lo = _simple_rational_beside(m, -1)
+    first = _z3_sharp_exact(problem, m_hi, timeout=timeout / 3)
+    if first.answer == "holds":
+        first.detail += f" (with the rational {m_hi} >= {m})"
+        return first
+    second = _z3_sharp_exact(problem, m_lo, timeout=timeout / 3, recheck_with=m)
+    if second.answer == "violated":
+        second.detail += f" (found with the rational {m_lo} <= {m}, re-checked with {m})"
+        return second
+    remaining = deadline - time.monotonic()
+    if remaining <= 0.5:
+        return Z3Outcome("unknown", "timeout after rational brackets",
+                         seconds=time.perf_counter() - t0)
+    return _z3_sharp_exact(problem, m, timeout=remaining)
+
+
+def _simple_rational_beside(m: sp.Expr, side: int, rel: float = 1e-6) -> sp.Rational:
+    """The simplest rational q with m < q <= m + rel|m| (side=+1) or m - rel|m| <= q < m,
+    the strict inequality checked in ball arithmetic (small denominators keep nlsat fast)."""
+    from fractions import Fraction
+
+    value = float(m)
+    width = rel * max(abs(value), 1e-300)
+    for denominator in (10, 100, 10**3, 10**4, 10**5, 10**6, 10**8, 10**10, 10**12):
+        q = sp.Rational(Fraction(value + side * width / 2).limit_denominator(denominator))
+        gap = arb_eval(q - m)
+        if (gap > 0 if side > 0 else gap < 0) and abs(float(q) - value) <= width:
+            return q
+    ball = arb_eval(m)
+    return sp.Rational(arb_hi(ball) if side > 0 else arb_lo(ball))
+
+
+def _z3_sharp_exact(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0,
+                    recheck_with: sp.Expr | None = None) -> Z3Outcome:
     """Decide f(x) >= f(p) + m ||x - p|| for all x in the domain of f, with z3.
 
     The violation set is split into pieces (case analysis on Abs/Max/Min, see
@@ -291,26 +339,41 @@ def z3_sharp(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0) -> Z3O
     """
     t0 = time.perf_counter()
     deadline = time.monotonic() + timeout
-    diff = [v - p for v, p in zip(problem.variables, problem.point)]
+    variables = problem.variables
+    f = problem.f
+    shift = all(c.is_Rational for c in problem.point) and any(c != 0 for c in problem.point)
+    if shift:  # coordinates centred at the point: sparser polynomials for nlsat
+        variables = tuple(sp.Symbol(f"_u{i}", real=True) for i in range(problem.dim))
+        f = sp.expand(f.subs({v: c + u for v, c, u in zip(problem.variables, problem.point,
+                                                          variables)}, simultaneous=True))
+        diff = list(variables)
+    else:
+        diff = [v - p for v, p in zip(variables, problem.point)]
     sq = sum(d**2 for d in diff)
     if problem.norm == "2":
-        lhs = problem.f - problem.f_point
+        lhs = f - problem.f_point
     else:
         norm = sum(sp.Abs(d) for d in diff) if problem.norm == "1" else sp.Max(
             *[sp.Abs(d) for d in diff])
-        lhs = problem.f - problem.f_point - m * norm
+        lhs = f - problem.f_point - m * norm
     try:
         try:
             cases = pieces(lhs)
         except UnsupportedFunction:
             cases = [(lhs, sp.true)]
         unknown = ""
+        queries = []
         for piece, cond in cases:
-            enc = Z3Encoder(problem.variables)
+            if problem.norm == "2":  # g < 0, or 0 <= g with g^2 < m^2 ||x - p||^2
+                queries += [(piece, cond, "negative"), (piece, cond, "squared")]
+            else:
+                queries.append((piece, cond, "negative"))
+        for piece, cond, how in queries:
+            enc = Z3Encoder(variables)
             g = enc.encode(piece)
-            if problem.norm == "2":
+            if how == "squared":
                 mm, s2 = enc.encode(m), enc.encode(sq)
-                goal = z3.Or(g < 0, z3.And(g >= 0, g * g < mm * mm * s2))
+                goal = z3.And(g >= 0, g * g < mm * mm * s2)
             else:
                 goal = g < 0
             guard = encode_bool(enc, cond)
@@ -323,7 +386,8 @@ def z3_sharp(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0) -> Z3O
                 unknown = str(payload)
                 continue
             if answer == "sat":
-                return _recheck_model(problem, m, enc, payload, t0)
+                return _recheck_model(problem, m if recheck_with is None else recheck_with,
+                                      enc, payload, t0, variables)
     except UnsupportedFunction as exc:
         return Z3Outcome("unsupported", str(exc), seconds=time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
@@ -334,10 +398,13 @@ def z3_sharp(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0) -> Z3O
 
 
 def _recheck_model(problem: SharpProblem, m: sp.Expr, enc: Z3Encoder, model: Any,
-                   t0: float) -> Z3Outcome:
+                   t0: float, variables: Sequence[sp.Symbol]) -> Z3Outcome:
     seconds = time.perf_counter() - t0
+    shifted = tuple(variables) != tuple(problem.variables)
     for digits in (40, 80, 160):
-        x = [_exact.z3_value(model, enc.vars[v], digits) for v in problem.variables]
+        x = [_exact.z3_value(model, enc.vars[v], digits) for v in variables]
+        if shifted:
+            x = [c + u for c, u in zip(problem.point, x)]
         simple = simplest_violation(problem, x, m)
         if simple is not None:
             return Z3Outcome("violated", "z3 model re-checked in ball arithmetic",
@@ -621,7 +688,13 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0, timeout: f
                        message=f"f(x) < f(point) + {m}*||x - point|| at x = "
                                f"{[str(c) for c in x]}",
                        counterexample=_counterexample(problem, x, gap, m, how), **common)
-    if search.ratio < float(m):
+    if search.ratio < float(m) * (1 + EVIDENCE_MARGIN) + 1e-12:
+        if search.ratio >= float(m):
+            return Verdict(status=Status.INCONCLUSIVE, method="multi-scale search",
+                           message=f"no violation found, but the worst ratio found "
+                                   f"({search.ratio:.8g}) is within {EVIDENCE_MARGIN:.0%} of the "
+                                   f"modulus: sampling cannot support the claim; "
+                                   f"z3: {outcome.detail or outcome.answer}", **common)
         return Verdict(status=Status.INCONCLUSIVE, method="multi-scale search",
                        message=f"the ratio {search.ratio:.6g} < {float(m):.6g} was found "
                                "numerically but could not be re-checked; "

@@ -41,3 +41,58 @@ def moduli_near(known: Any, norm: str = "2", rel: float = 1e-3) -> Any:
     step = sp.Rational(rel).limit_denominator(10**6)
     return st.sampled_from([(alpha * (1 - step), True), (alpha, True),
                             (alpha * (1 + step), False)])
+
+
+def filter_hyperparameters(method: str) -> Any:
+    """Strategy of exact hyperparameters for a filter method (alpha, and beta/rho as needed)."""
+    import sympy as sp
+    from hypothesis import strategies as st
+
+    def rational(lo: int, hi: int, den: int) -> Any:
+        return st.integers(lo, hi).map(lambda k: sp.Rational(k, den))
+
+    needs_beta = method in ("heavy-ball", "nesterov", "usam-heavy-ball")
+    needs_rho = "usam" in method
+    return st.fixed_dictionaries({
+        "alpha": rational(1, 50, 100),
+        **({"beta": rational(0, 95, 100)} if needs_beta else {}),
+        **({"rho": rational(1, 40, 100)} if needs_rho else {}),
+    })
+
+
+def quadratic_spectra(S: Any, *, dim: tuple[int, int] = (1, 4), margin: float = 0.3,
+                      span: float = 60.0, inside: bool | None = None) -> Any:
+    """Strategy of eigenvalue lists classified against a filter set ``S`` (a SymPy set).
+
+    Each eigenvalue is 0, or lies at distance >= ``margin`` inside or outside ``S``. Returns
+    (eigenvalues, all_inside). With ``inside=True`` (False) only stable (unstable) spectra.
+    Negative and zero eigenvalues are included.
+    """
+    import sympy as sp
+    from hypothesis import strategies as st
+
+    def classify(lam: float) -> str | None:
+        window = sp.Interval(sp.Rational(lam) - sp.Rational(margin),
+                             sp.Rational(lam) + sp.Rational(margin))
+        if window.is_subset(S):
+            return "in"
+        if sp.Intersection(window, S) == sp.S.EmptySet:
+            return "out"
+        return None
+
+    values = st.one_of(st.just(0.0), st.floats(-span, span).map(lambda v: round(v, 3)))
+    labelled = values.map(lambda v: (v, "in" if v == 0.0 and S.contains(0) == sp.true
+                                     else classify(v))).filter(lambda p: p[1] is not None)
+
+    @st.composite
+    def draw(draw_fn: Any) -> Any:
+        n = draw_fn(st.integers(*dim))
+        pairs = draw_fn(st.lists(labelled, min_size=n, max_size=n))
+        all_in = all(label == "in" for _, label in pairs)
+        if inside is not None and all_in != inside:
+            from hypothesis import assume
+
+            assume(False)
+        return [v for v, _ in pairs], all_in
+
+    return draw()

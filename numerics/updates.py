@@ -1,0 +1,334 @@
+r"""Every optimizer of the papers, written once as a pure update map (optax style).
+
+A factory closes over the hyperparameters and returns an :class:`UpdateMap` with two pure
+functions: ``init(x) -> state`` and ``update(x, state, grad_fn, **oracles) -> (x, state)``.
+``grad_fn`` is a gradient oracle (SAM-type maps evaluate it at perturbed points). The code uses
+only ``+``, ``-``, multiplication by scalars and the few helpers below, so the same map runs
+on SymPy column matrices (``theorems.filters`` differentiates it), NumPy arrays and torch
+tensors.
+
+Sources: Bolte, Le, Pauwels (THEORY.md 5.2) for GD, heavy ball, Nesterov, USAM, USAM with heavy
+ball, Two-step USAM and Hessian USAM (both candidate forms of the last two are reconstructions
+[I], chosen with ``form="A"`` or ``"B"``); Ahn, Jadbabaie, Sra (THEORY.md 4.3) for the randomly
+smoothed and sharpness-aware perturbations; normalized SAM as in Foret et al.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+
+# --------------------------------------------------------------------------------------------
+# array-namespace helpers (SymPy matrices, NumPy arrays, torch tensors)
+# --------------------------------------------------------------------------------------------
+
+def _kind(v: Any) -> str:
+    module = type(v).__module__
+    if module.startswith("sympy"):
+        return "sympy"
+    if module.startswith("torch"):
+        return "torch"
+    return "numpy"
+
+
+def dot(u: Any, v: Any) -> Any:
+    """Euclidean inner product of two vectors of the same namespace."""
+    kind = _kind(u)
+    if kind == "sympy":
+        return (u.T * v)[0, 0]
+    if kind == "torch":
+        return (u * v).sum()
+    import numpy as np
+
+    return np.vdot(u, v).real
+
+
+def norm(v: Any) -> Any:
+    kind = _kind(v)
+    if kind == "sympy":
+        import sympy as sp
+
+        return sp.sqrt(dot(v, v))
+    if kind == "torch":
+        import torch
+
+        return torch.linalg.vector_norm(v)
+    import numpy as np
+
+    return np.linalg.norm(v)
+
+
+def project_out(v: Any, g: Any, eps: float = 0.0) -> Any:
+    """Proj^perp_g v = v - <g, v> / ||g||^2 g (v itself when g = 0)."""
+    gg = dot(g, g)
+    if _kind(g) != "sympy" and float(gg) <= eps:
+        return v
+    return v - (dot(g, v) / gg) * g
+
+
+# --------------------------------------------------------------------------------------------
+# maps
+# --------------------------------------------------------------------------------------------
+
+class UpdateMap(NamedTuple):
+    """A pure optimizer: ``init(x) -> state``, ``update(x, state, grad_fn, **oracles)``."""
+
+    name: str
+    hyper: dict
+    init: Callable[..., Any]
+    update: Callable[..., tuple[Any, Any]]
+    momentum: bool = False     # the state holds the previous iterate (``state.prev``)
+
+
+class EmptyState(NamedTuple):
+    """State of memoryless maps."""
+
+
+class MomentumState(NamedTuple):
+    prev: Any  # x_{k-1}
+
+
+class PerturbationState(NamedTuple):
+    key: Any   # a NumPy Generator or a torch.Generator
+    step: int
+
+
+def gd(alpha: Any) -> UpdateMap:
+    r"""Gradient descent, :math:`x^+ = x - \alpha \nabla f(x)`."""
+    def update(x, state, grad_fn, **_):
+        return x - alpha * grad_fn(x), state
+
+    return UpdateMap("gd", {"alpha": alpha}, lambda x: EmptyState(), update)
+
+
+def heavy_ball(alpha: Any, beta: Any) -> UpdateMap:
+    r"""Polyak's heavy ball, :math:`x_{k+1} = x_k - \alpha\nabla f(x_k) + \beta(x_k - x_{k-1})`."""
+    def update(x, state, grad_fn, **_):
+        new = x - alpha * grad_fn(x) + beta * (x - state.prev)
+        return new, MomentumState(prev=x)
+
+    return UpdateMap("heavy-ball", {"alpha": alpha, "beta": beta},
+                     lambda x: MomentumState(prev=x), update, momentum=True)
+
+
+def nesterov(alpha: Any, beta: Any) -> UpdateMap:
+    r"""Nesterov, :math:`y_k = x_k + \beta(x_k - x_{k-1})`, :math:`x_{k+1} = y_k - \alpha\nabla f(y_k)`."""
+    def update(x, state, grad_fn, **_):
+        y = x + beta * (x - state.prev)
+        return y - alpha * grad_fn(y), MomentumState(prev=x)
+
+    return UpdateMap("nesterov", {"alpha": alpha, "beta": beta},
+                     lambda x: MomentumState(prev=x), update, momentum=True)
+
+
+def _usam_direction(x: Any, grad_fn: Callable, rho: Any) -> Any:
+    return grad_fn(x + rho * grad_fn(x))
+
+
+def usam(alpha: Any, rho: Any) -> UpdateMap:
+    r"""Unnormalized SAM, :math:`x^+ = x - \alpha\nabla f(x + \rho\nabla f(x))`."""
+    def update(x, state, grad_fn, **_):
+        return x - alpha * _usam_direction(x, grad_fn, rho), state
+
+    return UpdateMap("usam", {"alpha": alpha, "rho": rho}, lambda x: EmptyState(), update)
+
+
+def usam_heavy_ball(alpha: Any, beta: Any, rho: Any) -> UpdateMap:
+    r"""USAM with heavy-ball momentum,
+    :math:`x_{k+1} = x_k - \alpha\nabla f(x_k + \rho\nabla f(x_k)) + \beta(x_k - x_{k-1})`."""
+    def update(x, state, grad_fn, **_):
+        new = x - alpha * _usam_direction(x, grad_fn, rho) + beta * (x - state.prev)
+        return new, MomentumState(prev=x)
+
+    return UpdateMap("usam-heavy-ball", {"alpha": alpha, "beta": beta, "rho": rho},
+                     lambda x: MomentumState(prev=x), update, momentum=True)
+
+
+def sam(alpha: Any, rho: Any, eps: float = 1e-12) -> UpdateMap:
+    r"""Normalized SAM, :math:`x^+ = x - \alpha\nabla f(x + \rho\,g/\|g\|)`, g = grad f(x).
+
+    Where g = 0 the perturbation is taken to be 0 (the map is not C^1 there, which is why the
+    filter analysis uses USAM). ``eps`` guards the division for floating-point arrays.
+    """
+    def update(x, state, grad_fn, **_):
+        g = grad_fn(x)
+        size = norm(g)
+        if _kind(g) == "sympy":
+            step = g / size
+        else:
+            if float(size) <= eps:
+                return x - alpha * g, state
+            step = g / size
+        return x - alpha * grad_fn(x + rho * step), state
+
+    return UpdateMap("sam", {"alpha": alpha, "rho": rho}, lambda x: EmptyState(), update)
+
+
+def two_step_usam(alpha: Any, rho: Any, form: str = "A") -> UpdateMap:
+    r"""Two-step USAM (Bolte et al.; the update rule is a reconstruction [I]).
+
+    Form A (nested ascent): :math:`y_1 = x + \rho\nabla f(x)`, :math:`y_2 = x + \rho\nabla f(y_1)`.
+    Form B (iterated ascent): :math:`y_2 = y_1 + \rho\nabla f(y_1)`. Then
+    :math:`x^+ = x - \alpha\nabla f(y_2)`.
+    """
+    if form not in ("A", "B"):
+        raise ValueError(f"two_step_usam form must be 'A' or 'B', got {form!r}")
+
+    def update(x, state, grad_fn, **_):
+        y1 = x + rho * grad_fn(x)
+        y2 = (x if form == "A" else y1) + rho * grad_fn(y1)
+        return x - alpha * grad_fn(y2), state
+
+    return UpdateMap("two-step-usam", {"alpha": alpha, "rho": rho, "form": form},
+                     lambda x: EmptyState(), update)
+
+
+def hessian_usam(alpha: Any, rho: Any, form: str = "A") -> UpdateMap:
+    r"""Hessian USAM (Bolte et al.; the update rule is a reconstruction [I]).
+
+    Form A (exact gradient of :math:`f(x + \rho\nabla f(x))`):
+    :math:`x^+ = x - \alpha(I + \rho\nabla^2 f(x))\nabla f(x + \rho\nabla f(x))`.
+    Form B (gradient penalty :math:`f + \tfrac{\rho}{2}\|\nabla f\|^2`):
+    :math:`x^+ = x - \alpha(\nabla f(x) + \rho\nabla^2 f(x)\nabla f(x))`.
+    Needs the oracle ``hvp_fn(x, v) = \nabla^2 f(x) v``.
+    """
+    if form not in ("A", "B"):
+        raise ValueError(f"hessian_usam form must be 'A' or 'B', got {form!r}")
+
+    def update(x, state, grad_fn, hvp_fn=None, **_):
+        if hvp_fn is None:
+            raise TypeError("hessian_usam needs the oracle hvp_fn(x, v)")
+        g = grad_fn(x)
+        v = grad_fn(x + rho * g) if form == "A" else g
+        return x - alpha * (v + rho * hvp_fn(x, v)), state
+
+    return UpdateMap("hessian-usam", {"alpha": alpha, "rho": rho, "form": form},
+                     lambda x: EmptyState(), update)
+
+
+def _sphere_sample(x: Any, key: Any) -> Any:
+    """A uniform direction on the unit sphere, in the namespace of x."""
+    if _kind(x) == "torch":
+        import torch
+
+        g = torch.randn(x.shape, generator=key, dtype=x.dtype, device="cpu").to(x.device)
+        return g / torch.linalg.vector_norm(g)
+    g = key.standard_normal(x.shape)
+    return g / __import__("numpy").linalg.norm(g)
+
+
+def _new_key(x: Any, seed: int) -> Any:
+    if _kind(x) == "torch":
+        import torch
+
+        return torch.Generator().manual_seed(seed)
+    import numpy as np
+
+    return np.random.default_rng(seed)
+
+
+def randomly_smoothed(eta: Any, eta_prime: Any, rho: Any, eps0: Any, seed: int = 0
+                      ) -> UpdateMap:
+    r"""Ahn, Jadbabaie, Sra, Algorithm 1 (randomly smoothed perturbation).
+
+    If :math:`\|\nabla f(x)\| \le \epsilon_0`: :math:`g \sim \mathrm{Unif}(S^{d-1})`,
+    :math:`v = \mathrm{Proj}^\perp_{\nabla f(x)}\nabla f(x + \rho g)` and
+    :math:`x^+ = x - \eta\nabla f(x) - \eta' v`; otherwise a plain gradient step (the else
+    branch is a reconstruction [I]).
+    """
+    def update(x, state, grad_fn, **_):
+        g = grad_fn(x)
+        if float(norm(g)) > float(eps0):
+            return x - eta * g, PerturbationState(state.key, state.step + 1)
+        u = _sphere_sample(x, state.key)
+        v = project_out(grad_fn(x + rho * u), g)
+        return x - eta * g - eta_prime * v, PerturbationState(state.key, state.step + 1)
+
+    return UpdateMap("randomly-smoothed", {"eta": eta, "eta_prime": eta_prime, "rho": rho,
+                                           "eps0": eps0},
+                     lambda x: PerturbationState(_new_key(x, seed), 0), update)
+
+
+def sharpness_aware_perturbation(eta: Any, eta_prime: Any, rho: Any, eps0: Any, n: int,
+                                 seed: int = 0, full_batch_outer: bool = False) -> UpdateMap:
+    r"""Ahn, Jadbabaie, Sra, Algorithm 2 (sharpness-aware perturbation).
+
+    If :math:`\|\nabla f(x)\| \le \epsilon_0`: :math:`i \sim \mathrm{Unif}[n]`,
+    :math:`\sigma \sim \mathrm{Unif}\{\pm 1\}`,
+    :math:`v = \mathrm{Proj}^\perp_{\nabla f(x)}\nabla f_i(x + \rho\sigma\nabla f_i(x)/\|\nabla f_i(x)\|)`
+    (``full_batch_outer``: :math:`\nabla f` outside, eq. 29), :math:`x^+ = x - \eta\nabla f(x) - \eta' v`.
+    Needs the oracle ``component_grad_fn(x, i)`` for f_i. A zero component gradient is handled
+    as in Remark 2: its direction is taken at x plus a small random vector.
+    """
+    def update(x, state, grad_fn, component_grad_fn=None, **_):
+        if component_grad_fn is None:
+            raise TypeError("sharpness_aware_perturbation needs component_grad_fn(x, i)")
+        g = grad_fn(x)
+        if float(norm(g)) > float(eps0):
+            return x - eta * g, PerturbationState(state.key, state.step + 1)
+        key = state.key
+        if _kind(x) == "torch":
+            import torch
+
+            i = int(torch.randint(n, (1,), generator=key))
+            sigma = 1.0 if int(torch.randint(2, (1,), generator=key)) else -1.0
+        else:
+            i = int(key.integers(n))
+            sigma = 1.0 if key.integers(2) else -1.0
+        gi = component_grad_fn(x, i)
+        size = float(norm(gi))
+        if size == 0.0:
+            jitter = _sphere_sample(x, key) * float(eps0) ** 3
+            gi = component_grad_fn(x + jitter, i)
+            size = float(norm(gi))
+        outer = grad_fn if full_batch_outer else (lambda y: component_grad_fn(y, i))
+        v = project_out(outer(x + (rho * sigma / size) * gi), g)
+        return x - eta * g - eta_prime * v, PerturbationState(key, state.step + 1)
+
+    return UpdateMap("sharpness-aware-perturbation",
+                     {"eta": eta, "eta_prime": eta_prime, "rho": rho, "eps0": eps0, "n": n},
+                     lambda x: PerturbationState(_new_key(x, seed), 0), update)
+
+
+#: The methods of the ``filter-set`` and ``stable-point`` claim kinds.
+FILTER_METHODS = ("gd", "heavy-ball", "nesterov", "usam", "usam-heavy-ball", "two-step-usam",
+                  "hessian-usam")
+
+
+def make(method: str, *, alpha: Any, beta: Any = None, rho: Any = None, form: str = "A"
+         ) -> UpdateMap:
+    """The update map of a filter method by name, with validated hyperparameters."""
+    need = {"gd": (), "heavy-ball": ("beta",), "nesterov": ("beta",), "usam": ("rho",),
+            "usam-heavy-ball": ("beta", "rho"), "two-step-usam": ("rho",),
+            "hessian-usam": ("rho",)}
+    if method not in need:
+        raise ValueError(f"unknown method {method!r}; known: {list(need)}")
+    given = {"beta": beta, "rho": rho}
+    for name in need[method]:
+        if given[name] is None:
+            raise ValueError(f"method {method!r} needs {name}")
+    for name, value in given.items():
+        if value is not None and name not in need[method]:
+            raise ValueError(f"method {method!r} takes no {name}")
+    if method == "gd":
+        return gd(alpha)
+    if method == "heavy-ball":
+        return heavy_ball(alpha, beta)
+    if method == "nesterov":
+        return nesterov(alpha, beta)
+    if method == "usam":
+        return usam(alpha, rho)
+    if method == "usam-heavy-ball":
+        return usam_heavy_ball(alpha, beta, rho)
+    if method == "two-step-usam":
+        return two_step_usam(alpha, rho, form)
+    return hessian_usam(alpha, rho, form)
+
+
+def run(update_map: UpdateMap, x0: Any, grad_fn: Callable, steps: int, **oracles: Any
+        ) -> tuple[Any, Any]:
+    """Apply the map ``steps`` times from x0; returns (x, state)."""
+    x, state = x0, update_map.init(x0)
+    for _ in range(steps):
+        x, state = update_map.update(x, state, grad_fn, **oracles)
+    return x, state

@@ -1,0 +1,142 @@
+"""numerics.updates and theorems.filters: one map per optimizer, filters derived from it."""
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from numerics import updates
+from theorems import filters as F
+from verify import strategies
+from verify.verdict import Status
+
+R = sp.Rational
+
+
+def test_the_same_map_runs_on_sympy_numpy_and_torch():
+    lam = 3.0
+    for method, form in F.METHOD_FORMS:
+        hyper = {k: float(v) for k, v in F._hyper(method).items()}
+        m = updates.make(method, form=form, **hyper)
+        results = []
+        for make in (lambda v: sp.Matrix(v), lambda v: np.array(v, dtype=float),
+                     lambda v: torch.tensor(v, dtype=torch.float64)):
+            x = make([0.5, -1.25])
+            grad = lambda y: lam * y  # noqa: E731
+            out, state = updates.run(m, x, grad, 3, hvp_fn=lambda y, v: lam * v)
+            results.append(np.array([float(c) for c in out]))
+        assert np.allclose(results[0], results[1], rtol=1e-12)
+        assert np.allclose(results[1], results[2], rtol=1e-12)
+        if isinstance(out, torch.Tensor):
+            assert out.dtype == torch.float64
+
+
+def test_maps_converge_on_a_strongly_convex_quadratic():
+    H = np.diag([1.0, 3.0])
+    for method, form in F.METHOD_FORMS:
+        hyper = {k: float(v) for k, v in F._hyper(method).items()}
+        m = updates.make(method, form=form, **hyper)
+        x, _ = updates.run(m, np.array([1.0, -2.0]), lambda y: H @ y, 2000,
+                           hvp_fn=lambda y, v: H @ v)
+        assert np.linalg.norm(x) < 1e-8, method
+
+
+def test_sam_and_perturbed_methods():
+    H = np.diag([1.0, 2.0])
+    x, _ = updates.run(updates.sam(0.1, 0.05), np.array([1.0, 1.0]), lambda y: H @ y, 500)
+    assert np.linalg.norm(x) < 0.1  # normalized SAM oscillates at the scale alpha*rho
+    rs = updates.randomly_smoothed(eta=0.05, eta_prime=0.05, rho=0.01, eps0=1e-3, seed=1)
+    grad = lambda y: np.array([2 * (y[0] * y[1] - 1) * y[1], 2 * (y[0] * y[1] - 1) * y[0]])  # noqa
+    y, state = updates.run(rs, np.array([2.0, 0.5]), grad, 50)
+    assert state.step == 50 and abs(y[0] * y[1] - 1) < 1e-3
+    with pytest.raises(TypeError, match="hvp_fn"):
+        updates.hessian_usam(0.1, 0.1).update(np.ones(2), (), lambda y: y)
+    with pytest.raises(ValueError, match="needs beta"):
+        updates.make("heavy-ball", alpha=0.1)
+    with pytest.raises(ValueError, match="takes no rho"):
+        updates.make("gd", alpha=0.1, rho=0.1)
+
+
+def test_filter_sets_reproduce_theory_table():
+    for (method, form), expected in F.TABLE.items():
+        S = F.filter_set(method, form=form, **F._hyper(method))
+        got = sorted(float(b) for b in S.boundary)
+        assert np.allclose(got, sorted(expected), rtol=1e-3, atol=1e-3), (method, form, S)
+
+
+def test_symbolic_equivalence_and_a_negative_control():
+    import z3
+
+    from theorems._exact import Z3Encoder, encode_bool, z3_find
+
+    def equivalent(cond, closed):
+        enc = Z3Encoder([F.LAM, F.ALPHA, F.BETA, F.RHO])
+        a, b, r = enc.vars[F.ALPHA], enc.vars[F.BETA], enc.vars[F.RHO]
+        goal = z3.Xor(encode_bool(enc, cond), encode_bool(enc, closed))
+        return z3_find(enc, [a > 0, b >= 0, b < 1, r > 0, goal], timeout=30)[0]
+
+    assert equivalent(F.filter_condition("nesterov"), F.closed_form("nesterov")) == "unsat"
+    wrong = sp.And(F.LAM >= 0, F.LAM <= 2 * (1 + F.BETA) / F.ALPHA)  # the heavy-ball bound
+    assert equivalent(F.filter_condition("nesterov"), wrong) == "sat"
+
+
+def test_filter_set_claims():
+    ok = F.filter_set_claim("gd", 0.1, equals="Interval(0, 20)", contains=[20, 0],
+                            excludes=["20 + 1/1000", -1], id="a").check()
+    assert ok.status is Status.PROVED
+    bad = F.filter_set_claim("nesterov", 0.1, beta=0.9, equals=sp.Interval(0, 14), id="b").check()
+    assert bad.status is Status.REFUTED and "95/7" in bad.counterexample["filter_set"]
+    err = F.filter_set_claim("gd", 0.1, beta=0.5, contains=[1], id="c").check()
+    assert err.status is Status.ERROR and "takes no beta" in err.message
+    err = F.filter_set_claim("heavy-ball", 0.1, beta=1.5, contains=[1], id="d").check()
+    assert err.status is Status.ERROR and "beta must satisfy" in err.message
+
+
+def test_stable_point_claims_exact_and_enclosed():
+    x, y = sp.symbols("x y", real=True)
+    usam = F.stable_point_claim("usam", -15 * x**2, (0,), 0.1, rho=0.05, id="u").check()
+    assert usam.status is Status.PROVED  # USAM is stable at a maximum (x -> -x/2)
+    gd = F.stable_point_claim("gd", -15 * x**2, (0,), 0.1, id="g").check()
+    assert gd.status is Status.REFUTED and gd.counterexample["eigenvalue"].startswith("4")
+    on_manifold = F.stable_point_claim("gd", (x * y - 1)**2, ("2**(1/6)", "2**(-1/6)"), 0.1,
+                                       id="m").check()
+    assert on_manifold.status is Status.CERTIFIED  # eigenvalue exactly 1 along the manifold
+    sharp_min = F.stable_point_claim("gd", (x * y - 1)**2, (2, R(1, 2)), 0.4, id="s").check()
+    assert sharp_min.status is Status.REFUTED  # lambda_max = 8.5 > 2/alpha = 5
+
+
+@pytest.mark.parametrize("method, form", F.METHOD_FORMS)
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_converges_iff_spectrum_inside_filter(method, form, data):
+    """On f = x^T H x / 2 with a prescribed spectrum, the implemented optimizer converges iff
+    every eigenvalue lies in filter_set (margins 0.3 both sides; zero eigenvalues included)."""
+    hyper = data.draw(strategies.filter_hyperparameters(method))
+    S = F.filter_set(method, form=form, **hyper)
+    eigs, inside = data.draw(strategies.quadratic_spectra(S, margin=0.3))
+    # a margin in lambda is not a margin in the spectral radius (near lambda = -1/rho the
+    # Hessian-USAM multiplier is 1 + O((1 + rho lambda)^2)): skip spectra within 0.5% of 1
+    m_sym = F.eigen_matrix(updates.make(method, form=form, **hyper))
+    radii = [max(abs(np.linalg.eigvals(np.array(m_sym.subs(F.LAM, sp.Float(v)), dtype=float))))
+             for v in eigs]
+    assume(all(abs(r - 1) > 5e-3 or v == 0 for r, v in zip(radii, eigs)))
+    d = len(eigs)
+    Q, _ = np.linalg.qr(np.random.default_rng(len(eigs)).standard_normal((d, d)))
+    H = Q @ np.diag(eigs) @ Q.T
+    m = updates.make(method, form=form, **{k: float(v) for k, v in hyper.items()})
+    x0 = Q @ np.ones(d)
+    with np.errstate(all="ignore"):
+        x, state = x0, m.init(x0)
+        for _ in range(6000):
+            prev = x
+            x, state = m.update(x, state, lambda v: H @ v, hvp_fn=lambda y, v: H @ v)
+            if not np.all(np.isfinite(x)) or np.linalg.norm(x) > 1e8:
+                break
+    diverged = not np.all(np.isfinite(x)) or np.linalg.norm(x) > 1e6
+    settled = (not diverged) and np.linalg.norm(x - prev) < 1e-7
+    if inside:
+        assert settled, (method, form, hyper, eigs, S)
+    else:
+        assert diverged, (method, form, hyper, eigs, S)

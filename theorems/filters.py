@@ -1,0 +1,703 @@
+r"""Eigenvalue filters of optimizers, derived from their implemented update maps.
+
+Source: J. Bolte, Q.-T. Le, E. Pauwels, *Convergence of optimizers implies eigenvalues filtering
+at equilibrium* (arXiv 2510.09034); THEORY.md section 5.
+
+Theorem 2.1: for almost every initialization, if the iterates of :math:`x^+ = G_\alpha(x)`
+converge to :math:`\bar x` then :math:`\rho(\mathrm{Jac}\,G_\alpha(\bar x)) \le 1`. At a critical
+point with Hessian H the Jacobian acts on each eigenvector of H through a 1x1 (memoryless
+methods) or 2x2 (momentum methods) matrix :math:`M(\lambda)`. The *filter* is the set of
+:math:`\lambda` with :math:`\rho(M(\lambda)) \le 1`.
+
+Nothing is retyped: :func:`eigen_matrix` runs the map of :mod:`numerics.updates` on SymPy
+symbols with the gradient oracle :math:`v \mapsto \lambda v` and differentiates the result;
+:func:`stability_condition` applies the Jury conditions for the closed unit disk to its
+characteristic polynomial (degree 1: :math:`|a_0| \le 1`; degree 2, :math:`\mu^2 + a_1\mu +
+a_0`: :math:`|a_0| \le 1` and :math:`|a_1| \le 1 + a_0`); :func:`filter_set` solves the
+resulting polynomial inequalities in :math:`\lambda` exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import sympy as sp
+
+from numerics import updates
+from verify.errors import InvalidClaim, UnsupportedFunction
+from verify.formula import parse_number
+from verify.registry import check, decider
+from verify.verdict import Claim, Status, Verdict, combine
+
+PAPER = "Bolte, Le, Pauwels"
+LAM = sp.Symbol("lambda", real=True)
+MU = sp.Symbol("mu")
+ALPHA, BETA, RHO = sp.symbols("alpha beta rho", positive=True)
+
+
+# --------------------------------------------------------------------------------------------
+# derivation from the implemented maps
+# --------------------------------------------------------------------------------------------
+
+def eigen_matrix(update_map: updates.UpdateMap, lam: sp.Expr = LAM) -> sp.Matrix:
+    """M(lambda): the Jacobian of the map on one eigen-direction of a quadratic with curvature
+    lambda (state (x, x_prev) for momentum methods)."""
+    x, p = sp.symbols("x_state p_state", real=True)
+    X = sp.Matrix([x])
+    state = updates.MomentumState(prev=sp.Matrix([p])) if update_map.momentum else \
+        update_map.init(X)
+    new_x, new_state = update_map.update(X, state, lambda v: lam * v,
+                                         hvp_fn=lambda y, v: lam * v)
+    outputs = [new_x[0]] + ([new_state.prev[0]] if update_map.momentum else [])
+    inputs = [x] + ([p] if update_map.momentum else [])
+    return sp.Matrix(outputs).jacobian(inputs).applyfunc(sp.expand)
+
+
+def stability_condition(matrix: sp.Matrix) -> sp.Basic:
+    """rho(matrix) <= 1 as polynomial inequalities (Jury conditions for the closed disk)."""
+    poly = sp.Poly(matrix.charpoly(MU).as_expr(), MU)
+    coeffs = poly.all_coeffs()
+    if coeffs[0] != 1:
+        raise UnsupportedFunction("characteristic polynomial is not monic")
+    if poly.degree() == 1:
+        a0 = sp.expand(coeffs[1])
+        return sp.And(a0 <= 1, a0 >= -1)
+    if poly.degree() == 2:
+        a1, a0 = sp.expand(coeffs[1]), sp.expand(coeffs[2])
+        return sp.And(a0 <= 1, a0 >= -1, a1 <= 1 + a0, -a1 <= 1 + a0)
+    raise UnsupportedFunction(f"Jury conditions of degree {poly.degree()} are not implemented")
+
+
+def _map_for(method: str, alpha: Any, beta: Any = None, rho: Any = None, form: str = "A"
+             ) -> updates.UpdateMap:
+    try:
+        return updates.make(method, alpha=alpha, beta=beta, rho=rho, form=form)
+    except ValueError as exc:
+        raise InvalidClaim(str(exc)) from None
+
+
+def filter_condition(method: str, *, alpha: Any = ALPHA, beta: Any = None, rho: Any = None,
+                     form: str = "A") -> sp.Basic:
+    """The filter of ``method`` as a condition on LAM (hyperparameters may be symbols)."""
+    if beta is None and method in ("heavy-ball", "nesterov", "usam-heavy-ball"):
+        beta = BETA
+    if rho is None and method in ("usam", "usam-heavy-ball", "two-step-usam", "hessian-usam"):
+        rho = RHO
+    return stability_condition(eigen_matrix(_map_for(method, alpha, beta, rho, form)))
+
+
+def filter_set(method: str, alpha: Any, beta: Any = None, rho: Any = None, form: str = "A"
+               ) -> sp.Set:
+    """The exact set of Hessian eigenvalues lambda at which the implemented map of ``method``
+    has spectral radius <= 1 (numeric hyperparameters, read exactly)."""
+    alpha = _positive(alpha, "alpha")
+    beta = None if beta is None else _in_unit(beta)
+    rho = None if rho is None else _positive(rho, "rho")
+    cond = stability_condition(eigen_matrix(_map_for(method, alpha, beta, rho, form)))
+    result: sp.Set = sp.S.Reals
+    for rel in (cond.args if isinstance(cond, sp.And) else (cond,)):
+        if rel in (sp.true, sp.false):
+            part = sp.S.Reals if rel == sp.true else sp.S.EmptySet
+        else:
+            part = sp.solve_univariate_inequality(rel, LAM, relational=False)
+        result = sp.Intersection(result, part)
+    return sp.simplify(result) if not isinstance(result, sp.Interval) else result
+
+
+def _positive(value: Any, name: str) -> sp.Expr:
+    v = parse_number(value, what=name)
+    if not v > 0:
+        raise InvalidClaim(f"{name} must be positive, got {v}")
+    return v
+
+
+def _in_unit(value: Any) -> sp.Expr:
+    v = parse_number(value, what="beta")
+    if not (v >= 0 and v < 1):
+        raise InvalidClaim(f"beta must satisfy 0 <= beta < 1, got {v}")
+    return v
+
+
+#: THEORY.md 5.2/5.3 closed forms (the check proves the derived conditions equivalent).
+def closed_form(method: str, form: str = "A") -> sp.Basic:
+    lam = LAM
+    p_usam = lam * (1 + RHO * lam)
+    forms = {
+        "gd": sp.And(lam >= 0, lam <= 2 / ALPHA),
+        "heavy-ball": sp.And(lam >= 0, lam <= 2 * (1 + BETA) / ALPHA),
+        "nesterov": sp.And(lam >= 0, lam <= 2 * (1 + BETA) / ((1 + 2 * BETA) * ALPHA)),
+        "usam": sp.And(p_usam >= 0, p_usam <= 2 / ALPHA),
+        "usam-heavy-ball": sp.And(p_usam >= 0, p_usam <= 2 * (1 + BETA) / ALPHA),
+    }
+    if method == "two-step-usam":
+        p = lam * (1 + RHO * lam + RHO**2 * lam**2) if form == "A" else lam * (1 + RHO * lam)**2
+        return sp.And(p >= 0, p <= 2 / ALPHA)
+    if method == "hessian-usam":
+        p = lam * (1 + RHO * lam)**2 if form == "A" else p_usam
+        return sp.And(p >= 0, p <= 2 / ALPHA)
+    return forms[method]
+
+
+# --------------------------------------------------------------------------------------------
+# spectral radius of a Jacobian, decided exactly or enclosed rigorously
+# --------------------------------------------------------------------------------------------
+
+def spectral_radius_le_one(J: sp.Matrix) -> tuple[bool | None, str, dict[str, Any]]:
+    """Decide rho(J) <= 1. Rational J: exact (certified root isolation of the characteristic
+    polynomial over Q, with exact treatment of roots +-1). Otherwise: ball arithmetic.
+    Returns (answer, how, evidence); answer None when the enclosure cannot decide."""
+    import flint
+
+    from theorems._exact import arb_eval
+
+    mu = sp.Symbol("mu")
+    poly = sp.Poly(J.charpoly(mu).as_expr(), mu)
+    coeffs = poly.all_coeffs()[::-1]  # constant term first
+    exact = all(c.is_Rational for c in coeffs)
+    if exact:
+        fpoly = flint.fmpq_poly([flint.fmpq(int(c.p), int(c.q)) for c in coeffs])
+        roots = [r for r, _ in fpoly.complex_roots()]
+        how = "exact characteristic polynomial, certified root isolation (python-flint)"
+    else:
+        balls = [flint.acb(arb_eval(c)) for c in coeffs]
+        roots = list(flint.acb_poly(balls).roots())
+        how = "characteristic polynomial in ball arithmetic (python-flint acb roots)"
+    moduli = [abs(r) for r in roots]
+    evidence = {"eigenvalues": [str(r) for r in roots],
+                "moduli_upper": [float(m.upper()) for m in moduli]}
+    if all(m <= 1 for m in moduli):
+        return True, how, evidence
+    for r, m in zip(roots, moduli):
+        if m > 1:
+            evidence["eigenvalue_outside"] = str(r)
+            return False, how, evidence
+    # moduli straddling 1: exact roots at +-1?
+    undecided = [r for r, m in zip(roots, moduli) if not m <= 1 and not m > 1]
+    # an isolating ball that contains +-1 where the characteristic polynomial vanishes
+    # exactly (rational arithmetic, or a SymPy identity) is that root
+    roots_at_unit = {unit for unit in (1, -1)
+                     if sp.simplify(sum(c * unit**k for k, c in enumerate(coeffs))) == 0}
+    on_circle = sum(1 for r in undecided
+                    if any(r.contains(flint.acb(u)) for u in roots_at_unit))
+    if undecided and on_circle == len(undecided) and _isolated(roots, undecided):
+        return True, how + "; eigenvalues of modulus 1 are exactly +-1", evidence
+    return None, how + "; an eigenvalue has modulus too close to 1 to decide", evidence
+
+
+def _isolated(roots: list, chosen: list) -> bool:
+    """The chosen root balls are pairwise disjoint from all other root balls."""
+    for r in chosen:
+        if sum(1 for q in roots if q.overlaps(r)) != 1:
+            return False
+    return True
+
+
+def update_jacobian(update_map: updates.UpdateMap, f: sp.Expr,
+                    variables: Sequence[sp.Symbol], point: Sequence[sp.Expr]) -> sp.Matrix:
+    """Exact Jacobian of the implemented map at the fixed point (x = x_prev = point)."""
+    n = len(variables)
+    grad = sp.Matrix([sp.diff(f, v) for v in variables])
+    hess = sp.hessian(f, variables)
+    xs = sp.Matrix(sp.symbols(f"s0:{n}", real=True))
+    ps = sp.Matrix(sp.symbols(f"q0:{n}", real=True))
+
+    def grad_fn(y: sp.Matrix) -> sp.Matrix:
+        return grad.subs(dict(zip(variables, y)), simultaneous=True)
+
+    def hvp_fn(y: sp.Matrix, v: sp.Matrix) -> sp.Matrix:
+        return hess.subs(dict(zip(variables, y)), simultaneous=True) * v
+
+    state = updates.MomentumState(prev=ps) if update_map.momentum else update_map.init(xs)
+    new_x, new_state = update_map.update(xs, state, grad_fn, hvp_fn=hvp_fn)
+    outputs = list(new_x) + (list(new_state.prev) if update_map.momentum else [])
+    inputs = list(xs) + (list(ps) if update_map.momentum else [])
+    J = sp.Matrix(outputs).jacobian(inputs)
+    at = {s: sp.sympify(c) for s, c in zip(xs, point)}
+    at.update({s: sp.sympify(c) for s, c in zip(ps, point)})
+    return J.subs(at, simultaneous=True).applyfunc(sp.simplify)
+
+
+# --------------------------------------------------------------------------------------------
+# claim kinds
+# --------------------------------------------------------------------------------------------
+
+def filter_set_claim(method: str, alpha: Any, *, beta: Any = None, rho: Any = None,
+                     form: str = "A", equals: Any = None, contains: Sequence[Any] = (),
+                     excludes: Sequence[Any] = (), id: str = "") -> Claim:
+    """Claim about filter_set(method, ...): equality with a set, members, non-members."""
+    params: dict[str, Any] = {"method": method, "alpha": parse_number(alpha, what="alpha")}
+    if beta is not None:
+        params["beta"] = parse_number(beta, what="beta")
+    if rho is not None:
+        params["rho"] = parse_number(rho, what="rho")
+    if form != "A":
+        params["variant"] = form
+    if equals is not None:
+        params["equals"] = equals if isinstance(equals, sp.Set) else sp.sympify(equals)
+    if contains:
+        params["contains"] = tuple(parse_number(c) for c in contains)
+    if excludes:
+        params["excludes"] = tuple(parse_number(c) for c in excludes)
+    return Claim("filter-set", params, id=id)
+
+
+def stable_point_claim(method: str, f: Any, at: Sequence[Any], alpha: Any, *, beta: Any = None,
+                       rho: Any = None, form: str = "A",
+                       variables: Sequence[sp.Symbol] | None = None, id: str = "") -> Claim:
+    """Claim: the spectral radius of the Jacobian of the map at ``at`` is <= 1."""
+    f = sp.sympify(f)
+    variables = tuple(variables or sorted(f.free_symbols, key=lambda s: s.name))
+    params: dict[str, Any] = {"method": method, "f": f, "variables": variables,
+                              "point": tuple(parse_number(c) for c in at),
+                              "alpha": parse_number(alpha, what="alpha")}
+    if beta is not None:
+        params["beta"] = parse_number(beta, what="beta")
+    if rho is not None:
+        params["rho"] = parse_number(rho, what="rho")
+    if form != "A":
+        params["variant"] = form
+    return Claim("stable-point", params, id=id)
+
+
+def _form(params: dict[str, Any]) -> str:
+    form = params.get("variant", "A")
+    if form not in ("A", "B"):
+        raise InvalidClaim(f"variant must be 'A' or 'B', got {form!r}")
+    if form == "B" and params["method"] not in ("two-step-usam", "hessian-usam"):
+        raise InvalidClaim("variant applies to two-step-usam and hessian-usam only")
+    return form
+
+
+@decider("filter-set", "stable-point")
+def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -> Verdict:
+    p = claim.params
+    cid = claim.id or claim.kind
+    form = _form(p)
+    if claim.kind == "filter-set":
+        S = filter_set(p["method"], p["alpha"], p.get("beta"), p.get("rho"), form)
+        parts = []
+        ev = {"filter_set": str(S), "derivation": "Jury conditions on the Jacobian of the "
+              "implemented map (numerics.updates)"}
+        if "equals" in p:
+            target = p["equals"]
+            diff = sp.Union(sp.Complement(S, target), sp.Complement(target, S))
+            diff = sp.simplify(diff)
+            if diff == sp.S.EmptySet:
+                parts.append(("equals", True, None))
+            else:
+                witness = _member(diff)
+                parts.append(("equals", False, {"symmetric_difference": str(diff),
+                                                "lambda": str(witness) if witness is not None
+                                                else None}))
+        for lam in p.get("contains", ()):
+            inside = S.contains(lam)
+            parts.append((f"contains {lam}", inside if inside in (sp.true, sp.false) else None,
+                          {"lambda": str(lam)}))
+        for lam in p.get("excludes", ()):
+            inside = S.contains(lam)
+            parts.append((f"excludes {lam}", (not bool(inside)) if inside in (sp.true, sp.false)
+                          else None, {"lambda": str(lam)}))
+        failed = [(what, info) for what, ok, info in parts if ok is False]
+        unknown = [what for what, ok, _ in parts if ok is None]
+        if failed:
+            what, info = failed[0]
+            return Verdict(id=cid, kind=claim.kind, status=Status.REFUTED, method="exact sets",
+                           message=f"{what} fails: the filter set is {S}",
+                           counterexample={"part": what, **(info or {}), "filter_set": str(S)},
+                           evidence=ev)
+        if unknown:
+            return Verdict(id=cid, kind=claim.kind, status=Status.INCONCLUSIVE,
+                           method="exact sets", message=f"SymPy could not decide {unknown}",
+                           evidence=ev)
+        return Verdict(id=cid, kind=claim.kind, status=Status.PROVED, method="exact sets",
+                       message=f"filter set {S}: " + ", ".join(w for w, _, _ in parts),
+                       evidence=ev)
+    # stable-point
+    f, variables, point = p["f"], tuple(p["variables"]), tuple(p["point"])
+    if len(point) != len(variables):
+        raise InvalidClaim(f"the point has {len(point)} coordinates, f has {len(variables)} "
+                           "variables")
+    update_map = _map_for(p["method"], p["alpha"], p.get("beta"), p.get("rho"), form)
+    grad_at = [sp.simplify(sp.diff(f, v).subs(dict(zip(variables, point)))) for v in variables]
+    x_next, _ = update_map.update(sp.Matrix(point), updates.MomentumState(prev=sp.Matrix(point))
+                                  if update_map.momentum else update_map.init(
+                                      sp.Matrix(point)),
+                                  lambda y: sp.Matrix([sp.diff(f, v) for v in variables]).subs(
+                                      dict(zip(variables, y)), simultaneous=True),
+                                  hvp_fn=lambda y, v: sp.hessian(f, variables).subs(
+                                      dict(zip(variables, y)), simultaneous=True) * v)
+    moved = [sp.simplify(a - b) for a, b in zip(x_next, point)]
+    J = update_jacobian(update_map, f, variables, point)
+    answer, how, ev = spectral_radius_le_one(J)
+    ev.update({"jacobian": str(J.tolist()), "gradient_at_point": [str(g) for g in grad_at],
+               "fixed_point": all(m == 0 for m in moved)})
+    note = "" if ev["fixed_point"] else " (the point is not a fixed point of the map)"
+    exact = "exact" in how and "ball" not in how
+    if answer is True:
+        status = Status.PROVED if exact else Status.CERTIFIED
+        return Verdict(id=cid, kind=claim.kind, status=status, method=how,
+                       message=f"rho(Jac G) <= 1 at the point{note}", evidence=ev,
+                       confidence=None if exact else 1.0)
+    if answer is False:
+        return Verdict(id=cid, kind=claim.kind, status=Status.REFUTED, method=how,
+                       message=f"rho(Jac G) > 1: eigenvalue {ev['eigenvalue_outside']}{note}",
+                       counterexample={"eigenvalue": ev["eigenvalue_outside"],
+                                       "jacobian": ev["jacobian"]}, evidence=ev)
+    return Verdict(id=cid, kind=claim.kind, status=Status.INCONCLUSIVE, method=how,
+                   message=how, evidence=ev)
+
+
+def _member(s: sp.Set) -> sp.Expr | None:
+    """A point of a nonempty set (for counterexamples)."""
+    if isinstance(s, sp.FiniteSet):
+        return next(iter(s))
+    if isinstance(s, sp.Interval):
+        lo, hi = s.inf, s.sup
+        if lo.is_finite and hi.is_finite:
+            return (lo + hi) / 2
+        return (lo + 1) if lo.is_finite else (hi - 1)
+    if isinstance(s, sp.Union):
+        return _member(s.args[0])
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# toy functions with manifolds of minima (THEORY.md 6.3, F1, F3, F4) and numeric runs
+# --------------------------------------------------------------------------------------------
+
+def hyperbola_grad(X: np.ndarray) -> np.ndarray:
+    """Gradient of (x1 x2 - 1)^2 on a batch of points, shape (N, 2)."""
+    r = X[:, 0] * X[:, 1] - 1
+    return np.stack([2 * r * X[:, 1], 2 * r * X[:, 0]], axis=1)
+
+
+def hyperbola_lambda_max(X: np.ndarray) -> np.ndarray:
+    """Top Hessian eigenvalue of (x1 x2 - 1)^2 (exact 2x2 formula)."""
+    a, b = X[:, 0], X[:, 1]
+    r = a * b - 1
+    h11, h22, h12 = 2 * b**2, 2 * a**2, 2 * (2 * a * b - 1)
+    tr, det = h11 + h22, h11 * h22 - h12**2
+    return tr / 2 + np.sqrt(np.maximum(tr**2 / 4 - det, 0)) + 0 * r
+
+
+def products_grad(X: np.ndarray) -> np.ndarray:
+    """Gradient of (1/n) sum_i (x_{2i-1} x_{2i} - 1)^2 on a batch, shape (N, 2n)."""
+    n = X.shape[1] // 2
+    a, b = X[:, 0::2], X[:, 1::2]
+    r = a * b - 1
+    G = np.empty_like(X)
+    G[:, 0::2] = 2 * r * b / n
+    G[:, 1::2] = 2 * r * a / n
+    return G
+
+
+def numeric_hessian(grad_fn, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Central differences of a batched gradient at one point."""
+    d = x.size
+    H = np.empty((d, d))
+    for i in range(d):
+        e = np.zeros(d)
+        e[i] = h
+        H[:, i] = (grad_fn((x + e)[None])[0] - grad_fn((x - e)[None])[0]) / (2 * h)
+    return (H + H.T) / 2
+
+
+def step_jacobian(update_map: updates.UpdateMap, grad_fn, x: np.ndarray, h: float = 1e-6,
+                  hvp_fn=None) -> np.ndarray:
+    """Jacobian of the implemented numpy step at a fixed point, by central differences
+    (state (x, x_prev) for momentum maps, evaluated at x_prev = x)."""
+    d = x.size
+    size = 2 * d if update_map.momentum else d
+
+    def step(z: np.ndarray) -> np.ndarray:
+        cur = z[:d][None]
+        state = updates.MomentumState(prev=z[d:][None]) if update_map.momentum else \
+            update_map.init(cur)
+        new, new_state = update_map.update(cur, state, grad_fn, hvp_fn=hvp_fn)
+        out = [new[0]] + ([new_state.prev[0]] if update_map.momentum else [])
+        return np.concatenate(out)
+
+    z0 = np.concatenate([x, x]) if update_map.momentum else x.copy()
+    J = np.empty((size, size))
+    for i in range(size):
+        e = np.zeros(size)
+        e[i] = h
+        J[:, i] = (step(z0 + e) - step(z0 - e)) / (2 * h)
+    return J
+
+
+def quadratic_jacobians(update_map: updates.UpdateMap, lams: np.ndarray, h: float = 1e-6
+                        ) -> np.ndarray:
+    """Jacobians (by central differences of the implemented numpy step) on the 1-D quadratics
+    f = lambda x^2 / 2, one per curvature; shape (len(lams), k, k), k = 1 or 2."""
+    lam = np.asarray(lams, dtype=float)[:, None]
+    size = 2 if update_map.momentum else 1
+
+    def step(Z: np.ndarray) -> np.ndarray:
+        X = Z[:, :1]
+        state = updates.MomentumState(prev=Z[:, 1:]) if update_map.momentum else \
+            update_map.init(X)
+        new, new_state = update_map.update(X, state, lambda V: lam * V,
+                                           hvp_fn=lambda Y, V: lam * V)
+        return np.concatenate([new] + ([new_state.prev] if update_map.momentum else []), axis=1)
+
+    J = np.empty((lam.shape[0], size, size))
+    for i in range(size):
+        E = np.zeros((lam.shape[0], size))
+        E[:, i] = h
+        J[:, :, i] = (step(E) - step(-E)) / (2 * h)
+    return J
+
+
+def float_membership(S: sp.Set, values: np.ndarray) -> np.ndarray:
+    """Membership of floats in a union of intervals and points (exact endpoints rounded)."""
+    pieces = S.args if isinstance(S, sp.Union) else (S,)
+    out = np.zeros(values.shape, dtype=bool)
+    for piece in pieces:
+        if isinstance(piece, sp.FiniteSet):
+            for p in piece:
+                out |= values == float(p)
+        elif isinstance(piece, sp.Interval):
+            lo, hi = float(piece.inf), float(piece.sup)
+            left = values > lo if piece.left_open else values >= lo
+            right = values < hi if piece.right_open else values <= hi
+            out |= left & right
+        elif piece != sp.S.EmptySet:
+            raise UnsupportedFunction(f"cannot test membership in {piece}")
+    return out
+
+
+def batched_hvp(grad_fn, h: float = 1e-6):
+    """Hessian-vector products of a batched gradient by central differences."""
+    def hvp(X: np.ndarray, V: np.ndarray) -> np.ndarray:
+        return (grad_fn(X + h * V) - grad_fn(X - h * V)) / (2 * h)
+
+    return hvp
+
+
+def run_batch(update_map: updates.UpdateMap, grad_fn, X0: np.ndarray, steps: int,
+              hvp_fn=None) -> tuple[np.ndarray, np.ndarray]:
+    """Run the map on a batch of starts; returns (final points, converged mask)."""
+    with np.errstate(all="ignore"):
+        X, state = X0.copy(), update_map.init(X0.copy())
+        prev = X
+        for _ in range(steps):
+            prev = X
+            X, state = update_map.update(X, state, grad_fn, hvp_fn=hvp_fn)
+        G = grad_fn(X)
+        ok = np.all(np.isfinite(X), axis=1)
+        converged = ok & (np.linalg.norm(G, axis=1) < 1e-9) & (
+            np.linalg.norm(X - prev, axis=1) < 1e-10)
+    return X, converged
+
+
+# --------------------------------------------------------------------------------------------
+# registered checks (THEORY.md 5.5)
+# --------------------------------------------------------------------------------------------
+
+METHOD_FORMS = [("gd", "A"), ("heavy-ball", "A"), ("nesterov", "A"), ("usam", "A"),
+                ("usam-heavy-ball", "A"), ("two-step-usam", "A"), ("two-step-usam", "B"),
+                ("hessian-usam", "A"), ("hessian-usam", "B")]
+
+
+def _hyper(method: str, alpha: Any = sp.Rational(1, 10), beta: Any = sp.Rational(9, 10),
+           rho: Any = sp.Rational(1, 20)) -> dict[str, Any]:
+    out: dict[str, Any] = {"alpha": alpha}
+    if method in ("heavy-ball", "nesterov", "usam-heavy-ball"):
+        out["beta"] = beta
+    if "usam" in method:
+        out["rho"] = rho
+    return out
+
+
+@check("filters.symbolic", paper=PAPER, statement="Propositions 3.1, 3.4 and the filters of "
+       "THEORY 5.3", summary="the filter derived from each implemented map equals the closed "
+       "form for symbolic alpha > 0, 0 <= beta < 1, rho > 0 (z3 proof)")
+def check_symbolic(seed: int) -> Verdict:
+    import z3
+
+    from theorems._exact import Z3Encoder, encode_bool, z3_find
+
+    parts = []
+    for method, form in METHOD_FORMS:
+        cond = filter_condition(method, form=form)
+        closed = closed_form(method, form)
+        enc = Z3Encoder([LAM, ALPHA, BETA, RHO])
+        a, b, r = enc.vars[ALPHA], enc.vars[BETA], enc.vars[RHO]
+        goal = z3.Xor(encode_bool(enc, cond), encode_bool(enc, closed))
+        answer, model = z3_find(enc, [a > 0, b >= 0, b < 1, r > 0, goal], timeout=30)
+        iid = f"{method} ({form})" if method in ("two-step-usam", "hessian-usam") else method
+        if answer == "unsat":
+            parts.append(Verdict(id=iid, kind="instance", status=Status.PROVED, method="z3",
+                                 message=f"derived condition <=> {closed}"))
+        elif answer == "sat":
+            parts.append(Verdict(id=iid, kind="instance", status=Status.REFUTED, method="z3",
+                                 message="the derived filter differs from the closed form",
+                                 counterexample={"model": str(model), "derived": str(cond),
+                                                 "closed_form": str(closed)}))
+        else:
+            parts.append(Verdict(id=iid, kind="instance", status=Status.INCONCLUSIVE,
+                                 method="z3", message=f"z3: {model}"))
+    return combine("x", "check", parts, method="z3 equivalence of semialgebraic conditions")
+
+
+#: THEORY.md 5.3 threshold table for alpha = 0.1, beta = 0.9, rho = 0.05 (boundary points)
+TABLE = {("gd", "A"): [0, 20], ("heavy-ball", "A"): [0, 38], ("nesterov", "A"): [0, 13.5714],
+         ("usam", "A"): [-32.3607, -20, 0, 12.3607], ("usam-heavy-ball", "A"):
+         [-39.326, -20, 0, 19.326], ("two-step-usam", "A"): [0, 10.874],
+         ("hessian-usam", "A"): [-20, 0, 9.311], ("two-step-usam", "B"): [-20, 0, 9.311],
+         ("hessian-usam", "B"): [-32.3607, -20, 0, 12.3607]}
+
+
+@check("filters.table", paper=PAPER, statement="THEORY 5.3 threshold table",
+       summary="exact filter sets at alpha = 0.1, beta = 0.9, rho = 0.05 reproduce the table "
+               "(1e-3)")
+def check_table(seed: int) -> Verdict:
+    parts = []
+    for (method, form), expected in TABLE.items():
+        S = filter_set(method, form=form, **_hyper(method))
+        got = sorted(float(b) for b in S.boundary)
+        ok = len(got) == len(expected) and all(abs(g - e) <= 1e-3 * max(1, abs(e))
+                                               for g, e in zip(got, sorted(expected)))
+        iid = f"{method} ({form})"
+        parts.append(Verdict(id=iid, kind="instance",
+                             status=Status.PROVED if ok else Status.REFUTED, method="exact sets",
+                             message=f"{S}; boundary {['%.6g' % g for g in got]}",
+                             counterexample=None if ok else {"set": str(S),
+                                                             "table": expected}))
+    return combine("x", "check", parts, method="exact sets vs the table")
+
+
+@check("filters.grid", paper=PAPER, statement="THEORY 5.5 item 1",
+       summary="spectral radii of the implemented numpy steps (finite differences) agree with "
+               "the exact sets on a dense grid of curvatures")
+def check_grid(seed: int) -> Verdict:
+    parts = []
+    grid = np.linspace(-40, 60, 2001)
+    settings = [dict(alpha=sp.Rational(1, 10), beta=sp.Rational(9, 10), rho=sp.Rational(1, 20)),
+                dict(alpha=sp.Rational(1, 4), beta=sp.Rational(1, 2), rho=sp.Rational(1, 5))]
+    for method, form in METHOD_FORMS:
+        for setting in settings:
+            hyper = _hyper(method, **setting)
+            S = filter_set(method, form=form, **hyper)
+            update_map = _map_for(method, float(hyper["alpha"]),
+                                  float(hyper["beta"]) if "beta" in hyper else None,
+                                  float(hyper["rho"]) if "rho" in hyper else None, form)
+            radius = np.max(np.abs(np.linalg.eigvals(quadratic_jacobians(update_map, grid))),
+                            axis=1)
+            inside = float_membership(S, grid)
+            bounds = np.array([float(b) for b in S.boundary])
+            near = np.min(np.abs(grid[:, None] - bounds[None, :]), axis=1) < 1e-4 * np.maximum(
+                1, np.abs(grid))
+            disagree = (radius <= 1 + 1e-7) != inside
+            mismatches = int(np.sum(disagree & ~near))
+            iid = f"{method} ({form}) at {', '.join(f'{k}={v}' for k, v in hyper.items())}"
+            if mismatches:
+                parts.append(Verdict(id=iid, kind="instance", status=Status.INCONCLUSIVE,
+                                     method="finite differences",
+                                     message=f"{mismatches} grid points disagree away from the "
+                                             "boundary"))
+            else:
+                parts.append(Verdict(id=iid, kind="instance", status=Status.EVIDENCE,
+                                     method="finite differences of the implemented step",
+                                     message=f"{grid.size} curvatures agree "
+                                             f"({int(np.sum(disagree & near))} disagreements "
+                                             "within 1e-4 of a boundary point)",
+                                     sample_size=grid.size))
+    return combine("x", "check", parts, method="numeric spectral radius vs exact sets")
+
+
+@check("filters.convergence", paper=PAPER, statement="Theorem 2.1 (THEORY 5.5 items 2, 3, 5)",
+       summary="runs of GD, HB, Nesterov and USAM variants from 300 random starts on "
+               "(x1 x2 - 1)^2 and a sum of products converge only where the filter allows, "
+               "and rho(Jac) <= 1 at every limit")
+def check_convergence(seed: int) -> Verdict:
+    rng = np.random.default_rng(seed)
+    parts = []
+    cases = [("gd", dict(alpha=0.1)), ("gd", dict(alpha=0.4)),
+             ("heavy-ball", dict(alpha=0.1, beta=0.5)), ("nesterov", dict(alpha=0.1, beta=0.5)),
+             ("usam", dict(alpha=0.1, rho=0.05)), ("usam-heavy-ball", dict(alpha=0.05, beta=0.5,
+                                                                           rho=0.05)),
+             ("two-step-usam", dict(alpha=0.1, rho=0.05)),
+             ("hessian-usam", dict(alpha=0.1, rho=0.05))]
+    for fname, grad_fn, dim in (("(x1 x2 - 1)^2", hyperbola_grad, 2),
+                                ("sum of products, n=2", products_grad, 4)):
+        X0 = rng.uniform(-3, 3, size=(300, dim))
+        for method, hyper in cases:
+            S = filter_set(method, **{k: sp.Rational(str(v)) for k, v in hyper.items()})
+            top = float(S.sup)
+            update_map = _map_for(method, hyper["alpha"], hyper.get("beta"), hyper.get("rho"))
+            X, converged = run_batch(update_map, grad_fn, X0, 3000, hvp_fn=batched_hvp(grad_fn))
+            lam_max, radii = [], []
+            for x in X[converged]:
+                H = numeric_hessian(grad_fn, x)
+                lam_max.append(float(np.max(np.linalg.eigvalsh(H))))
+                J = step_jacobian(update_map, grad_fn, x, hvp_fn=batched_hvp(grad_fn))
+                radii.append(float(max(abs(np.linalg.eigvals(J)))))
+            bad_lam = [v for v in lam_max if v > top + 1e-4]
+            bad_rho = [v for v in radii if v > 1 + 1e-4]
+            iid = f"{method} {hyper} on {fname}"
+            summary = (f"{int(converged.sum())}/300 converged; lambda_max at limits in "
+                       f"[{min(lam_max, default=float('nan')):.4g}, "
+                       f"{max(lam_max, default=float('nan')):.4g}] <= {top:.6g}; max rho(Jac) "
+                       f"{max(radii, default=float('nan')):.6g}")
+            if bad_lam or bad_rho:
+                parts.append(Verdict(id=iid, kind="instance", status=Status.INCONCLUSIVE,
+                                     method="runs from random starts",
+                                     message="a converged run violates the filter (a single run"
+                                             " cannot refute an almost-everywhere statement): "
+                                             + summary))
+            else:
+                parts.append(Verdict(id=iid, kind="instance", status=Status.EVIDENCE,
+                                     method="runs from random starts", message=summary,
+                                     sample_size=300,
+                                     evidence={"converged": int(converged.sum()),
+                                               "lambda_max": lam_max[:50], "threshold": top}))
+    return combine("x", "check", parts, method="converged runs vs filter")
+
+
+@check("filters.usam-non-minima", paper=PAPER, statement="THEORY 5.5 item 4",
+       summary="USAM converges to the maximum of -15x^2 and to the saddle of x^2 - 15y^2; GD, "
+               "Two-step USAM (A) and Hessian USAM (A) do not")
+def check_usam_non_minima(seed: int) -> Verdict:
+    x, y = sp.symbols("x y", real=True)
+    alpha, rho = sp.Rational(1, 10), sp.Rational(1, 20)
+    parts = []
+    expect = {("usam", "A"): True, ("gd", "A"): False, ("two-step-usam", "A"): False,
+              ("hessian-usam", "A"): False, ("hessian-usam", "B"): True}
+    for (method, form), stable in expect.items():
+        hyper = {"rho": rho} if method != "gd" else {}
+        update_map = _map_for(method, alpha, None, hyper.get("rho"), form)
+        M = eigen_matrix(update_map, sp.Integer(-30))
+        multiplier = M[0, 0]
+        ok = (abs(multiplier) < 1) == stable
+        parts.append(Verdict(id=f"{method} ({form}) on -15x^2: x -> {multiplier} x",
+                             kind="instance", status=Status.PROVED if ok else Status.REFUTED,
+                             method="exact map on the quadratic",
+                             message=f"|{multiplier}| {'<' if abs(multiplier) < 1 else '>='} 1",
+                             counterexample=None if ok else {"multiplier": str(multiplier)}))
+        claim = stable_point_claim(method, x**2 - 15 * y**2, (0, 0), alpha, form=form,
+                                   variables=(x, y), **hyper, id=f"{method}-saddle")
+        v = decide_claim(claim)
+        want = Status.PROVED if stable else Status.REFUTED
+        parts.append(Verdict(id=f"{method} ({form}) stable at the saddle of x^2 - 15y^2: "
+                                f"{stable}", kind="instance",
+                             status=Status.PROVED if v.status is want else Status.REFUTED,
+                             method=v.method, message=v.message,
+                             counterexample=None if v.status is want else {"verdict":
+                                                                           v.to_dict()}))
+    # numerically: USAM from random starts converges to the saddle
+    rng = np.random.default_rng(seed)
+    X0 = rng.uniform(-1, 1, size=(100, 2))
+    grad = lambda X: np.stack([2 * X[:, 0], -30 * X[:, 1]], axis=1)  # noqa: E731
+    X, conv = run_batch(updates.usam(0.1, 0.05), grad, X0, 400)
+    Xg, conv_g = run_batch(updates.gd(0.1), grad, X0, 400)
+    ok = conv.all() and np.allclose(X, 0, atol=1e-9) and not conv_g.any()
+    parts.append(Verdict(id="USAM runs reach the saddle, GD runs do not", kind="instance",
+                         status=Status.EVIDENCE if ok else Status.INCONCLUSIVE,
+                         method="runs from random starts",
+                         message=f"USAM {int(conv.sum())}/100 at the saddle, GD "
+                                 f"{int(conv_g.sum())}/100", sample_size=100))
+    return combine("x", "check", parts, method="exact multipliers and runs")
