@@ -140,3 +140,44 @@ def test_converges_iff_spectrum_inside_filter(method, form, data):
         assert settled, (method, form, hyper, eigs, S)
     else:
         assert diverged, (method, form, hyper, eigs, S)
+
+
+def test_torch_optimizers_match_the_maps():
+    from numerics.torch_optim import SAM, MapOptimizer
+
+    torch.manual_seed(0)
+    A = torch.randn(6, 3, dtype=torch.float64)
+    b = torch.randn(6, dtype=torch.float64)
+
+    def make_model():
+        return torch.nn.Linear(3, 1, bias=False).double()
+
+    def loss_of(model):
+        return ((model(A).squeeze(-1) - b) ** 2).mean()
+
+    def grad_np(w):
+        w = torch.tensor(w, dtype=torch.float64)
+        return (2 * A.T @ (A @ w - b) / A.shape[0]).numpy()
+
+    for update_map, wrapper in ((updates.heavy_ball(0.05, 0.5), None),
+                                (updates.usam(0.05, 0.1), None),
+                                (updates.sam(0.05, 0.1), "sam"),
+                                (updates.usam(0.05, 0.1), "usam2")):
+        model = make_model()
+        w0 = model.weight.detach().reshape(-1).numpy().copy()
+        if wrapper is None:
+            opt = MapOptimizer(model.parameters(), update_map)
+        else:
+            opt = SAM(model.parameters(), alpha=0.05, rho=0.1, normalize=wrapper == "sam")
+
+        def closure():
+            opt.zero_grad()
+            loss = loss_of(model)
+            loss.backward()
+            return loss
+
+        for _ in range(5):
+            opt.step(closure)
+        expected, _ = updates.run(update_map, w0, grad_np, 5)
+        assert np.allclose(model.weight.detach().reshape(-1).numpy(), expected, rtol=1e-10), \
+            update_map.name
