@@ -181,3 +181,19 @@ def test_torch_optimizers_match_the_maps():
         expected, _ = updates.run(update_map, w0, grad_np, 5)
         assert np.allclose(model.weight.detach().reshape(-1).numpy(), expected, rtol=1e-10), \
             update_map.name
+
+
+def test_stable_manifold_series_is_invariant_to_its_order():
+    x, y = sp.symbols("x y", real=True)
+    f = 25 * x**2 / 2 + 5 * y**2 / 2 + x * y**2
+    manifold = F.stable_manifold(updates.gd(R(1, 10)), f, (x, y), order=6)
+    h, s = manifold["h"], manifold["s"]
+    G = manifold["map"]
+    for q in (R(1, 100), R(1, 50)):
+        point = {x: h.subs(s, q), y: q}
+        image = [g.subs(point, simultaneous=True) for g in G]
+        residual = abs(image[0] - h.subs(s, image[1]))
+        assert residual < 10 * q**7  # the truncation error is O(s^7)
+    result = F.manifold_experiment(manifold)
+    assert result["closest_on_manifold"] < 1e-3 * result["closest_off_manifold"]
+    assert result["random_starts_converged"] == 0
