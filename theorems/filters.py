@@ -194,20 +194,27 @@ def _isolated(roots: list, chosen: list) -> bool:
     return True
 
 
-def update_jacobian(update_map: updates.UpdateMap, f: sp.Expr,
-                    variables: Sequence[sp.Symbol], point: Sequence[sp.Expr]) -> sp.Matrix:
-    """Exact Jacobian of the implemented map at the fixed point (x = x_prev = point)."""
-    n = len(variables)
+def sympy_oracles(f: sp.Expr, variables: Sequence[sp.Symbol]):
+    """Exact gradient and Hessian-vector oracles of f for maps run on SymPy matrices."""
     grad = sp.Matrix([sp.diff(f, v) for v in variables])
     hess = sp.hessian(f, variables)
-    xs = sp.Matrix(sp.symbols(f"s0:{n}", real=True))
-    ps = sp.Matrix(sp.symbols(f"q0:{n}", real=True))
 
     def grad_fn(y: sp.Matrix) -> sp.Matrix:
         return grad.subs(dict(zip(variables, y)), simultaneous=True)
 
     def hvp_fn(y: sp.Matrix, v: sp.Matrix) -> sp.Matrix:
         return hess.subs(dict(zip(variables, y)), simultaneous=True) * v
+
+    return grad_fn, hvp_fn
+
+
+def update_jacobian(update_map: updates.UpdateMap, f: sp.Expr,
+                    variables: Sequence[sp.Symbol], point: Sequence[sp.Expr]) -> sp.Matrix:
+    """Exact Jacobian of the implemented map at the fixed point (x = x_prev = point)."""
+    n = len(variables)
+    grad_fn, hvp_fn = sympy_oracles(f, variables)
+    xs = sp.Matrix(sp.symbols(f"s0:{n}", real=True))
+    ps = sp.Matrix(sp.symbols(f"q0:{n}", real=True))
 
     state = updates.MomentumState(prev=ps) if update_map.momentum else update_map.init(xs)
     new_x, new_state = update_map.update(xs, state, grad_fn, hvp_fn=hvp_fn)
@@ -223,10 +230,7 @@ def update_jacobian(update_map: updates.UpdateMap, f: sp.Expr,
 # claim kinds
 # --------------------------------------------------------------------------------------------
 
-def filter_set_claim(method: str, alpha: Any, *, beta: Any = None, rho: Any = None,
-                     form: str = "A", equals: Any = None, contains: Sequence[Any] = (),
-                     excludes: Sequence[Any] = (), id: str = "") -> Claim:
-    """Claim about filter_set(method, ...): equality with a set, members, non-members."""
+def _method_params(method: str, alpha: Any, beta: Any, rho: Any, form: str) -> dict[str, Any]:
     params: dict[str, Any] = {"method": method, "alpha": parse_number(alpha, what="alpha")}
     if beta is not None:
         params["beta"] = parse_number(beta, what="beta")
@@ -234,6 +238,14 @@ def filter_set_claim(method: str, alpha: Any, *, beta: Any = None, rho: Any = No
         params["rho"] = parse_number(rho, what="rho")
     if form != "A":
         params["variant"] = form
+    return params
+
+
+def filter_set_claim(method: str, alpha: Any, *, beta: Any = None, rho: Any = None,
+                     form: str = "A", equals: Any = None, contains: Sequence[Any] = (),
+                     excludes: Sequence[Any] = (), id: str = "") -> Claim:
+    """Claim about filter_set(method, ...): equality with a set, members, non-members."""
+    params = _method_params(method, alpha, beta, rho, form)
     if equals is not None:
         params["equals"] = equals if isinstance(equals, sp.Set) else sp.sympify(equals)
     if contains:
@@ -249,15 +261,8 @@ def stable_point_claim(method: str, f: Any, at: Sequence[Any], alpha: Any, *, be
     """Claim: the spectral radius of the Jacobian of the map at ``at`` is <= 1."""
     f = sp.sympify(f)
     variables = tuple(variables or sorted(f.free_symbols, key=lambda s: s.name))
-    params: dict[str, Any] = {"method": method, "f": f, "variables": variables,
-                              "point": tuple(parse_number(c) for c in at),
-                              "alpha": parse_number(alpha, what="alpha")}
-    if beta is not None:
-        params["beta"] = parse_number(beta, what="beta")
-    if rho is not None:
-        params["rho"] = parse_number(rho, what="rho")
-    if form != "A":
-        params["variant"] = form
+    params = {"f": f, "variables": variables, "point": tuple(parse_number(c) for c in at),
+              **_method_params(method, alpha, beta, rho, form)}
     return Claim("stable-point", params, id=id)
 
 
@@ -321,13 +326,11 @@ def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -
                            "variables")
     update_map = _map_for(p["method"], p["alpha"], p.get("beta"), p.get("rho"), form)
     grad_at = [sp.simplify(sp.diff(f, v).subs(dict(zip(variables, point)))) for v in variables]
-    x_next, _ = update_map.update(sp.Matrix(point), updates.MomentumState(prev=sp.Matrix(point))
-                                  if update_map.momentum else update_map.init(
-                                      sp.Matrix(point)),
-                                  lambda y: sp.Matrix([sp.diff(f, v) for v in variables]).subs(
-                                      dict(zip(variables, y)), simultaneous=True),
-                                  hvp_fn=lambda y, v: sp.hessian(f, variables).subs(
-                                      dict(zip(variables, y)), simultaneous=True) * v)
+    grad_fn, hvp_fn = sympy_oracles(f, variables)
+    start = sp.Matrix(point)
+    x_next, _ = update_map.update(start, updates.MomentumState(prev=start)
+                                  if update_map.momentum else update_map.init(start),
+                                  grad_fn, hvp_fn=hvp_fn)
     moved = [sp.simplify(a - b) for a, b in zip(x_next, point)]
     J = update_jacobian(update_map, f, variables, point)
     answer, how, ev = spectral_radius_le_one(J)
@@ -719,13 +722,9 @@ def stable_manifold(update_map: updates.UpdateMap, f: sp.Expr, variables: Sequen
     if update_map.momentum or len(variables) != 2:
         raise UnsupportedFunction("stable manifolds are implemented for 2-D memoryless maps")
     x, y = variables
-    grad = sp.Matrix([sp.diff(f, v) for v in variables])
-    hess = sp.hessian(f, variables)
+    grad_fn, hvp_fn = sympy_oracles(f, variables)
     X = sp.Matrix([x, y])
-    new, _ = update_map.update(
-        X, update_map.init(X),
-        lambda v: grad.subs({x: v[0], y: v[1]}, simultaneous=True),
-        hvp_fn=lambda v, w: hess.subs({x: v[0], y: v[1]}, simultaneous=True) * w)
+    new, _ = update_map.update(X, update_map.init(X), grad_fn, hvp_fn=hvp_fn)
     G = [sp.expand(g) for g in new]
     J = sp.Matrix(G).jacobian([x, y]).subs({x: 0, y: 0})
     if J[0, 1] != 0 or J[1, 0] != 0:
