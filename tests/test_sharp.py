@@ -187,3 +187,17 @@ def test_unbounded_tilted_problem_is_a_solver_failure_not_an_answer():
 
     with pytest.raises(SolverFailure, match="unbounded"):
         tilted_argmin(sp.Abs(x), (x,), np.array([2.0]))
+
+
+def test_python_api_strings_go_through_the_whitelist(tmp_path):
+    from verify.errors import UnparsableFormula
+
+    claim = sharp.sharp_minimizer("Abs(x) + x**2", at=(0,), modulus=1, variables=(x,), id="s")
+    assert claim.check().status is Status.PROVED
+    marker = tmp_path / "pwned"
+    with pytest.raises(UnparsableFormula):
+        sharp.sharp_minimizer(f"__import__('os').system('touch {marker}')", at=(0,), modulus=1,
+                              variables=(x,))
+    with pytest.raises(UnparsableFormula, match="needs its variables"):
+        sharp.sharp_minimizer("Abs(x)", at=(0,), modulus=1)
+    assert not marker.exists()

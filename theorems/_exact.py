@@ -132,7 +132,7 @@ def _int_power(b: Any, n: int) -> Any:
 
 def z3_value(model: Any, var: Any, digits: int = 40) -> sp.Rational:
     """A model value as an exact rational (an approximation for algebraic values)."""
-    value = model.eval(var, model_completion=True)
+    value = model.evaluate(var, model_completion=True)
     if isinstance(value, z3.AlgebraicNumRef):
         value = value.approx(digits)
     frac = value.as_fraction()

@@ -27,7 +27,7 @@ import sympy as sp
 
 from numerics import updates
 from verify.errors import InvalidClaim, UnsupportedFunction
-from verify.formula import parse_number
+from verify.formula import as_expression, parse_number, parse_set
 from verify.registry import check, decider
 from verify.verdict import Claim, Status, Verdict, combine
 
@@ -221,8 +221,8 @@ def update_jacobian(update_map: updates.UpdateMap, f: sp.Expr,
     outputs = list(new_x) + (list(new_state.prev) if update_map.momentum else [])
     inputs = list(xs) + (list(ps) if update_map.momentum else [])
     J = sp.Matrix(outputs).jacobian(inputs)
-    at = {s: sp.sympify(c) for s, c in zip(xs, point)}
-    at.update({s: sp.sympify(c) for s, c in zip(ps, point)})
+    at = {s: parse_number(c, what="point") for s, c in zip(xs, point)}
+    at.update({s: parse_number(c, what="point") for s, c in zip(ps, point)})
     return J.subs(at, simultaneous=True).applyfunc(sp.simplify)
 
 
@@ -247,7 +247,8 @@ def filter_set_claim(method: str, alpha: Any, *, beta: Any = None, rho: Any = No
     """Claim about filter_set(method, ...): equality with a set, members, non-members."""
     params = _method_params(method, alpha, beta, rho, form)
     if equals is not None:
-        params["equals"] = equals if isinstance(equals, sp.Set) else sp.sympify(equals)
+        params["equals"] = equals if isinstance(equals, sp.Set) else parse_set(equals,
+                                                                              what="equals")
     if contains:
         params["contains"] = tuple(parse_number(c) for c in contains)
     if excludes:
@@ -259,7 +260,7 @@ def stable_point_claim(method: str, f: Any, at: Sequence[Any], alpha: Any, *, be
                        rho: Any = None, form: str = "A",
                        variables: Sequence[sp.Symbol] | None = None, id: str = "") -> Claim:
     """Claim: the spectral radius of the Jacobian of the map at ``at`` is <= 1."""
-    f = sp.sympify(f)
+    f = as_expression(f, variables)
     variables = tuple(variables or sorted(f.free_symbols, key=lambda s: s.name))
     params = {"f": f, "variables": variables, "point": tuple(parse_number(c) for c in at),
               **_method_params(method, alpha, beta, rho, form)}

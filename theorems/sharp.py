@@ -43,7 +43,7 @@ import z3
 from theorems._exact import (Z3Encoder, arb_eval, arb_hi, arb_lo, encode_bool, pieces,
                              rational_point, z3_find)
 from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
-from verify.formula import parse_number
+from verify.formula import as_expression, parse_number
 from verify.registry import check, decider
 from verify.verdict import Assumption, Claim, Status, Verdict, combine
 
@@ -58,7 +58,7 @@ EVIDENCE_MARGIN = 1e-2
 # --------------------------------------------------------------------------------------------
 
 def _function_params(f: Any, at: Sequence[Any], norm: Any, variables: Any) -> dict[str, Any]:
-    f = sp.sympify(f) if not isinstance(f, sp.Basic) else f
+    f = as_expression(f, variables)
     if variables is None:
         variables = tuple(sorted(f.free_symbols, key=lambda s: s.name))
     variables = tuple(variables)
@@ -159,7 +159,7 @@ class SharpProblem:
         if not isinstance(f, sp.Expr):
             raise InvalidClaim(f"f must be a SymPy expression, got {type(f).__name__}")
         return cls(f=f, variables=tuple(params["variables"]),
-                   point=tuple(sp.sympify(v) for v in params["point"]),
+                   point=tuple(parse_number(v, what="point") for v in params["point"]),
                    norm=str(params.get("norm", "2")))
 
     @property
@@ -187,7 +187,8 @@ class SharpProblem:
 
     # exact -----------------------------------------------------------------------------
     def exact_norm(self, x: Sequence[sp.Expr]) -> sp.Expr:
-        diff = [sp.sympify(a) - b for a, b in zip(x, self.point)]
+        diff = [sp.Integer(a) - b if isinstance(a, int) else a - b
+                for a, b in zip(x, self.point)]
         if self.norm == "2":
             return sp.sqrt(sum(d**2 for d in diff))
         if self.norm == "1":
@@ -289,7 +290,7 @@ def z3_sharp(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0) -> Z3O
     m_hi >= m it holds for m; if it fails for a rational m_lo <= m (a violation that is then
     re-checked with m itself) it fails for m. Only when neither settles it is m used exactly.
     """
-    m = sp.sympify(m)
+    m = parse_number(m, what="modulus")
     if m.is_Rational:
         return _z3_sharp_exact(problem, m, timeout=timeout)
     t0 = time.perf_counter()
@@ -459,6 +460,15 @@ def directional_limits(problem: SharpProblem, direction: np.ndarray,
         if value is None or value.has(sp.oo, -sp.oo, sp.zoo, sp.nan, sp.AccumBounds, sp.Limit):
             continue
         if value.free_symbols or value.is_real is not True:
+            continue
+        # defence in depth: the ratio itself must be close to the limit far along the ray
+        probe = sp.Rational(1, 10**9) if to == 0 else sp.Integer(10**9)
+        try:
+            numeric = complex(ratio.subs(t, probe).evalf(40))
+        except (TypeError, ValueError):
+            continue
+        if abs(numeric.imag) > 1e-20 or abs(numeric.real - float(value)) > 1e-3 * (
+                1 + abs(float(value))):
             continue
         out.append((where, sp.nsimplify(value) if value.is_Float else value, tuple(u)))
     return out
@@ -762,7 +772,7 @@ def tilt_for(problem: SharpProblem, x: Sequence[sp.Rational], radius: sp.Expr
     ``xi`` is s times a unit dual vector aligned with d = x - p, with
     s = (max(ratio(x), 0) + radius) / 2.
     """
-    d = [sp.sympify(a) - b for a, b in zip(x, problem.point)]
+    d = [sp.Integer(a) - b if isinstance(a, int) else a - b for a, b in zip(x, problem.point)]
     ratio = (problem.f.subs(dict(zip(problem.variables, x))) - problem.f_point) / \
         problem.exact_norm(x)
     s = simplest_between(max(arb_hi(arb_eval(ratio)), 0.0), radius)

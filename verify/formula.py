@@ -131,6 +131,21 @@ def parse_number(value: object, *, what: str = "number") -> sp.Expr:
     return expr
 
 
+def as_expression(f: object, variables: Sequence[sp.Symbol] | None = None) -> sp.Expr:
+    """A SymPy expression from the Python API: SymPy objects pass through, numbers are read
+    exactly, strings go through :func:`parse_formula` (they need ``variables``)."""
+    if isinstance(f, sp.Expr):
+        return f
+    if isinstance(f, str):
+        if variables is None:
+            raise UnparsableFormula("a formula given as a string needs its variables; pass "
+                                    "variables=... or a SymPy expression")
+        return parse_formula(f, tuple(variables))
+    if isinstance(f, (int, float)) and not isinstance(f, bool):
+        return parse_number(f, what="f")
+    raise UnparsableFormula(f"f must be a SymPy expression, got {type(f).__name__}")
+
+
 def parse_set(text: str, *, what: str = "set") -> sp.Set:
     """Parse a SymPy set such as ``"Union(Interval(0, 1), FiniteSet(3))"``."""
     result = parse_formula(text, (), what=what, sets=True)
