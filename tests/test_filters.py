@@ -197,3 +197,14 @@ def test_stable_manifold_series_is_invariant_to_its_order():
     result = F.manifold_experiment(manifold)
     assert result["closest_on_manifold"] < 1e-3 * result["closest_off_manifold"]
     assert result["random_starts_converged"] == 0
+
+
+def test_gd_hovers_at_the_edge_of_stability_on_digits():
+    """Full-batch GD on a digits MLP: lambda_max rises to 2/alpha and, after the transient
+    (first half of the run), stays within 3% of it."""
+    run = F.edge_of_stability_run("gd", 0.15, steps=2100, every=150)
+    assert run["edge"] == pytest.approx(2 / 0.15)
+    assert run["lambda_max"][0] < 0.9 * run["edge"]  # it starts well below the edge
+    late = np.array(run["lambda_max"][len(run["lambda_max"]) // 2:])
+    assert np.all(np.abs(late / run["edge"] - 1) <= 0.03), run["lambda_max"]
+    assert run["loss"][-1] < run["loss"][0]

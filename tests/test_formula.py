@@ -88,4 +88,11 @@ def _combine(children):
 @settings(max_examples=150, deadline=None)
 @given(st.recursive(leaves, _combine, max_leaves=8))
 def test_printed_sympy_parses_back_to_itself(expr):
-    assert parse_formula(str(expr), (x, y)) == expr
+    """parse(str(e)) is the same function as e. SymPy's printing is not always a fixed point
+    of its own auto-evaluation (Abs(Abs(2*x)) prints as 2*Abs(Abs(x)), which evaluates to
+    2*Abs(x)), so equality is checked structurally or else exactly at rational points."""
+    parsed = parse_formula(str(expr), (x, y))
+    if parsed != expr:
+        for point in ({x: sp.Rational(1, 3), y: sp.Rational(-7, 5)},
+                      {x: sp.Rational(-2), y: sp.Rational(5, 2)}, {x: 0, y: sp.Rational(1, 7)}):
+            assert sp.simplify(parsed.subs(point) - expr.subs(point)) == 0, (expr, parsed)
