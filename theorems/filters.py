@@ -293,10 +293,17 @@ def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -
             if diff == sp.S.EmptySet:
                 parts.append(("equals", True, None))
             else:
+                # refute only with a curvature whose membership differs, decided exactly
                 witness = _member(diff)
-                parts.append(("equals", False, {"symmetric_difference": str(diff),
-                                                "lambda": str(witness) if witness is not None
-                                                else None}))
+                verdicts = (None, None) if witness is None else (S.contains(witness),
+                                                                 target.contains(witness))
+                decided = all(v in (sp.true, sp.false) for v in verdicts)
+                if decided and verdicts[0] != verdicts[1]:
+                    parts.append(("equals", False, {"symmetric_difference": str(diff),
+                                                    "lambda": str(witness),
+                                                    "in_filter_set": bool(verdicts[0])}))
+                else:
+                    parts.append(("equals", None, {"symmetric_difference": str(diff)}))
         for lam in p.get("contains", ()):
             inside = S.contains(lam)
             parts.append((f"contains {lam}", inside if inside in (sp.true, sp.false) else None,
