@@ -384,15 +384,6 @@ def hyperbola_grad(X: np.ndarray) -> np.ndarray:
     return np.stack([2 * r * X[:, 1], 2 * r * X[:, 0]], axis=1)
 
 
-def hyperbola_lambda_max(X: np.ndarray) -> np.ndarray:
-    """Top Hessian eigenvalue of (x1 x2 - 1)^2 (exact 2x2 formula)."""
-    a, b = X[:, 0], X[:, 1]
-    r = a * b - 1
-    h11, h22, h12 = 2 * b**2, 2 * a**2, 2 * (2 * a * b - 1)
-    tr, det = h11 + h22, h11 * h22 - h12**2
-    return tr / 2 + np.sqrt(np.maximum(tr**2 / 4 - det, 0)) + 0 * r
-
-
 def products_grad(X: np.ndarray) -> np.ndarray:
     """Gradient of (1/n) sum_i (x_{2i-1} x_{2i} - 1)^2 on a batch, shape (N, 2n)."""
     n = X.shape[1] // 2
@@ -780,15 +771,12 @@ def _mul(a: list, b: list, n: int) -> list:
 def _compose(poly: sp.Poly, values: dict[int, list], n: int) -> list:
     """poly(x, y) with x, y replaced by truncated series (values[0], values[1])."""
     out = [sp.Integer(0)] * (n + 1)
-    powers: dict[tuple[int, int], list] = {}
     for (i, j), coef in poly.terms():
-        key = (i, j)
         series = [sp.Integer(1)] + [sp.Integer(0)] * n
         for _ in range(i):
             series = _mul(series, values[0], n)
         for _ in range(j):
             series = _mul(series, values[1], n)
-        powers[key] = series
         out = [o + coef * t for o, t in zip(out, series)]
     return [sp.expand(v) for v in out]
 

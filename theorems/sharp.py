@@ -601,7 +601,7 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, timeout: float = 20.0
                     lower = arb_lo(arb_eval(cand))
                     upper = min(upper, arb_hi(arb_eval(cand)))
                 break
-        if exact is None and z3_calls >= 0:
+        if exact is None:
             # bisection with z3 on simple rationals: "holds" raises the lower bound, a re-checked
             # violation lowers the upper bound (the violating point has a smaller ratio)
             lo_val = None

@@ -64,9 +64,6 @@ def run_spec(spec: tuple) -> Verdict:
     if what == "claim":
         _, claim, seed, timeout = spec
         return registry.decide(claim, seed=seed, timeout=timeout)
-    if what == "call":  # used by the engine's own tests: ("call", id, callable)
-        _, task_id, fn = spec
-        return fn()
     raise ValueError(f"unknown task spec {what!r}")
 
 
