@@ -1,0 +1,286 @@
+"""numerics.curvature against exact dense Hessians (float64), on CPU; the same on CUDA if present."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.func import hessian
+
+from numerics import models
+from numerics.curvature import (AutodiffPitfall, CurvatureError, HessianOperator, TooLarge,
+                                certify_tridiagonal, kw_upper_bound, lanczos,
+                                mse_trace_identity)
+
+
+def small_problem(width=6, n=40, seed=0, device="cpu"):
+    inputs, targets = models.digits(n)
+    net = models.mlp((64, width, 10), seed=seed).to(device)
+    return net, inputs.to(device), targets.to(device)
+
+
+def reference_hessian(net, inputs, targets, loss=models.half_mse):
+    """The oracle: torch.func.hessian of the flat-parameter loss (independent of the operator)."""
+    fn, w = models.flat_loss(net, loss, inputs, targets)
+    return hessian(fn)(w)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    net, x, y = small_problem()
+    return net, x, y, reference_hessian(net, x, y)
+
+
+@pytest.mark.parametrize("method", ["reverse", "forward", "auto", "finite-difference"])
+def test_products_match_dense_hessian(problem, method):
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y), hvp=method, block_size=3)
+    gen = torch.Generator().manual_seed(1)
+    v = torch.randn(op.dim, generator=gen, dtype=torch.float64)
+    V = torch.randn(op.dim, 7, generator=gen, dtype=torch.float64)
+    tol = 1e-6 if method == "finite-difference" else 1e-10
+    assert torch.allclose(op @ v, H @ v, rtol=tol, atol=tol * float(H.abs().max()))
+    assert torch.allclose(op @ V, H @ V, rtol=tol, atol=tol * float(H.abs().max()))
+    assert op.matvecs == 8
+
+
+def test_dict_vectors_round_trip(problem):
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    v = torch.randn(op.dim, dtype=torch.float64)
+    out = op @ op.to_dict(v)
+    assert set(out) == {n for n, _ in net.named_parameters()}
+    assert torch.allclose(op.to_flat(out), H @ v, atol=1e-10)
+    V = torch.randn(4, op.dim, dtype=torch.float64)
+    block = op @ op.to_dict(V)
+    assert torch.allclose(op.to_flat(block, (4,)), (H @ V.T).T, atol=1e-10)
+
+
+def test_dense_equals_reference_and_is_refused_when_large(problem):
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    assert torch.allclose(op.dense(), H, atol=1e-10)
+    with pytest.raises(TooLarge, match="max_params"):
+        op.dense(max_params=op.dim - 1)
+
+
+def test_iterable_of_batches_is_the_mean_over_all_examples(problem):
+    net, x, y, H = problem
+    sizes = [15, 15, 10]  # unequal batches: weights n_b / N
+    batches = list(zip(torch.split(x, sizes), torch.split(y, sizes)))
+    op = HessianOperator(net, models.half_mse, batches)
+    assert op.num_batches == 3 and op.num_examples == 40
+    v = torch.randn(op.dim, dtype=torch.float64)
+    assert torch.allclose(op @ v, H @ v, atol=1e-10)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    op2 = HessianOperator(net, models.half_mse, loader)
+    assert torch.allclose(op2 @ v, H @ v, atol=1e-10)
+
+
+def test_hutchinson_interval_covers_the_trace_at_its_level(problem):
+    """Over 40 seeds the 95% interval must cover tr(H) at least 85% of the time (binomial:
+    P(coverage <= 85%) < 1% when the true level is 95%)."""
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    exact = float(torch.trace(H))
+    hits = 0
+    for seed in range(40):
+        est = op.trace(probes=30, seed=seed)
+        assert est.lower <= est.value <= est.upper and est.matvecs == 30
+        hits += est.lower <= exact <= est.upper
+    assert hits >= 34
+
+
+def test_hutchpp_is_exact_when_the_sketch_spans_the_space():
+    net, x, y = small_problem(width=1, n=20)  # 64 + 1 + 1*10 + 10 = 85 parameters
+    op = HessianOperator(net, models.half_mse, (x, y))
+    H = reference_hessian(net, x, y)
+    est = op.trace(probes=3 * op.dim, method="hutch++")
+    assert est.value == pytest.approx(float(torch.trace(H)), rel=1e-9, abs=1e-9)
+    assert est.upper - est.lower < 1e-8 * max(1.0, abs(est.value))
+
+
+def test_top_eigenvalues_within_residuals_and_upper_bound(problem):
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    exact = torch.linalg.eigvalsh(H).flip(0).tolist()
+    below = 0
+    for seed in range(10):
+        est = op.top_eigenvalues(k=3, tol=1e-8, seed=seed)
+        assert est.converged
+        for value, res, lam in zip(est.values, est.residuals, exact):
+            # an eigenvalue lies within the residual; the top ones are the ones found here
+            assert abs(value - lam) <= res + 1e-9 * abs(lam)
+        assert est.lower_bound <= exact[0] + 1e-9
+        below += est.upper_bound < exact[0]
+    assert below <= 1  # the bound holds with probability >= 0.95 per seed
+
+
+def test_bound_rtol_tightens_the_probabilistic_bound(problem):
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    loose = op.top_eigenvalues(k=1, tol=1e-6)
+    tight = op.top_eigenvalues(k=1, tol=1e-6, bound_rtol=0.02)
+    assert tight.upper_bound - tight.lower_bound <= 0.02 * abs(tight.lower_bound) + 1e-12
+    assert tight.steps >= loose.steps
+
+
+def test_kw_bound_monotone_and_infinite_for_few_steps():
+    assert kw_upper_bound(1.0, 0.0, 2, 10**6, 0.95) == math.inf
+    b = [kw_upper_bound(1.0, 0.0, q, 10**6, 0.95) for q in (50, 100, 400)]
+    assert b[0] > b[1] > b[2] > 1.0
+
+
+def test_certified_tridiagonal_encloses_its_eigenvalues():
+    rng = np.random.default_rng(0)
+    alpha, beta = rng.normal(size=12), rng.uniform(0.1, 1, size=12)
+    balls = certify_tridiagonal(alpha, beta)
+    T = np.diag(alpha) + np.diag(beta[:-1], 1) + np.diag(beta[:-1], -1)
+    for (lo, hi), lam in zip(balls, sorted(np.linalg.eigvalsh(T), reverse=True)):
+        assert lo <= lam <= hi and hi - lo < 1e-8
+
+
+def test_lanczos_on_an_explicit_matrix_finds_the_spectrum():
+    rng = np.random.default_rng(2)
+    Q, _ = np.linalg.qr(rng.normal(size=(30, 30)))
+    lams = np.linspace(-3, 5, 30)
+    A = torch.tensor(Q @ np.diag(lams) @ Q.T)
+    lz = lanczos(lambda R: R @ A, torch.ones(30, dtype=torch.float64), 30)
+    assert np.allclose(np.sort(np.linalg.eigvalsh(lz.tridiagonal())), lams, atol=1e-8)
+
+
+def test_spectral_density_quadrature_is_exact_for_low_degree(problem):
+    """With a unit start q, the m-node Gauss rule integrates t^p exactly for p < 2m:
+    sum_j w_j theta_j^p = q^T H^p q, and the weights sum to 1."""
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    sd = op.spectral_density(runs=3, steps=10, seed=4)
+    assert np.allclose(sd.weights.sum(axis=1), 1.0, atol=1e-10)
+    gen = torch.Generator().manual_seed(4)
+    for r in range(3):
+        z = op._rademacher(1, gen)[0]
+        q = z / z.norm()
+        for p in (1, 2, 3):
+            exact = float(q @ torch.linalg.matrix_power(H, p) @ q)
+            quad = float((sd.weights[r] * sd.nodes[r] ** p).sum())
+            assert quad == pytest.approx(exact, rel=1e-8, abs=1e-10)
+    grid = np.linspace(sd.nodes.min() - 1, sd.nodes.max() + 1, 2000)
+    dens, sigma = sd.density(grid)
+    assert sigma > 0 and np.trapezoid(dens, grid) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("scale,loss", [
+    (1.0, lambda o, t: ((o - t) ** 2).sum(dim=1).mean()),
+    (0.5, models.half_mse),
+])
+def test_wen_trace_identity_at_an_interpolating_point(scale, loss):
+    net, x, _ = small_problem(width=5, n=30, seed=3)
+    with torch.no_grad():
+        y = net(x)  # the network interpolates its own outputs
+    ident = mse_trace_identity(net, x, y, scale=scale)
+    H = reference_hessian(net, x, y, loss)
+    assert ident.max_residual == 0.0
+    assert ident.value == pytest.approx(float(torch.trace(H)), rel=1e-10)
+
+
+def test_wen_identity_reports_the_missing_hypothesis():
+    net, x, y = small_problem(width=5, n=30)
+    ident = mse_trace_identity(net, x, y, scale=0.5)
+    H = reference_hessian(net, x, y)
+    assert ident.max_residual > 0.1
+    assert ident.value != pytest.approx(float(torch.trace(H)), rel=1e-6)
+
+
+def test_batchnorm_and_dropout_in_train_mode_are_refused():
+    x, y = torch.randn(8, 4, dtype=torch.float64), torch.randn(8, 1, dtype=torch.float64)
+    for layer in (torch.nn.BatchNorm1d(3), torch.nn.Dropout(0.1)):
+        net = torch.nn.Sequential(torch.nn.Linear(4, 3), layer, torch.nn.Linear(3, 1)).double()
+        with pytest.raises(AutodiffPitfall, match="model.eval"):
+            HessianOperator(net, torch.nn.functional.mse_loss, (x, y))
+        net.eval()
+        op = HessianOperator(net, torch.nn.functional.mse_loss, (x, y))
+        assert torch.isfinite(op @ torch.ones(op.dim, dtype=torch.float64)).all()
+
+
+def test_shuffling_loader_is_refused():
+    x, y = torch.randn(64, 4, dtype=torch.float64), torch.randn(64, 1, dtype=torch.float64)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8,
+                                         shuffle=True)
+    net = torch.nn.Linear(4, 1).double()
+    with pytest.raises(AutodiffPitfall, match="shuffle"):
+        HessianOperator(net, torch.nn.functional.mse_loss, loader)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda op: op @ torch.ones(3, dtype=torch.float64), "expected a vector of length"),
+    (lambda op: op @ torch.full((op.dim,), float("nan"), dtype=torch.float64), "non-finite"),
+    (lambda op: op.trace(method="xtrace"), "method must be one of"),
+    (lambda op: op.trace(probes=1), "at least 2 probes"),
+    (lambda op: op.top_eigenvalues(k=0), "k must lie"),
+    (lambda op: op @ {"nope": torch.zeros(2)}, "do not match"),
+])
+def test_bad_input_is_named(problem, call, match):
+    net, x, y, _ = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    with pytest.raises(CurvatureError, match=match):
+        call(op)
+
+
+def test_bad_constructor_arguments():
+    net, x, y = small_problem()
+    with pytest.raises(CurvatureError, match="unknown parameter"):
+        HessianOperator(net, models.half_mse, (x, y), params=["nope"])
+    with pytest.raises(CurvatureError, match="hvp must be"):
+        HessianOperator(net, models.half_mse, (x, y), hvp="magic")
+    with pytest.raises(CurvatureError, match="iterable"):
+        HessianOperator(net, models.half_mse, 3)
+
+
+def test_parameter_subset_is_the_principal_submatrix(problem):
+    net, x, y, H = problem
+    names = [n for n, _ in net.named_parameters()]
+    op = HessianOperator(net, models.half_mse, (x, y), params=names[-2:])
+    sizes = [p.numel() for p in net.parameters()]
+    k = sum(sizes[-2:])
+    assert torch.allclose(op.dense(), H[-k:, -k:], atol=1e-10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=12), st.integers(0, 99))
+def test_quadratic_model_hessian_is_its_matrix(lams, seed):
+    """For L(w) = w^T A w / 2 (a 'model' whose output is its own parameter vector) every
+    estimate agrees with the known spectrum."""
+    d = len(lams)
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    A = torch.tensor(Q @ np.diag(lams) @ Q.T)
+
+    class Quadratic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(d, dtype=torch.float64))
+
+        def forward(self, x):
+            return self.w[None].expand(x.shape[0], d)
+
+    def loss(out, _):
+        w = out[0]
+        return w @ A @ w / 2
+
+    op = HessianOperator(Quadratic(), loss, (torch.zeros(1, 1), torch.zeros(1)))
+    assert torch.allclose(op.dense(), A, atol=1e-12)
+    est = op.top_eigenvalues(k=1, tol=1e-9, seed=seed)
+    assert abs(est.values[0] - max(lams)) <= est.residuals[0] + 1e-9
+
+
+@pytest.mark.gpu
+def test_cuda_products_match_cpu():
+    net, x, y = small_problem()
+    cpu = HessianOperator(net, models.half_mse, (x, y))
+    v = torch.randn(cpu.dim, 5, dtype=torch.float64)
+    gpu = HessianOperator(net.to("cuda"), models.half_mse, (x.cuda(), y.cuda()))
+    assert torch.allclose((gpu @ v.cuda()).cpu(), cpu @ v, atol=1e-10)
+    est = gpu.top_eigenvalues(k=2)
+    assert est.converged and est.upper_bound >= est.lower_bound
