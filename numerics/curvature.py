@@ -12,12 +12,15 @@ values; buffers are held fixed.
 
 Hessian-vector products (``hvp=``):
 
-* ``"reverse"``: reverse-over-reverse (Pearlmutter by double backward); with one batch the graph
-  of the gradient is built once and reused for every product.
+* ``"reverse"``: reverse-over-reverse (Pearlmutter by double backward); a block of vectors is one
+  batched backward (``is_grads_batched``, i.e. vmap over the backward pass); with one data batch
+  the graph of the gradient is built once and reused for every product.
 * ``"forward"``: forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``), ``vmap``-ped
-  over a block of vectors, so that a block of probes costs one batched call per data batch.
-* ``"auto"`` (default): ``"reverse"`` for a single vector, ``"forward"`` in blocks of
-  ``block_size`` for several (halved automatically on CUDA out-of-memory).
+  over a block of vectors.
+* ``"auto"`` (default): ``"reverse"``, falling back to ``"forward"`` if an operator of the model
+  has no batching rule for the double backward (``fallback_reason`` says which).
+
+Blocks are cut to ``block_size`` vectors (halved automatically on CUDA out-of-memory).
 * ``"finite-difference"``: central differences of gradients (oracle for tests only).
 
 Error statements: :meth:`HessianOperator.trace` gives a Student-t confidence interval over the
@@ -31,6 +34,7 @@ Wozniakowski (SIAM J. Matrix Anal. Appl. 13(4), 1992, Theorem 4.2: random-start 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -223,7 +227,8 @@ class HessianOperator:
     hvp
         One of :data:`HVP_METHODS` (see the module docstring).
     block_size
-        Vectors per batched (vmap) call; default 64 on CUDA, 16 on CPU.
+        Vectors per batched call; by default tuned on the first products (1, 4, 16, 64, ...
+        vectors per call, timed; the fastest per vector is kept).
     """
 
     def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
@@ -258,9 +263,14 @@ class HessianOperator:
         self.dim = int(sum(self.sizes))
         first = self.params[wanted[0]]
         self.device, self.dtype = first.device, first.dtype
-        self.block_size = block_size or (64 if self.device.type == "cuda" else 16)
+        self.block_size = block_size
+        self._tuning: list[float] | None = [] if block_size is None else None
+        self._warm = False
+        self._sign = 1
         self.matvecs = 0
         self._graph: tuple[list[Tensor], list[Tensor]] | None = None
+        self._reverse_batched_ok = True
+        self.fallback_reason: str | None = None
 
     # -- vectors ------------------------------------------------------------------------------
     def to_dict(self, flat: Tensor) -> dict[str, Tensor]:
@@ -315,33 +325,83 @@ class HessianOperator:
             return self._apply_rows(v[None])[0]
         return self._apply_rows(v.T.contiguous()).T
 
+    def __neg__(self) -> "HessianOperator":
+        """The operator -H (sharing data, graph cache and block size): ``(-op).top_eigenvalues()``
+        gives the smallest eigenvalues of H, negated."""
+        neg = copy.copy(self)
+        neg._sign = -self._sign
+        return neg
+
     def matmat(self, rows: Tensor) -> Tensor:
         """H applied to each row of a (k, dim) block (the layout used internally)."""
         return self._apply_rows(self._check_flat(rows.T).T)
 
     def _apply_rows(self, rows: Tensor) -> Tensor:
+        out = self._products(rows)
+        return out if self._sign > 0 else -out
+
+    def _products(self, rows: Tensor) -> Tensor:
         k = rows.shape[0]
-        method = self.hvp_method
-        if method == "auto":
-            method = "reverse" if k == 1 else "forward"
         self.matvecs += k
-        if method == "reverse":
-            return torch.stack([self._hvp_reverse(r) for r in rows]) if k > 1 else \
-                self._hvp_reverse(rows[0])[None]
-        if method == "finite-difference":
+        if self.hvp_method == "finite-difference":
             return torch.stack([self._hvp_fd(r) for r in rows])
+        if self.hvp_method == "auto" and not self._reverse_batched_ok:
+            kernel = self._hvp_forward
+        else:
+            kernel = self._hvp_forward if self.hvp_method == "forward" else self._hvp_reverse
         out, start = [], 0
         while start < k:
-            size = min(self.block_size, k - start)
+            size = min(self._next_block_size(), k - start)
             try:
-                out.append(self._hvp_forward(rows[start:start + size]))
+                t0 = self._clock()
+                out.append(kernel(rows[start:start + size]))
+                self._record_block(size, self._clock() - t0)
                 start += size
             except torch.cuda.OutOfMemoryError:
-                if self.block_size == 1:
+                if size == 1:
                     raise
-                self.block_size = max(1, self.block_size // 2)
+                self.block_size, self._tuning = max(1, size // 2), None
                 torch.cuda.empty_cache()
+            except RuntimeError as exc:
+                # an operator without a batching rule for the double backward: fall back once
+                if self.hvp_method != "auto" or kernel is self._hvp_forward or size == 1:
+                    raise
+                self._reverse_batched_ok, kernel = False, self._hvp_forward
+                self.fallback_reason = str(exc).splitlines()[0]
+        if self.block_size is None and k > 1 and self._tuning:
+            # the block ran out before the search ended: keep the best size seen
+            self.block_size = self._TRIAL_SIZES[int(np.argmin(self._tuning))]
         return torch.cat(out)
+
+    # block-size tuning: while no block size is fixed, blocks of 1, 4, 16, 64 (CUDA: up to 256)
+    # vectors are timed on the real work; the first size that does not beat the previous one's
+    # time per vector by 10% ends the search and the best so far is kept.
+    _TRIAL_SIZES = (1, 4, 16, 64, 256)
+
+    def _next_block_size(self) -> int:
+        if self.block_size is not None:
+            return self.block_size
+        return self._TRIAL_SIZES[len(self._tuning)]
+
+    def _record_block(self, size: int, seconds: float) -> None:
+        if self.block_size is not None or size != self._TRIAL_SIZES[len(self._tuning)]:
+            return
+        if not self._warm:  # the first call builds graphs and caches: not representative
+            self._warm = True
+            return
+        self._tuning.append(seconds / size)
+        limit = 5 if self.device.type == "cuda" else 4
+        if len(self._tuning) >= 2 and self._tuning[-1] > 0.9 * self._tuning[-2] or \
+                len(self._tuning) == limit:
+            best = int(np.argmin(self._tuning))
+            self.block_size = self._TRIAL_SIZES[best]
+
+    def _clock(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        import time
+
+        return time.perf_counter()
 
     def _weighted_batches(self) -> Iterable[tuple[float, Tensor, Tensor]]:
         for inputs, targets in self._batches:
@@ -385,10 +445,13 @@ class HessianOperator:
             grads = torch.autograd.grad(loss, leaves, create_graph=True)
         return leaves, list(grads)
 
-    def _hvp_reverse(self, v: Tensor) -> Tensor:
-        parts = list(torch.split(v, self.sizes))
-        vs = [p.reshape(s) for p, s in zip(parts, self.shapes)]
-        total = torch.zeros_like(v)
+    def _hvp_reverse(self, rows: Tensor) -> Tensor:
+        """H applied to a (k, dim) block by one batched double backward per data batch
+        (``is_grads_batched``), reusing the gradient graph when there is one batch."""
+        k = rows.shape[0]
+        vs = [t.reshape(k, *s) for t, s in zip(torch.split(rows, self.sizes, dim=1),
+                                                 self.shapes)]
+        total = torch.zeros_like(rows)
         for w, x, y in self._weighted_batches():
             if self._single:
                 if self._graph is None:
@@ -396,11 +459,15 @@ class HessianOperator:
                 leaves, grads = self._graph
             else:
                 leaves, grads = self._grad_graph(x, y)
-            hv = torch.autograd.grad(grads, leaves, grad_outputs=vs, retain_graph=True,
-                                     allow_unused=True)
-            flat = torch.cat([(h if h is not None else torch.zeros_like(l)).reshape(-1)
-                              for h, l in zip(hv, leaves)])
-            total += w * flat
+            if k == 1:
+                hv = torch.autograd.grad(grads, leaves, grad_outputs=[v[0] for v in vs],
+                                         retain_graph=True, allow_unused=True)
+                hv = [h[None] if h is not None else None for h in hv]
+            else:
+                hv = torch.autograd.grad(grads, leaves, grad_outputs=vs, retain_graph=True,
+                                         allow_unused=True, is_grads_batched=True)
+            total += w * torch.cat([(h if h is not None else torch.zeros_like(v)).reshape(k, -1)
+                                    for h, v in zip(hv, vs)], dim=1)
         return total
 
     def _hvp_fd(self, v: Tensor) -> Tensor:
@@ -481,9 +548,9 @@ class HessianOperator:
                         reorthogonalize: bool = True, certify: bool = False,
                         bound_rtol: float | None = None, check_every: int = 5) -> EigenEstimate:
         """The ``k`` largest eigenvalues by Lanczos from a random start, run until each of the
-        top ``k`` Ritz pairs has relative residual ``<= tol`` and, if ``bound_rtol`` is given,
-        the probabilistic upper bound of lambda_max lies within ``bound_rtol`` (relative) of the
-        top Ritz value (or ``max_steps`` is reached)."""
+        top ``k`` Ritz pairs has residual ``<= tol * max|Ritz value|`` and, if ``bound_rtol`` is given,
+        the probabilistic upper bound of lambda_max lies within ``bound_rtol * max|Ritz value|``
+        of the top Ritz value (or ``max_steps`` is reached)."""
         if k < 1 or k > self.dim:
             raise CurvatureError(f"k must lie in [1, {self.dim}], got {k}")
         if not 0 < confidence < 1:
@@ -497,12 +564,12 @@ class HessianOperator:
             if len(theta) < k:
                 return False
             top = np.argsort(theta)[::-1][:k]
-            if not np.all(res[top] <= tol * np.maximum(np.abs(theta[top]), 1e-30)):
+            if not np.all(res[top] <= tol * _scale(theta)):
                 return False
             if bound_rtol is None:
                 return True
             upper = kw_upper_bound(theta[top[0]], theta.min(), len(theta), self.dim, confidence)
-            return upper - theta[top[0]] <= bound_rtol * max(abs(theta[top[0]]), 1e-30)
+            return upper - theta[top[0]] <= bound_rtol * _scale(theta)
 
         lz = lanczos(self._apply_rows, start, max_steps, reorthogonalize=reorthogonalize,
                      stop=done, check_every=check_every)
@@ -525,7 +592,7 @@ class HessianOperator:
             # among them unless the Gaussian start was orthogonal to its eigenspace (probability 0)
             upper = max(float(theta[order[0]]), values[0]) + res[0]
         certified = certify_tridiagonal(lz.alpha, lz.beta) if certify else None
-        converged = bool(np.all(np.array(res) <= tol * np.maximum(np.abs(values), 1e-30)))
+        converged = bool(np.all(np.array(res) <= tol * _scale(theta)))
         return EigenEstimate(values=values, residuals=res, upper_bound=upper,
                              confidence=confidence, matvecs=self.matvecs - before,
                              steps=lz.steps, converged=converged, ritz_min=float(theta.min()),
@@ -555,6 +622,12 @@ class HessianOperator:
         return SpectralDensity(nodes=nodes, weights=weights, matvecs=self.matvecs - before)
 
 
+def _scale(theta: np.ndarray) -> float:
+    """The residual scale of a Lanczos run: max |Ritz value|, an estimate of ||H||_2 from below
+    (tolerances are relative to it, so eigenvalues near zero converge in absolute terms)."""
+    return max(float(np.abs(theta).max()), 1e-30)
+
+
 # --------------------------------------------------------------------------------------------
 # Lanczos and its bounds
 # --------------------------------------------------------------------------------------------
@@ -580,20 +653,33 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
     vectors stay on the device; the host reads the coefficients only every ``check_every``
     steps, to evaluate ``stop(ritz_values, ritz_residual_estimates)``."""
     dim = start.shape[0]
-    Q = torch.zeros((steps, dim), dtype=start.dtype, device=start.device)
+    # the basis grows by doubling, so memory follows the steps taken, not the step limit
+    Q = torch.zeros((min(steps, 16), dim), dtype=start.dtype, device=start.device)
     alpha = torch.zeros(steps, dtype=start.dtype, device=start.device)
     beta = torch.zeros(steps, dtype=start.dtype, device=start.device)
     q = start / start.norm()
     m, breakdown = steps, False
     for j in range(steps):
+        if j == Q.shape[0]:
+            grown = torch.zeros((min(steps, 2 * j), dim), dtype=Q.dtype, device=Q.device)
+            grown[:j] = Q
+            Q = grown
         Q[j] = q
-        w = apply_rows(q[None])[0]
+        w = apply_rows(q[None])[0].clone()
         a = torch.dot(w, q)
         alpha[j] = a
-        w = w - a * q - (beta[j - 1] * Q[j - 1] if j > 0 else 0)
+        # in-place updates with device scalars: no host sync, no temporaries of length dim
+        w.addcmul_(q, a, value=-1)
+        if j > 0:
+            w.addcmul_(Q[j - 1], beta[j - 1], value=-1)
         if reorthogonalize:
-            for _ in range(2):
-                w = w - Q[:j + 1].T @ (Q[:j + 1] @ w)
+            # classical Gram-Schmidt against the whole basis, twice ("twice is enough"); on the
+            # CPU the second pass is skipped when the first kept most of w (Daniel-Gragg-
+            # Kaufman-Stewart), a host read that is free there
+            before = w.norm() if not w.is_cuda else None
+            w.addmv_(Q[:j + 1].T, Q[:j + 1] @ w, alpha=-1)
+            if w.is_cuda or float(w.norm()) < 0.7071 * float(before):
+                w.addmv_(Q[:j + 1].T, Q[:j + 1] @ w, alpha=-1)
         b = w.norm()
         beta[j] = b
         last = j == steps - 1

@@ -284,3 +284,11 @@ def test_cuda_products_match_cpu():
     assert torch.allclose((gpu @ v.cuda()).cpu(), cpu @ v, atol=1e-10)
     est = gpu.top_eigenvalues(k=2)
     assert est.converged and est.upper_bound >= est.lower_bound
+
+
+def test_negated_operator_gives_the_smallest_eigenvalues(problem):
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    low = (-op).top_eigenvalues(k=1, tol=1e-8)
+    lam_min = float(torch.linalg.eigvalsh(H)[0])
+    assert abs(-low.values[0] - lam_min) <= low.residuals[0] + 1e-9

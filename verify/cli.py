@@ -249,6 +249,25 @@ def cmd_show(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_certify_model(args: argparse.Namespace) -> int:
+    from theorems.model_certificate import certify_model, load_model_file
+
+    spec = load_model_file(args.file)
+    verdicts = certify_model(
+        spec["model"], spec["loss_fn"], spec["data"], name=spec["name"], params=spec["params"],
+        optimizer=args.optimizer, alpha=args.alpha, beta=args.beta, rho=args.rho,
+        device=args.device, probes=args.probes, trace_method=args.trace_method, k=args.k,
+        confidence=args.confidence, grad_tol=args.grad_tol, flat_rtol=args.flat_rtol,
+        seed=args.seed)
+    store = _store(args)
+    code, run_id, verdicts = run_session(
+        store, command="certify-model", target=str(Path(args.file).resolve()), tasks=[],
+        profile=None, seed=args.seed, workers=1, cluster=None, argv=sys.argv[1:],
+        json_path=args.json, early=verdicts, quiet=True, info={"device": args.device})
+    _summary(verdicts, f"run {run_id}: certificate of {spec['name']} from {args.file}")
+    return code
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from verify import report
 
@@ -313,6 +332,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     common(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("certify-model", help="curvature certificate of a PyTorch model file "
+                       "(FILE.py defines model, loss_fn, data)")
+    p.add_argument("file")
+    p.add_argument("--optimizer", choices=("gd", "heavy-ball", "nesterov", "usam",
+                                           "usam-heavy-ball", "sam"),
+                   help="check the spectrum against this optimizer's eigenvalue filter")
+    p.add_argument("--alpha", type=_positive_float, help="step size")
+    p.add_argument("--beta", type=float, help="momentum")
+    p.add_argument("--rho", type=_positive_float, help="perturbation radius (usam, sam)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--probes", type=_positive_int, default=99, help="trace probes (default 99)")
+    p.add_argument("--trace-method", choices=("hutchinson", "hutch++"), default="hutch++")
+    p.add_argument("--k", type=_positive_int, default=3, help="top eigenvalues (default 3)")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--grad-tol", type=_positive_float, default=1e-3,
+                   help="gradient norm below which the point counts as critical")
+    p.add_argument("--flat-rtol", type=_positive_float, default=1e-3,
+                   help="eigenvalues within this fraction of |lambda_max| of zero are flat "
+                        "directions, not resolved against the filter (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="write the verdicts to this JSON file")
+    common(p)
+    p.set_defaults(func=cmd_certify_model)
 
     p = sub.add_parser("runs", help="list stored runs")
     p.add_argument("--limit", type=_positive_int, default=30)
