@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sharpflat-installed
 
-.PHONY: install run test test-all clean
+.PHONY: install run test test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest -q --run-slow
+
+bench: install
+	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python benchmarks/curvature.py --device cpu --quick
 
 clean:
 	rm -rf $(VENV) .sharpflat .pytest_cache .hypothesis
