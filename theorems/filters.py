@@ -961,7 +961,7 @@ def check_edge_of_stability(seed: int) -> Verdict:
                "1000 scikit-learn digits (width 32): lambda_max rises to the filter edge of each "
                "method and hovers there")
 def check_edge_of_stability_full(seed: int) -> Verdict:
-    settings = [("gd", 0.05, None, None), ("gd", 0.1, None, None), ("gd", 0.2, None, None),
-                ("heavy-ball", 0.02, 0.5, None), ("nesterov", 0.02, 0.5, None),
+    settings = [("gd", 0.1, None, None), ("gd", 0.2, None, None), ("gd", 0.3, None, None),
+                ("heavy-ball", 0.15, 0.5, None), ("nesterov", 0.075, 0.5, None),
                 ("usam", 0.1, None, 0.02)]
     return _edge_check(settings, band=0.05, samples=1000, width=32, steps=6000, every=300)

@@ -54,7 +54,7 @@ KIND_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
     "conserved-quantity": {"variables": ("variables", True), "f": ("formula", True),
                            "quantity": ("formula", True)},
     "flat-minimum": {**_COMMON_FUNCTION, "eps": ("number", False),
-                     "eps2": ("number", False)},
+                     "eps2": ("number", False), "first": ("string", False)},
     "max-variation": {**_COMMON_FUNCTION, "radius": ("number", True),
                       "at_most": ("number", False), "at_least": ("number", False)},
     "flatter": {"variables": ("variables", True), "f": ("formula", True),
