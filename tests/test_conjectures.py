@@ -116,6 +116,6 @@ def test_python_script_claims(tmp_path):
 def test_unknown_and_unbuilt_kinds_are_error_verdicts(monkeypatch):
     v = registry.decide(Claim("bogus", {}, id="b"))
     assert v.status is Status.ERROR and "known kinds" in v.message
-    monkeypatch.setitem(registry.KIND_MODULES, "flat-minimum", "theorems._not_built_yet")
-    v = registry.decide(Claim("flat-minimum", {}, id="c"))
+    monkeypatch.setitem(registry.KIND_MODULES, "future-kind", "theorems._not_built_yet")
+    v = registry.decide(Claim("future-kind", {}, id="c"))
     assert v.status is Status.ERROR and "not built yet" in v.message
