@@ -72,7 +72,8 @@ def test_interrupted_run_keeps_what_was_decided(cli_env, tmp_path):
     while time.monotonic() < deadline:
         time.sleep(0.5)
         if db.exists():
-            runs = Store(db).runs()
+            with Store(db) as store:  # closed at once: no connection lingers beside the run
+                runs = store.runs()
             if runs and sum(runs[0].counts.values()) >= 2:
                 break
     proc.send_signal(signal.SIGINT)
