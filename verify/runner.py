@@ -15,6 +15,7 @@ worker thread cannot be killed, so it finishes in the background).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -83,9 +84,21 @@ def _timeout_verdict(task: Task, elapsed: float) -> Verdict:
 
 def _child_main(conn: Any, spec: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked at the fork
     text = run_spec_json(spec)
     conn.send(text)
     conn.close()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread for the duration (delivered afterwards)."""
+    signals = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _context() -> mp.context.BaseContext:
@@ -114,9 +127,12 @@ def _execute_local(tasks: list[Task], workers: int, *,
                 task = pending.popleft()
                 receiver, sender = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_child_main, args=(sender, task.spec), daemon=True)
-                proc.start()
+                # an interrupt between the fork and the bookkeeping would leave a child nobody
+                # kills (holding the terminal's pipes): SIGINT waits until both are done
+                with _sigint_deferred():
+                    proc.start()
+                    running[receiver] = (task, proc, time.monotonic())
                 sender.close()
-                running[receiver] = (task, proc, time.monotonic())
                 if on_start:
                     on_start(task)
             now = time.monotonic()
