@@ -67,7 +67,10 @@ def test_interrupted_run_keeps_what_was_decided(cli_env, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "verify", "run", "--module", "tiny_checks",
                              "--only", "tiny.[os]*", "--db", str(db), "--quiet"],
                             env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # as at a terminal: a shell starts background jobs (CI runners,
+                            # `cmd &`) with SIGINT ignored, and the child would inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         time.sleep(0.5)
