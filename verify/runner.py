@@ -19,6 +19,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -82,9 +83,15 @@ def _timeout_verdict(task: Task, elapsed: float) -> Verdict:
                    claim=dict(task.meta), elapsed=elapsed, versions=versions())
 
 
-def _child_main(conn: Any, spec: tuple) -> None:
+def _child_main(conn: Any, spec: tuple, threads: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked at the fork
+    if threads is not None:
+        # workers share the cores: without a cap each one's BLAS/OpenMP pool takes them all
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
     text = run_spec_json(spec)
     conn.send(text)
     conn.close()
@@ -119,6 +126,7 @@ def execute(tasks: Iterable[Task], *, workers: int = 1, cluster: str | None = No
 def _execute_local(tasks: list[Task], workers: int, *,
                    on_start: Callable[[Task], None] | None) -> Iterator[Verdict]:
     ctx = _context()
+    threads = max(1, (os.cpu_count() or 1) // workers)
     pending = deque(tasks)
     running: dict[Any, tuple[Task, Any, float]] = {}  # conn -> (task, process, start)
     try:
@@ -126,7 +134,8 @@ def _execute_local(tasks: list[Task], workers: int, *,
             while pending and len(running) < workers:
                 task = pending.popleft()
                 receiver, sender = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_child_main, args=(sender, task.spec), daemon=True)
+                proc = ctx.Process(target=_child_main, args=(sender, task.spec, threads),
+                                   daemon=True)
                 # an interrupt between the fork and the bookkeeping would leave a child nobody
                 # kills (holding the terminal's pipes): SIGINT waits until both are done
                 with _sigint_deferred():
