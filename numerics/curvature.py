@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
+from scipy import stats
 from torch.func import functional_call, grad, jvp, vmap
 
 Tensor = torch.Tensor
@@ -527,8 +528,6 @@ class HessianOperator:
         samples_np = samples.detach().double().cpu().numpy()
         if not np.all(np.isfinite(samples_np)):
             raise CurvatureError("a Hessian product was not finite (NaN/inf in the model or loss)")
-        from scipy import stats
-
         n = len(samples_np)
         mean = float(samples_np.mean())
         se = float(samples_np.std(ddof=1) / math.sqrt(n))
