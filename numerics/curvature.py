@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -333,6 +334,15 @@ class HessianOperator:
         neg._sign = -self._sign
         return neg
 
+    def using(self, hvp: str) -> "HessianOperator":
+        """The same operator with products computed by ``hvp`` (one of :data:`HVP_METHODS`),
+        e.g. finite differences to re-check a number by an independent path."""
+        if hvp not in HVP_METHODS:
+            raise CurvatureError(f"hvp must be one of {HVP_METHODS}, got {hvp!r}")
+        other = copy.copy(self)
+        other.hvp_method = hvp
+        return other
+
     def matmat(self, rows: Tensor) -> Tensor:
         """H applied to each row of a (k, dim) block (the layout used internally)."""
         return self._apply_rows(self._check_flat(rows.T).T)
@@ -400,8 +410,6 @@ class HessianOperator:
     def _clock(self) -> float:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        import time
-
         return time.perf_counter()
 
     def _weighted_batches(self) -> Iterable[tuple[float, Tensor, Tensor]]:
@@ -746,8 +754,10 @@ def certify_tridiagonal(alpha: np.ndarray, beta: np.ndarray) -> list[tuple[float
     eig = flint.acb_mat(T).eig()
     out = []
     for z in eig:
-        re = z.real
-        out.append((float(re.lower()), float(re.upper())))
+        # float() of a ball endpoint rounds to nearest: step one ulp outward to keep enclosing
+        lo = math.nextafter(float(z.real.lower()), -math.inf)
+        hi = math.nextafter(float(z.real.upper()), math.inf)
+        out.append((lo, hi))
     return sorted(out, key=lambda p: -p[1])
 
 

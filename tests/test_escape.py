@@ -145,3 +145,14 @@ first = "value"
     got = {v["id"]: v["status"] for v in json.loads(out.read_text())}
     assert got == {"flat-11": "proved", "not-flat": "refuted", "approx": "evidence"}
     assert code == ExitCode.REFUTED
+
+
+def test_irrational_points_are_decided_exactly():
+    x, y = sp.symbols("x y", real=True)
+    f = (x * y - 2) ** 2
+    assert E.decide_flat_minimum(f, (x, y), ("sqrt(2)", "sqrt(2)")).status is Status.PROVED
+    v = E.decide_flat_minimum(f, (x, y), ("2*sqrt(2)", "sqrt(2)/2"))
+    assert v.status is Status.REFUTED
+    # a float coordinate is read exactly (0.3333333 is not rounded to 1/3): not on X*
+    assert E.decide_flat_minimum((x * y - 1) ** 2, (x, y), (3, 0.3333333)).status \
+        is Status.REFUTED

@@ -108,3 +108,19 @@ def test_missing_file_and_missing_alpha(tmp_path, capsys):
     assert run(tmp_path, tmp_path / "nope.py")[0] == ExitCode.USAGE
     assert run(tmp_path, write(tmp_path), "--optimizer", "gd")[0] == ExitCode.USAGE
     assert "needs --alpha" in capsys.readouterr().err
+
+
+def test_a_saddle_is_refuted_by_its_negative_eigenvalue(tmp_path):
+    """loss = (residual_1^2 - residual_2^2)/2 at the least-squares weights: a critical point whose
+    Hessian is (X^T X / n) kron diag(1, -1); every step size's filter excludes the negative
+    eigenvalues, so the refutation comes from lambda_min = -lambda_max(X^T X / n)."""
+    lam = lambda_max()
+    path = write(tmp_path, "loss_fn = lambda out, y: (((out - y)[:, 0] ** 2 - (out - y)[:, 1] ** 2)"
+                           ".mean() / 2)")
+    code, v = run(tmp_path, path, "--optimizer", "gd", "--alpha", 0.1 / lam)
+    assert code == ExitCode.REFUTED
+    f = v["linear.filter"]
+    assert f["status"] == "refuted" and "lambda_min" in f["counterexample"]
+    assert f["counterexample"]["lambda_min"] == pytest.approx(-lam, rel=1e-9)
+    assert f["counterexample"]["rayleigh_rechecked_finite_differences"] == pytest.approx(
+        -lam, rel=1e-4)

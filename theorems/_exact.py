@@ -25,6 +25,11 @@ from verify.errors import UnsupportedFunction
 ARB_PRECISION = 212  # bits
 
 
+def gradient(f: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Matrix:
+    """The column vector of partial derivatives of f."""
+    return sp.Matrix([sp.diff(f, v) for v in variables])
+
+
 # --------------------------------------------------------------------------------------------
 # z3
 # --------------------------------------------------------------------------------------------

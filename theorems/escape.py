@@ -18,7 +18,9 @@ import numpy as np
 import sympy as sp
 
 from numerics import flows, updates
+from theorems._exact import gradient
 from verify.errors import InvalidClaim
+from verify.formula import parse_number
 from verify.registry import check, decider
 from verify.verdict import Assumption, Claim, Status, Verdict, combine
 
@@ -33,10 +35,6 @@ FIRST_CONDITIONS = ("distance", "value", "gradient")
 def normalized_trace(f: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Expr:
     """tr(Hess f)/d (Section 4.1)."""
     return sp.expand(sum(sp.diff(f, v, 2) for v in variables) / len(variables))
-
-
-def gradient(f: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Matrix:
-    return sp.Matrix([sp.diff(f, v) for v in variables])
 
 
 def residual_form(f: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]] | None:
@@ -87,15 +85,23 @@ def sphere_expectation(poly: sp.Expr, g: Sequence[sp.Symbol]) -> sp.Expr:
     return sp.simplify(total)
 
 
-def numeric_oracles(f: sp.Expr, variables: Sequence[sp.Symbol]) -> dict[str, Callable]:
-    """NumPy callables of f, its gradient, tr-bar and the gradient of tr-bar."""
+def numeric_oracles(f: sp.Expr, variables: Sequence[sp.Symbol],
+                    parts: Sequence[sp.Expr] | None = None) -> dict[str, Callable]:
+    """NumPy callables of f, its gradient and Hessian, tr-bar and the gradient of tr-bar, and,
+    given the components f_i of f, ``component_grad(x, i)``."""
     tb = normalized_trace(f, variables)
     vec = lambda e: sp.lambdify([variables], list(gradient(e, variables)), "numpy")
     fn, gfn, tfn, gtfn = (sp.lambdify([variables], f, "numpy"), vec(f),
                           sp.lambdify([variables], tb, "numpy"), vec(tb))
-    return {"f": lambda x: float(fn(x)), "grad": lambda x: np.asarray(gfn(x), dtype=float),
-            "trbar": lambda x: float(tfn(x)),
-            "grad_trbar": lambda x: np.asarray(gtfn(x), dtype=float)}
+    hfn = sp.lambdify([variables], sp.hessian(f, variables), "numpy")
+    out = {"f": lambda x: float(fn(x)), "grad": lambda x: np.asarray(gfn(x), dtype=float),
+           "hess": lambda x: np.asarray(hfn(x), dtype=float),
+           "trbar": lambda x: float(tfn(x)),
+           "grad_trbar": lambda x: np.asarray(gtfn(x), dtype=float)}
+    if parts is not None:
+        grads = [vec(p) for p in parts]
+        out["component_grad"] = lambda x, i: np.asarray(grads[i](x), dtype=float)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,7 +123,8 @@ def decide_flat_minimum(f: sp.Expr, variables: Sequence[sp.Symbol], point: Seque
              "point": [str(p) for p in point], "eps": None if eps is None else str(eps),
              "eps2": None if eps2 is None else str(eps2), "first": first}
     if eps is None and eps2 is None:
-        return _flat_exact(f, variables, [sp.nsimplify(p) for p in point], id, claim)
+        exact = [parse_number(p, what="point coordinate") for p in point]
+        return _flat_exact(f, variables, exact, id, claim)
     return _flat_numeric(f, variables, point, 0.0 if eps is None else float(eps),
                          0.0 if eps2 is None else float(eps2), first, id, claim)
 
@@ -126,18 +133,29 @@ def _flat_exact(f: sp.Expr, variables: tuple, x: list, id: str, claim: dict) -> 
     at = dict(zip(variables, x))
     kind = "flat-minimum"
     g = gradient(f, variables).subs(at).applyfunc(sp.simplify)
-    if any(c != 0 for c in g):
+    zero = _zero_status(g)
+    if zero is False:
         return Verdict(id=id, kind=kind, status=Status.REFUTED, claim=claim,
                        method="exact gradient", counterexample={"gradient": list(g)},
                        message=f"grad f = {list(g)} != 0 at the point: not a critical point, "
                                "hence not a local minimum (Definition 2 needs x in X*)")
+    if zero is None:
+        return Verdict(id=id, kind=kind, status=Status.INCONCLUSIVE, claim=claim,
+                       method="exact gradient", message=f"could not decide whether grad f = "
+                                                        f"{list(g)} vanishes")
     H = sp.hessian(f, variables).subs(at).applyfunc(sp.simplify)
-    if not H.is_positive_semidefinite:
+    psd = H.is_positive_semidefinite
+    if psd is not True:
         v = _negative_direction(H)
-        return Verdict(id=id, kind=kind, status=Status.REFUTED, claim=claim,
-                       method="exact Hessian", counterexample={"direction": list(v),
-                                                               "curvature": v.dot(H * v)},
-                       message="the Hessian has a negative direction: not a local minimum")
+        curvature = sp.simplify(v.dot(H * v))
+        if psd is False and (curvature < 0) is sp.true:
+            return Verdict(id=id, kind=kind, status=Status.REFUTED, claim=claim,
+                           method="exact Hessian",
+                           counterexample={"direction": list(v), "curvature": curvature},
+                           message="the Hessian has a negative direction: not a local minimum")
+        return Verdict(id=id, kind=kind, status=Status.INCONCLUSIVE, claim=claim,
+                       method="exact Hessian", message="could not decide whether the Hessian "
+                       "is positive semidefinite, or find an exact negative direction")
     P = tangent_projector(H)
     tb = normalized_trace(f, variables)
     tangential = (P * gradient(tb, variables).subs(at)).applyfunc(sp.simplify)
@@ -146,7 +164,12 @@ def _flat_exact(f: sp.Expr, variables: tuple, x: list, id: str, claim: dict) -> 
           "tangential_grad_trbar": [str(c) for c in tangential], "norm": str(size),
           "norm_float": float(size)}
     assumption = _manifold_assumption(f, variables, at, H)
-    flat = all(c == 0 for c in tangential)
+    flat = _zero_status(tangential)
+    if flat is None:
+        return Verdict(id=id, kind=kind, status=Status.INCONCLUSIVE, claim=claim, evidence=ev,
+                       method="exact tangential gradient",
+                       message="could not decide whether the tangential gradient of tr-bar "
+                               f"{list(tangential)} vanishes", assumptions=[assumption])
     if assumption.holds:
         if flat:
             return Verdict(id=id, kind=kind, status=Status.PROVED, claim=claim, evidence=ev,
@@ -209,16 +232,23 @@ def _manifold_assumption(f: sp.Expr, variables: tuple, at: dict, H: sp.Matrix) -
 
 
 def _negative_direction(H: sp.Matrix) -> sp.Matrix:
-    w, V = np.linalg.eigh(np.array(H.tolist(), dtype=float))
-    v = sp.Matrix([sp.nsimplify(round(c, 6)) for c in V[:, 0]])
-    if (v.T * H * v)[0] < 0:
-        return v
-    for i in range(H.rows):  # a diagonal entry or a pair gives one exactly
-        e = sp.zeros(H.rows, 1)
-        e[i] = 1
-        if H[i, i] < 0:
-            return e
-    return v
+    """A rational candidate for a direction of negative curvature (the caller checks it
+    exactly): a negative diagonal entry's unit vector, else the rounded bottom eigenvector."""
+    for i in range(H.rows):
+        if H[i, i].is_negative:
+            return sp.eye(H.rows)[:, i]
+    _, V = np.linalg.eigh(np.array(H.tolist(), dtype=float))
+    return sp.Matrix([sp.Rational(round(float(c), 6)).limit_denominator(10 ** 6)
+                      for c in V[:, 0]])
+
+
+def _zero_status(vector: sp.Matrix) -> bool | None:
+    """True if every entry is exactly zero, False if one is exactly non-zero, None if SymPy
+    cannot tell (never decided by the shape of an unsimplified expression)."""
+    states = [sp.simplify(c).is_zero for c in vector]
+    if any(s is False for s in states):
+        return False
+    return True if all(s is True for s in states) else None
 
 
 def _flat_numeric(f: sp.Expr, variables: tuple, point: Sequence[Any], eps: float, eps2: float,
@@ -291,7 +321,7 @@ def sum_of_products(n: int, targets: Sequence[Any] | None = None
                     ) -> tuple[sp.Expr, tuple[sp.Symbol, ...], list[sp.Expr]]:
     """Setting 1 toy: f = (1/n) sum_i (x_{2i-1} x_{2i} - y_i)^2, d = 2n; returns (f, vars, f_i)."""
     xs = sp.symbols(f"x1:{2 * n + 1}", real=True)
-    ys = [sp.Integer(1)] * n if targets is None else [sp.nsimplify(y) for y in targets]
+    ys = [sp.Integer(1)] * n if targets is None else [parse_number(y, what="target") for y in targets]
     parts = [(xs[2 * i] * xs[2 * i + 1] - ys[i]) ** 2 for i in range(n)]
     return sp.Add(*parts) / n, xs, parts
 
@@ -460,7 +490,7 @@ def perturbation_drifts(n: int, point: Sequence[Any]) -> dict[str, sp.Expr]:
     """
     f, xs, parts = sum_of_products(n)
     d = len(xs)
-    at = dict(zip(xs, [sp.nsimplify(p) for p in point]))
+    at = dict(zip(xs, [parse_number(p, what="point coordinate") for p in point]))
     rho = sp.Symbol("rho", positive=True)
     H = sp.hessian(f, xs).subs(at)
     P = tangent_projector(H)
@@ -513,12 +543,8 @@ def run_perturbed(update_map: updates.UpdateMap, f: sp.Expr, variables: Sequence
                   every: int = 100) -> dict[str, Any]:
     """Iterate an update map of numerics.updates on a SymPy function; record tr-bar, f and the
     Lemma 1 slack along the way."""
-    orc = numeric_oracles(f, variables)
-    comp = None
-    if parts is not None:
-        grads = [sp.lambdify([variables], list(gradient(p, variables)), "numpy") for p in parts]
-        comp = lambda x, i: np.asarray(grads[i](x), dtype=float)
-    hess = sp.lambdify([variables], sp.hessian(f, variables), "numpy")
+    orc = numeric_oracles(f, variables, parts)
+    oracles = {"component_grad_fn": orc["component_grad"]} if parts is not None else {}
     x, state = np.asarray(x0, dtype=float), update_map.init(np.asarray(x0, dtype=float))
     eta, eta_p = float(update_map.hyper["eta"]), float(update_map.hyper["eta_prime"])
     rec: dict[str, list] = {"step": [], "trbar": [], "f": []}
@@ -531,11 +557,9 @@ def run_perturbed(update_map: updates.UpdateMap, f: sp.Expr, variables: Sequence
         if k == steps:
             break
         g = orc["grad"](x)
-        oracles = {"component_grad_fn": comp} if comp else {}
         x_new, state = update_map.update(x, state, orc["grad"], **oracles)
         # Lemma 1 with beta = the largest |eigenvalue| of Hess f on the segment's end points
-        beta = max(np.abs(np.linalg.eigvalsh(np.asarray(hess(y), dtype=float))).max()
-                   for y in (x, x_new))
+        beta = max(np.abs(np.linalg.eigvalsh(orc["hess"](y))).max() for y in (x, x_new))
         if eta <= 1 / beta and eta_p > 0:
             v = (x - x_new - eta * g) / eta_p
             bound = orc["f"](x) - (eta - beta * eta ** 2 / 2) * g @ g + beta / 2 * eta_p ** 2 * v @ v
@@ -746,11 +770,11 @@ def check_digits(seed: int) -> Verdict:
 # iteration counts versus epsilon (Theorems 1 and 2), reported beside the theory
 # --------------------------------------------------------------------------------------------
 
-def stationarity(orc: dict, hess: Callable, x: np.ndarray) -> tuple[float, np.ndarray]:
+def stationarity(orc: dict, x: np.ndarray) -> tuple[float, np.ndarray]:
     """||d Phi grad tr-bar|| at Phi(x), with d Phi(Phi(x)) the projector onto the numerical
     kernel of the Hessian there (eigenvalues below 1e-6 lambda_max)."""
     phi = flows.limit_map(orc["grad"], x).point
-    w, V = np.linalg.eigh(np.asarray(hess(phi), dtype=float))
+    w, V = np.linalg.eigh(orc["hess"](phi))
     K = V[:, np.abs(w) <= 1e-6 * np.abs(w).max()]
     return float(np.linalg.norm(K @ (K.T @ orc["grad_trbar"](phi)))), phi
 
@@ -761,19 +785,14 @@ def steps_to_flat(make_map: Callable[[float], updates.UpdateMap], f: sp.Expr,
                   every: int = 25) -> int | None:
     """Steps until the iterate's limit point is (., sqrt(eps))-flat, checked every ``every``
     steps (None if not within ``cap``)."""
-    orc = numeric_oracles(f, variables)
-    hess = sp.lambdify([variables], sp.hessian(f, variables), "numpy")
-    comp = None
-    if parts is not None:
-        grads = [sp.lambdify([variables], list(gradient(p, variables)), "numpy") for p in parts]
-        comp = lambda x, i: np.asarray(grads[i](x), dtype=float)
+    orc = numeric_oracles(f, variables, parts)
+    oracles = {"component_grad_fn": orc["component_grad"]} if parts is not None else {}
     update_map = make_map(eps)
     x, state = np.asarray(x0, dtype=float), update_map.init(np.asarray(x0, dtype=float))
     for k in range(cap + 1):
-        if k % every == 0 and stationarity(orc, hess, x)[0] <= math.sqrt(eps):
+        if k % every == 0 and stationarity(orc, x)[0] <= math.sqrt(eps):
             return k
-        x, state = update_map.update(x, state, orc["grad"],
-                                     **({"component_grad_fn": comp} if comp else {}))
+        x, state = update_map.update(x, state, orc["grad"], **oracles)
     return None
 
 

@@ -16,15 +16,12 @@ from typing import Sequence
 
 import sympy as sp
 
+from theorems._exact import gradient
 from verify.errors import InvalidClaim
 from verify.registry import check, decider
 from verify.verdict import Claim, Status, Verdict, combine
 
 PAPER = "Josz 2025 (On the geometry of flat minima)"
-
-
-def gradient(f: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Matrix:
-    return sp.Matrix([sp.diff(f, v) for v in variables])
 
 
 def decide_conserved_quantity(f: sp.Expr, q: sp.Expr, variables: Sequence[sp.Symbol], *,
@@ -41,7 +38,7 @@ def decide_conserved_quantity(f: sp.Expr, q: sp.Expr, variables: Sequence[sp.Sym
                        message="q is conserved by the gradient flow of f")
     for point in _small_points(len(variables)):
         value = sp.simplify(product.subs(dict(zip(variables, point))))
-        if value.is_number and value != 0:
+        if value.is_zero is False:
             return Verdict(id=id, kind="conserved-quantity", status=Status.REFUTED, claim=claim,
                            method="exact evaluation at a rational point",
                            counterexample={"point": list(point), "product": value},

@@ -24,6 +24,7 @@ from typing import Any
 import sympy as sp
 
 from verify.errors import InvalidClaim, UsageError
+from verify.formula import parse_number
 from verify.verdict import Assumption, Status, Verdict
 
 OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "usam", "usam-heavy-ball", "sam")
@@ -181,9 +182,10 @@ def _filter_verdict(name: str, claim: dict, optimizer: str, alpha: Any, beta: An
         ball = sp.Interval(_exact(value - tol), _exact(value + tol))
         if sp.Intersection(ball, sp.Union(S, flat_band)) is not sp.S.EmptySet:
             continue
+        # the Rayleigh quotient under H itself (the bottom vector came from -H): directly
+        # comparable with value, which is an eigenvalue estimate of H
         recheck = _recheck_rayleigh(op, top.vectors[0] if label == "lambda_max"
                                     else bottom.vectors[0])
-        recheck = -recheck if label == "lambda_min" else recheck
         if abs(recheck - value) <= tol:
             return Verdict(
                 id=vid, kind=KIND, status=Status.REFUTED, claim=claim, evidence=ev,
@@ -194,8 +196,9 @@ def _filter_verdict(name: str, claim: dict, optimizer: str, alpha: Any, beta: An
                 counterexample={label: value, "interval": [value - tol, value + tol],
                                 "rayleigh_rechecked_finite_differences": recheck},
                 assumptions=[critical])
-    enclosure = sp.Interval(_exact(lam_min_low), _exact(up_max))
-    if math.isfinite(up_max) and sp.Complement(enclosure, flat_band).is_subset(S):
+    bounded = math.isfinite(up_max) and math.isfinite(lam_min_low)
+    if bounded and sp.Complement(sp.Interval(_exact(lam_min_low), _exact(up_max)),
+                                 flat_band).is_subset(S):
         return Verdict(
             id=vid, kind=KIND, status=Status.CERTIFIED if near else Status.INCONCLUSIVE,
             claim=claim, evidence=ev, confidence=confidence if near else None,
@@ -214,25 +217,14 @@ def _filter_verdict(name: str, claim: dict, optimizer: str, alpha: Any, beta: An
 
 def _exact(value: Any) -> Any:
     """Floats read exactly through their shortest repr (0.1 -> 1/10); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise UsageError(f"non-finite number {value}")
-        return sp.Rational(repr(float(value)))
-    return value
+    return None if value is None else parse_number(float(value))
 
 
 def _recheck_rayleigh(op: Any, vector: Any) -> float:
-    """The Rayleigh quotient of ``vector`` recomputed with finite-difference products (a path
-    independent of the autodiff products that produced it)."""
-    import copy
-
-    fd = copy.copy(op)
-    fd.hvp_method = "finite-difference"
-    fd._sign = 1
+    """The Rayleigh quotient of ``vector`` under H, recomputed with finite-difference products
+    (a path independent of the autodiff products that produced it)."""
     v = vector / vector.norm()
-    return float(v @ fd._apply_rows(v[None])[0])
+    return float(v @ op.using("finite-difference").matmat(v[None])[0])
 
 
 def _to_device(data: Any, device: str) -> Any:
