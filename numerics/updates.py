@@ -101,6 +101,25 @@ def gd(alpha: Any) -> UpdateMap:
     return UpdateMap("gd", {"alpha": alpha}, lambda x: EmptyState(), update)
 
 
+class StepState(NamedTuple):
+    step: int  # k, the number of updates made
+
+
+def scheduled_gd(schedule: Callable[[int], Any], *, normalized: bool = False) -> UpdateMap:
+    r"""Gradient descent with step sizes :math:`\alpha_k` = ``schedule(k)``; with
+    ``normalized=True`` the step has length :math:`\alpha_k`,
+    :math:`x_{k+1} = x_k - \alpha_k \nabla f(x_k) / \|\nabla f(x_k)\|` (Josz, Figure 1)."""
+    def update(x, state, grad_fn, **_):
+        g = grad_fn(x)
+        a = schedule(state.step)
+        step = a * g * (1 / norm(g)) if normalized else a * g
+        return x - step, StepState(state.step + 1)
+
+    return UpdateMap("normalized-gd" if normalized else "scheduled-gd",
+                     {"schedule": schedule, "normalized": normalized},
+                     lambda x: StepState(0), update)
+
+
 def heavy_ball(alpha: Any, beta: Any) -> UpdateMap:
     r"""Polyak's heavy ball, :math:`x_{k+1} = x_k - \alpha\nabla f(x_k) + \beta(x_k - x_{k-1})`."""
     def update(x, state, grad_fn, **_):

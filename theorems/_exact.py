@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import flint
 import sympy as sp
@@ -240,8 +240,8 @@ def arb_eval(expr: sp.Basic, point: Mapping[sp.Symbol, Any] | None = None) -> fl
     old = flint.ctx.prec
     flint.ctx.prec = ARB_PRECISION
     try:
-        values = {s: flint.arb(_fmpq(v)) for s, v in (point or {}).items()}
-        out = _arb(expr, values)
+        point = dict(point or {})
+        out = arb_compile(expr, list(point))([flint.arb(_fmpq(v)) for v in point.values()])
         if not out.is_finite():
             raise ValueError(f"{expr} is not finite at {dict(point or {})}")
         return out
@@ -253,67 +253,118 @@ _ARB_FUNCS = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan
               sp.tanh: "tanh", sp.sinh: "sinh", sp.cosh: "cosh", sp.atan: "atan"}
 
 
-def _arb(e: sp.Basic, values: Mapping[sp.Symbol, flint.arb]) -> flint.arb:
+def arb_compile(expr: sp.Basic, variables: Sequence[sp.Symbol]) -> Callable[[Sequence[flint.arb]], flint.arb]:
+    """Compile ``expr`` once into a function of a list of balls (one per variable, in order)
+    returning a ball that contains every value of ``expr`` over those balls (interval
+    arithmetic). Raises ValueError where the expression is undefined or the ball cannot tell."""
+    index = {s: i for i, s in enumerate(variables)}
+    return _compile(expr, index)
+
+
+def _even_power(b: flint.arb, n: int) -> flint.arb:
+    """b**n for even n, tight when the ball contains 0 (arb would return a symmetric ball)."""
+    lo, hi = abs(b.lower()), abs(b.upper())
+    top = (lo.max(hi)) ** n
+    if b.contains(0):
+        return flint.arb(0).union(top)
+    return ((lo.min(hi)) ** n).union(top)
+
+
+def _compile(e: sp.Basic, index: Mapping[sp.Symbol, int]) -> Callable:
     if e.is_Symbol:
-        if e not in values:
+        if e not in index:
             raise ValueError(f"no value for {e}")
-        return values[e]
+        i = index[e]
+        return lambda v: v[i]
     if e.is_Rational or e.is_Float:
-        return flint.arb(_fmpq(sp.Rational(e)))
+        c = _fmpq(sp.Rational(e))
+        return lambda v: flint.arb(c)
     if e is sp.pi:
-        return flint.arb.pi()
+        return lambda v: flint.arb.pi()
     if e is sp.E:
-        return flint.arb(1).exp()
-    if e.is_Add:
-        out = flint.arb(0)
-        for a in e.args:
-            out += _arb(a, values)
-        return out
-    if e.is_Mul:
-        out = flint.arb(1)
-        for a in e.args:
-            out *= _arb(a, values)
-        return out
+        return lambda v: flint.arb(1).exp()
+    if e.is_Add or e.is_Mul:
+        parts = [_compile(a, index) for a in e.args]
+        if e.is_Add:
+            def add(v):
+                out = flint.arb(0)
+                for p in parts:
+                    out += p(v)
+                return out
+            return add
+
+        def mul(v):
+            out = flint.arb(1)
+            for p in parts:
+                out *= p(v)
+            return out
+        return mul
     if e.is_Pow:
-        b = _arb(e.base, values)
+        base = _compile(e.base, index)
         if e.exp.is_Integer:
             n = int(e.exp)
-            if n < 0 and b.contains(0):
-                raise ValueError(f"division by a ball containing 0 in {e}")
-            return b ** n
-        x = _arb(e.exp, values)
-        if e.exp == sp.Rational(1, 2):
-            if not b >= 0:
-                raise ValueError(f"sqrt of a ball not certainly >= 0 in {e}")
-            return b.sqrt()
-        if b.is_zero() and e.exp.is_positive:
-            return flint.arb(0)
-        if not b > 0:
-            raise ValueError(f"fractional power of a ball not certainly positive in {e}")
-        return (x * b.log()).exp()
+
+            def ipow(v):
+                b = base(v)
+                if n < 0 and b.contains(0):
+                    raise ValueError(f"division by a ball containing 0 in {e}")
+                if n > 0 and n % 2 == 0:
+                    return _even_power(b, n)
+                return b ** n
+            return ipow
+        expo = _compile(e.exp, index)
+        half = e.exp == sp.Rational(1, 2)
+        positive = bool(e.exp.is_positive)
+
+        def rpow(v):
+            b = base(v)
+            if half:
+                if not b >= 0:
+                    raise ValueError(f"sqrt of a ball not certainly >= 0 in {e}")
+                return b.sqrt()
+            if b.is_zero() and positive:
+                return flint.arb(0)
+            if not b > 0:
+                raise ValueError(f"fractional power of a ball not certainly positive in {e}")
+            return (expo(v) * b.log()).exp()
+        return rpow
     if isinstance(e, sp.Abs):
-        return abs(_arb(e.args[0], values))
+        inner = _compile(e.args[0], index)
+        return lambda v: abs(inner(v))
     if isinstance(e, (sp.Max, sp.Min)):
-        args = [_arb(a, values) for a in e.args]
-        out = args[0]
-        for a in args[1:]:
-            out = out.max(a) if isinstance(e, sp.Max) else out.min(a)
-        return out
+        parts = [_compile(a, index) for a in e.args]
+        is_max = isinstance(e, sp.Max)
+
+        def extreme(v):
+            args = [p(v) for p in parts]
+            out = args[0]
+            for a in args[1:]:
+                out = out.max(a) if is_max else out.min(a)
+            return out
+        return extreme
     if isinstance(e, sp.sign):
-        a = _arb(e.args[0], values)
-        if a > 0:
-            return flint.arb(1)
-        if a < 0:
-            return flint.arb(-1)
-        if a.is_zero():
-            return flint.arb(0)
-        raise ValueError(f"the sign of {e.args[0]} is undecided at this precision")
+        inner = _compile(e.args[0], index)
+
+        def sign(v):
+            a = inner(v)
+            if a > 0:
+                return flint.arb(1)
+            if a < 0:
+                return flint.arb(-1)
+            if a.is_zero():
+                return flint.arb(0)
+            raise ValueError(f"the sign of {e.args[0]} is undecided at this precision")
+        return sign
     for func, name in _ARB_FUNCS.items():
         if isinstance(e, func):
-            arg = _arb(e.args[0], values)
-            if name == "log" and not arg > 0:
-                raise ValueError(f"log of a ball not certainly positive in {e}")
-            return getattr(arg, name)()
+            inner = _compile(e.args[0], index)
+
+            def apply(v, name=name):
+                arg = inner(v)
+                if name == "log" and not arg > 0:
+                    raise ValueError(f"log of a ball not certainly positive in {e}")
+                return getattr(arg, name)()
+            return apply
     raise ValueError(f"cannot evaluate {type(e).__name__} in ball arithmetic")
 
 

@@ -56,10 +56,12 @@ KIND_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
     "flat-minimum": {**_COMMON_FUNCTION, "eps": ("number", False),
                      "eps2": ("number", False), "first": ("string", False)},
     "max-variation": {**_COMMON_FUNCTION, "radius": ("number", True),
-                      "at_most": ("number", False), "at_least": ("number", False)},
+                      "at_most": ("number", False), "at_least": ("number", False),
+                      "normalization": ("string", False), "method": ("string", False)},
     "flatter": {"variables": ("variables", True), "f": ("formula", True),
                 "x": ("point", True), "y": ("point", True), "radius": ("number", True),
-                "norm": ("norm", False)},
+                "norm": ("norm", False), "rule": ("string", False),
+                "normalization": ("string", False)},
 }
 _AT_LEAST_ONE = {"filter-set": ("equals", "contains", "excludes"),
                  "max-variation": ("at_most", "at_least")}
