@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -54,3 +56,123 @@ def flat_loss(model: torch.nn.Module, loss: callable, inputs: torch.Tensor,
 def half_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(1/2n) sum_i ||outputs_i - targets_i||^2."""
     return ((outputs - targets) ** 2).sum(dim=1).mean() / 2
+
+
+# --------------------------------------------------------------------------------------------
+# Wen, Li and Ma (2023): P_xor and the 2-layer architectures (THEORY.md 2.1)
+# --------------------------------------------------------------------------------------------
+
+XOR_ARCHS = ("no-bias", "bias", "sim-ln", "sim-bn", "3-layer")
+
+
+def xor_data(n: int, d: int, *, seed: int = 0, distinct: bool = False,
+             dtype: torch.dtype = torch.float64, device: Any = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points of P_xor: x uniform on {-1, 1}^d, y = x[1] x[2]. ``distinct=True`` samples
+    without replacement (needs n <= 2^d)."""
+    g = torch.Generator().manual_seed(seed)
+    if distinct:
+        if n > 2 ** min(d, 62):
+            raise ValueError(f"cannot draw {n} distinct points from {{-1,1}}^{d}")
+        rows: dict[tuple, None] = {}
+        while len(rows) < n:
+            x = torch.randint(0, 2, (n, d), generator=g)
+            for r in x.tolist():
+                rows.setdefault(tuple(r), None)
+                if len(rows) == n:
+                    break
+        bits = torch.tensor(list(rows))
+    else:
+        bits = torch.randint(0, 2, (n, d), generator=g)
+    X = (2 * bits - 1).to(dtype)
+    return X.to(device), (X[:, 0] * X[:, 1]).to(device)
+
+
+def hypercube(d: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """All 2^d points of {-1, 1}^d (d <= 20)."""
+    if d > 20:
+        raise ValueError("enumerating {-1,1}^d is limited to d <= 20; sample instead")
+    idx = torch.arange(2 ** d)
+    bits = (idx[:, None] >> torch.arange(d)) & 1
+    return (2 * bits - 1).to(dtype)
+
+
+def xor_param_shapes(arch: str, d: int, width: int) -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes of an architecture (the output weight is a vector)."""
+    if arch not in XOR_ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; known: {XOR_ARCHS}")
+    shapes: dict[str, tuple[int, ...]] = {"W1": (width, d)}
+    if arch != "no-bias":
+        shapes["b1"] = (width,)
+    if arch == "sim-bn":
+        shapes["gamma"] = (width,)
+    if arch == "3-layer":
+        shapes["W2"] = (width, width)
+        shapes["W3"] = (width,)
+    else:
+        shapes["W2"] = (width,)
+    return shapes
+
+
+def xor_forward(params: dict[str, torch.Tensor], X: torch.Tensor, arch: str, *,
+                eps: float = 1e-2, stats_inputs: torch.Tensor | None = None) -> torch.Tensor:
+    """The network output on a batch X (batch, d) -> (batch,) (THEORY.md 2.1):
+
+    * ``no-bias``: W2 relu(W1 x); ``bias``: W2 relu(W1 x + b1);
+    * ``sim-ln``: W2 h / max(||h||, eps) with h = relu(W1 x + b1);
+    * ``sim-bn``: W2 (gamma * h / rms_j), rms_j the root mean square of unit j over
+      ``stats_inputs`` (the training inputs; no mean subtraction, no bias);
+    * ``3-layer``: W3 relu(W2 relu(W1 x + b1)) (bias only in the first layer).
+    """
+    pre = X @ params["W1"].T
+    if "b1" in params:
+        pre = pre + params["b1"]
+    h = torch.relu(pre)
+    if arch == "sim-ln":
+        h = h / torch.clamp(torch.linalg.vector_norm(h, dim=-1, keepdim=True), min=eps)
+    elif arch == "sim-bn":
+        if stats_inputs is None:
+            raise ValueError("sim-bn needs stats_inputs (the training inputs)")
+        hs = torch.relu(stats_inputs @ params["W1"].T + params["b1"])
+        h = params["gamma"] * h / torch.sqrt((hs * hs).mean(dim=0))
+    elif arch == "3-layer":
+        return torch.relu(h @ params["W2"].T) @ params["W3"]
+    return h @ params["W2"]
+
+
+def xor_init(arch: str, d: int, width: int, *, seed: int = 0, first_layer_scale: float = 1.0,
+             dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+    """PyTorch's default Linear initialization U(-1/sqrt(fan_in), 1/sqrt(fan_in)); gamma = 1;
+    the first layer (W1, b1) multiplied by ``first_layer_scale`` (1/100 in Figures 6a, 10b)."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, shape in xor_param_shapes(arch, d, width).items():
+        if name == "gamma":
+            out[name] = torch.ones(shape, dtype=dtype)
+            continue
+        fan_in = d if name in ("W1", "b1") else width
+        t = (torch.rand(shape, generator=g, dtype=dtype) * 2 - 1) / fan_in ** 0.5
+        out[name] = t * (first_layer_scale if name in ("W1", "b1") else 1.0)
+    return out
+
+
+class XorMLP(torch.nn.Module):
+    """:func:`xor_forward` as a module (for the curvature engine); ``stats_inputs`` is kept as
+    a buffer for Sim-BN."""
+
+    def __init__(self, arch: str, params: dict[str, torch.Tensor], *, eps: float = 1e-2,
+                 stats_inputs: torch.Tensor | None = None):
+        super().__init__()
+        self.arch, self.eps = arch, eps
+        for name, value in params.items():
+            setattr(self, name, torch.nn.Parameter(value.detach().clone()))
+        self.register_buffer("stats_inputs", stats_inputs)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        params = {n: p for n, p in self.named_parameters()}
+        return xor_forward(params, X, self.arch, eps=self.eps, stats_inputs=self.stats_inputs)
+
+
+def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(1/n) sum_i (f(x_i) - y_i)^2 (Wen, Li, Ma: no 1/2)."""
+    return ((outputs.reshape(targets.shape) - targets) ** 2).mean()

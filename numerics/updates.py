@@ -174,6 +174,10 @@ def sam(alpha: Any, rho: Any, eps: float = 1e-12) -> UpdateMap:
         size = norm(g)
         if _kind(g) == "sympy":
             step = g / size
+        elif _kind(g) == "torch":   # branch-free, so that the map runs under torch.func.vmap
+            import torch
+
+            step = torch.where(size > eps, g / torch.clamp(size, min=eps), torch.zeros_like(g))
         else:
             if float(size) <= eps:
                 return x - alpha * g, state
