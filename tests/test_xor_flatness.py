@@ -110,3 +110,14 @@ def test_vectorized_step_on_cuda_equals_cpu():
     cpu = make_step(layout, "bias", X, y, phase, 1e-2)(Ws, idx)
     gpu = make_step(layout, "bias", X.cuda(), y.cuda(), phase, 1e-2)(Ws.cuda(), idx.cuda())
     assert torch.allclose(cpu, gpu.cpu(), rtol=1e-10)
+
+
+def test_sim_bn_is_invariant_to_rescaling_the_first_layer():
+    X, _ = xor_data(15, 6, seed=0)
+    p = xor_init("sim-bn", 6, 9, seed=2)
+    scaled = {k: v * 3.7 if k in ("W1", "b1") else v for k, v in p.items()}
+    a = xor_forward(p, X, "sim-bn", stats_inputs=X)
+    b = xor_forward(scaled, X, "sim-bn", stats_inputs=X)
+    assert torch.allclose(a, b, rtol=1e-12)
+    with pytest.raises(ValueError, match="stats_inputs"):
+        xor_forward(p, X, "sim-bn")
