@@ -22,7 +22,7 @@ from theorems._exact import gradient
 from verify.errors import InvalidClaim
 from verify.formula import parse_number
 from verify.registry import check, decider
-from verify.verdict import Assumption, Claim, Status, Verdict, combine
+from verify.verdict import Assumption, Claim, Status, Verdict, combine, instance
 
 PAPER = "Ahn, Jadbabaie, Sra 2024 (How to Escape Sharp Minima with Random Perturbations)"
 FIRST_CONDITIONS = ("distance", "value", "gradient")
@@ -330,20 +330,6 @@ def sum_of_products(n: int, targets: Sequence[Any] | None = None
 # checks
 # --------------------------------------------------------------------------------------------
 
-def _verdict(iid: str, ok: bool, message: str, *, exact: bool = True, sample_size: int = 1,
-             evidence: dict | None = None, status_fail: Status = Status.REFUTED,
-             counterexample: dict | None = None) -> Verdict:
-    if ok:
-        status = Status.PROVED if exact else Status.EVIDENCE
-    else:
-        status = status_fail
-    return Verdict(id=iid, kind="instance", status=status,
-                   method="exact (SymPy)" if exact else "numerical",
-                   message=message, evidence=evidence or {},
-                   sample_size=None if exact and ok else sample_size,
-                   counterexample=counterexample if status is Status.REFUTED else None)
-
-
 @check("escape.example1", paper=PAPER, statement="Example 1; THEORY 4.7 items 1 and 3",
        summary="(x1 x2 - 1)^2: tr Hess = 2(x1^2 + x2^2), argmin tr-bar = 0 lies off X*, the flat "
                "minima are (1,1) and (-1,-1), ||d Phi grad tr-bar|| = |2a^2 - 2/a^2|/sqrt(a^2 + "
@@ -352,17 +338,17 @@ def check_example1(seed: int) -> Verdict:
     f, (x1, x2) = example1()
     tr = sp.expand(sum(sp.diff(f, v, 2) for v in (x1, x2)))
     tb = normalized_trace(f, (x1, x2))
-    parts = [_verdict("trace", sp.simplify(tr - 2 * (x1 ** 2 + x2 ** 2)) == 0,
+    parts = [instance("trace", sp.simplify(tr - 2 * (x1 ** 2 + x2 ** 2)) == 0,
                       f"tr Hess f = {tr}", counterexample={"trace": str(tr)})]
     crit = sp.solve(list(gradient(tb, (x1, x2))), (x1, x2), dict=True)
     off = crit == [{x1: 0, x2: 0}] and f.subs({x1: 0, x2: 0}) == 1
-    parts.append(_verdict("argmin tr-bar off X*", off, f"critical points of tr-bar: {crit}; "
+    parts.append(instance("argmin tr-bar off X*", off, f"critical points of tr-bar: {crit}; "
                           f"f(0,0) = {f.subs({x1: 0, x2: 0})} > 0 = min f",
                           counterexample={"critical_points": str(crit)}))
     a = sp.symbols("a", positive=True)
     on = sp.simplify(tb.subs({x1: a, x2: 1 / a}))
     stationary = sp.solve(sp.diff(on, a), a)
-    parts.append(_verdict("tr-bar on X*", stationary == [1],
+    parts.append(instance("tr-bar on X*", stationary == [1],
                           f"tr-bar(a, 1/a) = {on}, stationary at a = {stationary} (a > 0; the "
                           "branch a < 0 is the mirror image)",
                           counterexample={"stationary": str(stationary)}))
@@ -376,13 +362,13 @@ def check_example1(seed: int) -> Verdict:
     tangential = P * gradient(tb, (x1, x2)).subs(at)
     norm_sq = sp.simplify(sum(c ** 2 for c in tangential))
     closed_sq = (2 * a ** 2 - 2 / a ** 2) ** 2 / (a ** 2 + a ** -2)
-    parts.append(_verdict("closed form", sp.simplify(norm_sq - closed_sq) == 0,
+    parts.append(instance("closed form", sp.simplify(norm_sq - closed_sq) == 0,
                           f"||d Phi grad tr-bar||^2 = {norm_sq} on (a, 1/a)",
                           counterexample={"norm_squared": str(norm_sq)}))
     at2 = decide_flat_minimum(f, (x1, x2), (2, sp.Rational(1, 2)), id="not flat at (2, 1/2)")
     value = at2.counterexample["norm"] if at2.counterexample else None
     expected = sp.Rational(15, 2) / sp.sqrt(sp.Rational(17, 4))
-    parts.append(_verdict("(2, 1/2) refuted with 3.6380",
+    parts.append(instance("(2, 1/2) refuted with 3.6380",
                           at2.status is Status.REFUTED and sp.simplify(value - expected) == 0,
                           f"decider: {at2.status.value}, norm {value} = "
                           f"{float(value) if value is not None else float('nan'):.4f} "
@@ -401,7 +387,7 @@ def check_limit_map(seed: int) -> Verdict:
     starts = rng.uniform(0.3, 3, size=(20, 2))
     ends = [flows.limit_map(orc["grad"], s) for s in starts]
     worst = max(abs(e.point[0] * e.point[1] - 1) for e in ends)
-    parts = [_verdict("Phi lands on X*", worst <= 1e-9 and all(e.converged for e in ends),
+    parts = [instance("Phi lands on X*", worst <= 1e-9 and all(e.converged for e in ends),
                       f"max |x1 x2 - 1| at Phi of 20 random starts: {worst:.1e}", exact=False,
                       sample_size=20, status_fail=Status.INCONCLUSIVE)]
     gaps = []
@@ -409,7 +395,7 @@ def check_limit_map(seed: int) -> Verdict:
         J = flows.limit_map_jacobian(orc["grad"], np.array([a, 1 / a]))
         t = np.array([a, -1 / a]) / math.hypot(a, 1 / a)
         gaps.append(float(np.abs(J - np.outer(t, t)).max()))
-    parts.append(_verdict("d Phi = tangent projector", max(gaps) <= 1e-6,
+    parts.append(instance("d Phi = tangent projector", max(gaps) <= 1e-6,
                           f"max |dPhi - t t^T| at a = 0.5, 2, 3: {max(gaps):.1e}", exact=False,
                           sample_size=3, status_fail=Status.INCONCLUSIVE))
     lemma6 = []
@@ -417,7 +403,7 @@ def check_limit_map(seed: int) -> Verdict:
         J = flows.limit_map_jacobian(orc["grad"], s)
         g = orc["grad"](s)
         lemma6.append(float(np.linalg.norm(J @ g) / np.linalg.norm(g)))
-    parts.append(_verdict("Lemma 6", max(lemma6) <= 1e-5,
+    parts.append(instance("Lemma 6", max(lemma6) <= 1e-5,
                           f"max ||dPhi grad f||/||grad f|| over 5 points: {max(lemma6):.1e}",
                           exact=False, sample_size=5, status_fail=Status.INCONCLUSIVE))
     return combine("x", "check", parts, method="SciPy LSODA, central differences")
@@ -450,7 +436,7 @@ def check_smoothing_identity(seed: int) -> Verdict:
         drift, rho = smoothing_drift(f, vs)
         expected = gradient(f, vs) + rho ** 2 / 2 * gradient(normalized_trace(f, vs), vs)
         diff = (drift - expected).applyfunc(sp.expand)
-        parts.append(_verdict(f"exact: {name}", all(c == 0 for c in diff),
+        parts.append(instance(f"exact: {name}", all(c == 0 for c in diff),
                               f"E grad f(x + rho g) - grad f - rho^2/2 grad tr-bar = "
                               f"{list(diff)}", counterexample={"difference": str(list(diff))}))
     # degree 6: the remainder is O(rho^4) and not zero
@@ -459,7 +445,7 @@ def check_smoothing_identity(seed: int) -> Verdict:
     rem = (drift - gradient(f6, z) - rho ** 2 / 2 * gradient(normalized_trace(f6, z), z)
            ).applyfunc(sp.expand)
     orders = [sp.Poly(c, rho).monoms()[-1][0] if c != 0 else None for c in rem]
-    parts.append(_verdict("exact: degree 6 remainder is O(rho^4)",
+    parts.append(instance("exact: degree 6 remainder is O(rho^4)",
                           all(o is None or o >= 4 for o in orders) and any(o for o in orders),
                           f"lowest power of rho in the remainder: {orders}",
                           counterexample={"orders": str(orders)}))
@@ -475,7 +461,7 @@ def check_smoothing_identity(seed: int) -> Verdict:
     mean, se = vals.mean(axis=0), vals.std(axis=0, ddof=1) / math.sqrt(samples)
     target = orc["grad_trbar"](x)
     inside = bool(np.all(np.abs(mean - target) <= 4 * se + 1e-12))
-    parts.append(_verdict("Monte Carlo", inside,
+    parts.append(instance("Monte Carlo", inside,
                           f"mean {np.round(mean, 5).tolist()} +/- {np.round(4 * se, 5).tolist()} "
                           f"(4 s.e.), grad tr-bar {target.tolist()}", exact=False,
                           sample_size=samples, status_fail=Status.INCONCLUSIVE,
@@ -529,7 +515,7 @@ def check_sa_speedup(seed: int) -> Verdict:
         ratio_sa = sp.limit(dr["sa"] / dr["rs"], rho, 0)
         ratio_full = sp.limit(dr["sa_full_batch"] / dr["rs"], rho, 0)
         ok = sp.simplify(ratio_sa - d) == 0 and sp.simplify(ratio_full - sp.Rational(d, n)) == 0
-        parts.append(_verdict(
+        parts.append(instance(
             f"n={n}, d={d} at {[str(p) for p in point]}", ok,
             f"lim SA/RS = {ratio_sa} (d = {d}), lim full-batch-outer/RS = {ratio_full} "
             f"(d/n = {sp.Rational(d, n)}); RS drift {sp.series(dr['rs'], rho, 0, 5).removeO()}",
@@ -586,7 +572,7 @@ def check_algorithms(seed: int) -> Verdict:
                        2000, every=500)
     x = np.array(rs["x"])
     ok = 2 - 1e-9 <= rs["trbar_at_phi"] <= 2.001 and abs(gd["trbar"][-1] - gd["trbar"][0]) < 1e-9
-    parts.append(_verdict("RS on Example 1", ok,
+    parts.append(instance("RS on Example 1", ok,
                           f"tr-bar {rs['trbar'][0]:.4f} -> {rs['trbar'][-1]:.6f} in 20000 steps, "
                           f"{rs['trbar_at_phi']:.6f} at Phi(x_T) (flat minimum: 2), end "
                           f"{np.round(x, 5).tolist()}; GD (eta' = 0) keeps "
@@ -608,11 +594,11 @@ def check_algorithms(seed: int) -> Verdict:
         plot_runs[f"SA start {r}"] = sa["trbar"]
     flat_value = 4 / (2 * n)   # tr-bar on X* is (1/n) sum 2(a_i^2 + 1/a_i^2)/d >= 4/d
     ok = flat_value - 1e-9 <= min(ends) and max(ends) <= flat_value * 1.02
-    parts.append(_verdict("SA on sum of products (n=3, d=6)", ok,
+    parts.append(instance("SA on sum of products (n=3, d=6)", ok,
                           f"tr-bar(Phi(x_T)) over 5 starts in [{min(ends):.5f}, {max(ends):.5f}] "
                           f"(flat minima: {flat_value:.5f}, band +2%)", exact=False,
                           sample_size=5, status_fail=Status.INCONCLUSIVE))
-    parts.append(_verdict("Lemma 1", min(slacks) >= -1e-12,
+    parts.append(instance("Lemma 1", min(slacks) >= -1e-12,
                           f"min over all steps of (bound - f(x_t+1)) = {min(slacks):.2e}",
                           exact=False, sample_size=len(slacks),
                           counterexample={"slack": min(slacks)}))

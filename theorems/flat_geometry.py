@@ -45,6 +45,7 @@ along the gradient flow x' = -grad f(x), dq/dt = -(A x) . grad f(x) = 0.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -61,7 +62,7 @@ from theorems._exact import (_fmpq, arb_compile, arb_eval, arb_hi, arb_lo, gradi
 from verify.errors import InvalidClaim
 from verify.formula import parse_number
 from verify.registry import check, decider
-from verify.verdict import Claim, Status, Verdict, combine
+from verify.verdict import Claim, Status, Verdict, combine, instance
 
 PAPER = "Josz 2025 (On the geometry of flat minima)"
 NORMALIZATIONS = ("none", "r2", "one-plus-f")
@@ -113,12 +114,9 @@ class _Problem:
         if not all(c.is_real for c in self.x):
             raise InvalidClaim(f"the point must be real, got {list(x)}")
         self.fx = arb_eval(f, dict(zip(self.variables, self.x)))
-        self.u = sp.symbols(f"_u0:{self.n}", real=True)
-        shifted = f.subs(dict(zip(self.variables, [xi + ui for xi, ui in
-                                                   zip(self.x, self.u)])), simultaneous=True)
-        self.shifted = shifted
-        self.num_f = sp.lambdify([self.variables], f, "numpy")
-        self.num_g = sp.lambdify([self.variables], list(gradient(f, self.variables)), "numpy")
+        self.u, self.shifted = _shift(f, self.variables, tuple(self.x))
+        self.num_f, self.num_g = _numeric(f, self.variables)
+        self.polar = norm == "2" and self.n >= 2
 
     def value(self, u_rational: Sequence[sp.Rational]) -> flint.arb:
         """Ball enclosure of F at a rational offset."""
@@ -185,29 +183,58 @@ def _ascent_witness(p: _Problem, seed: int, starts: int = 12, steps: int = 150):
         return (0,) * p.n, flint.arb(0)
 
 
-def _parametrization(p: _Problem):
-    """Coordinates w of the ball, offsets u(w), the initial boxes (rational bounds) and a test
-    whether a box meets the ball (None when every box lies in it)."""
-    r = _fmpq(p.r)
-    if p.norm == "2" and p.n >= 2:
-        rho, *ts = sp.symbols(f"_rho _t0:{p.n - 1}", real=True)
-        angles = [sp.pi * t for t in ts]
-        u, prod = [], rho
-        for a in angles:
-            u.append(prod * sp.cos(a))
+# The pieces below depend on f, x and the norm but not on the radius; they are cached because
+# level_set_distance and the preorder evaluate the same f at the same point for many radii.
+
+@functools.lru_cache(maxsize=64)
+def _numeric(f: sp.Expr, variables: tuple) -> tuple[Callable, Callable]:
+    """NumPy callables of f and its gradient (for the ascent witness)."""
+    return (sp.lambdify([variables], f, "numpy"),
+            sp.lambdify([variables], list(gradient(f, variables)), "numpy"))
+
+
+@functools.lru_cache(maxsize=64)
+def _shift(f: sp.Expr, variables: tuple, x: tuple) -> tuple[tuple, sp.Expr]:
+    """Offset symbols u and f(x + u)."""
+    u = sp.symbols(f"_u0:{len(variables)}", real=True)
+    return u, f.subs(dict(zip(variables, [xi + ui for xi, ui in zip(x, u)])), simultaneous=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_objective(shifted: sp.Expr, u: tuple, polar: bool):
+    """Coordinates w of the ball (polar: radius and angles in turns of pi; else the offsets),
+    offsets u(w), and ball-arithmetic closures of F(w) = f(x + u(w)) and of its partials."""
+    n = len(u)
+    if polar:
+        rho, *ts = sp.symbols(f"_rho _t0:{n - 1}", real=True)
+        offsets, prod = [], rho
+        for a in [sp.pi * t for t in ts]:
+            offsets.append(prod * sp.cos(a))
             prod = prod * sp.sin(a)
-        u.append(prod)
+        offsets.append(prod)
+        w = (rho, *ts)
+    else:
+        w = sp.symbols(f"_w0:{n}", real=True)
+        offsets = list(w)
+    F_expr = shifted.subs(dict(zip(u, offsets)), simultaneous=True)
+    return (w, offsets, arb_compile(F_expr, w),
+            [arb_compile(sp.diff(F_expr, v), w) for v in w])
+
+
+def _initial_boxes(p: _Problem):
+    """The initial boxes (rational bounds) of the coordinates of :func:`_compiled_objective`
+    and a test whether a box meets the ball (None when every box lies in it)."""
+    r = _fmpq(p.r)
+    if p.polar:
         bounds = [(flint.fmpq(0), r)] + [(flint.fmpq(0), flint.fmpq(1))] * (p.n - 2) \
             + [(flint.fmpq(0), flint.fmpq(2))]
-        return (rho, *ts), u, _split_initial(bounds, last_pieces=8), None
-    w = sp.symbols(f"_w0:{p.n}", real=True)
-    bounds = [(-r, r)] * p.n
+        return _split_initial(bounds, last_pieces=8), None
     meets = None
     if p.norm == "1" and p.n >= 2:
         def meets(box):
             return sum((flint.fmpq(0) if lo <= 0 <= hi else min(abs(lo), abs(hi)))
                        for lo, hi in box) <= r
-    return w, list(w), [bounds], meets
+    return [[(-r, r)] * p.n], meets
 
 
 def _split_initial(bounds, last_pieces):
@@ -224,10 +251,8 @@ def _branch_and_bound(p: _Problem, *, lower: float, rtol: float, atol: float, ma
                       stop_above: float | None = None, stop_below: float | None = None):
     """Sound upper bound of sup F over the ball by subdividing it; also returns a lower bound
     from box centres (points of the ball) and the number of boxes evaluated."""
-    w, u, boxes, meets = _parametrization(p)
-    F_expr = p.shifted.subs(dict(zip(p.u, u)), simultaneous=True)
-    F = arb_compile(F_expr, w)
-    dF = [arb_compile(sp.diff(F_expr, v), w) for v in w]
+    w, u, F, dF = _compiled_objective(p.shifted, p.u, p.polar)
+    boxes, meets = _initial_boxes(p)
     fx = p.fx
     best_lo, best_at = lower, None
     heap, count, discarded = [], 0, -math.inf
@@ -541,12 +566,17 @@ def _lambda_max_interval(H: sp.Matrix) -> tuple[float, float]:
 def leading_order(f: sp.Expr, variables: Sequence[sp.Symbol], x: Sequence[Any]) -> dict:
     """The leading term of f°(x, r) as r -> 0 (THEORY.md 3.3 item 1): ``order`` 1 with the
     coefficient ||grad f(x)|| at non-critical points, ``order`` 2 with max(lambda_max, 0)/2 at
-    critical points; each coefficient as a certified interval."""
+    critical points; each coefficient as a certified interval. ``order`` None when neither a
+    zero gradient nor a nonzero one could be certified."""
     at = dict(zip(variables, [parse_number(c, what="point coordinate") for c in x]))
     g = gradient(f, variables).subs(at).applyfunc(sp.simplify)
     gnorm2 = sp.simplify(sum(c ** 2 for c in g))
     if gnorm2 != 0:
-        ball = arb_eval(gnorm2, {}).sqrt()
+        ball = arb_eval(gnorm2, {})
+        if not ball > 0:   # simplify did not reach 0, and the ball cannot exclude it
+            return {"order": None, "lower": 0.0, "upper": math.inf,
+                    "note": f"||grad f||^2 = {gnorm2}: not certified nonzero"}
+        ball = ball.sqrt()
         return {"order": 1, "lower": arb_lo(ball), "upper": arb_hi(ball)}
     H = sp.hessian(f, variables).subs(at).applyfunc(sp.simplify)
     if not all(c.is_Rational for c in H):
@@ -582,7 +612,7 @@ def flatter(f: sp.Expr, variables: Sequence[sp.Symbol], x: Sequence[Any], y: Seq
 
     if rule == "fixed":
         bx, by = bounds(xs, r), bounds(ys, r)
-        ev = {"x": bx.to_dict(), "y": by.to_dict()}
+        ev = {"x": bx.to_dict(), "y": by.to_dict(), "strict": bx.upper < by.lower}
         msg = (f"f°(x, r) in [{bx.lower:.6g}, {bx.upper:.6g}], "
                f"f°(y, r) in [{by.lower:.6g}, {by.upper:.6g}]")
         if bx.upper <= by.lower:
@@ -643,7 +673,9 @@ def flatter(f: sp.Expr, variables: Sequence[sp.Symbol], x: Sequence[Any], y: Seq
             l["lower"] = arb_lo(flint.arb(l["lower"]) / d)
             l["upper"] = arb_hi(flint.arb(l["upper"]) / d) if math.isfinite(l["upper"]) \
                 else math.inf
-    if lx["order"] != ly["order"] or (lx["upper"] < ly["lower"]) or (lx["lower"] > ly["upper"]):
+    known = lx["order"] is not None and ly["order"] is not None
+    if known and (lx["order"] != ly["order"] or lx["upper"] < ly["lower"]
+                  or lx["lower"] > ly["upper"]):
         x_smaller = (lx["order"] > ly["order"]) if lx["order"] != ly["order"] \
             else lx["upper"] < ly["lower"]
         status = (Status.PROVED if smooth else Status.EVIDENCE) if x_smaller else Status.REFUTED
@@ -667,7 +699,8 @@ def flatter(f: sp.Expr, variables: Sequence[sp.Symbol], x: Sequence[Any], y: Seq
         ratios.append((float(s), bx.lower / by.upper if by.upper > 0 else math.inf,
                        bx.upper / by.lower if by.lower > 0 else math.inf))
     ev["ratio_intervals"] = ratios
-    msg = (f"the leading orders tie ({lx['order']}); f°(x,s)/f°(y,s) in "
+    msg = (f"the leading orders tie or are not certified ({lx['order']}, {ly['order']}); "
+           "f°(x,s)/f°(y,s) in "
            + ", ".join(f"[{a:.4g}, {b:.4g}] at s={s:.1e}" for s, a, b in ratios))
     if all(b <= 1 for _, _, b in ratios):
         return Verdict(id=id, kind=kind, status=Status.EVIDENCE, claim=claim, evidence=ev,
@@ -888,22 +921,6 @@ def decide_flatter_claim(claim: Claim, *, seed: int = 0, timeout: float | None =
 # Registered checks: calculus of the flatness functions (THEORY.md 3.3 and 3.6)
 # --------------------------------------------------------------------------------------------
 
-def _instance(iid: str, ok: bool | None, message: str, *, exact: bool = True,
-              sample_size: int = 1, method: str = "certified intervals", **extra: Any
-              ) -> Verdict:
-    """One instance of a check: proved/evidence when ``ok``, refuted with the offending numbers
-    when not, inconclusive when ``ok`` is None."""
-    if ok is None:
-        return Verdict(id=iid, kind="instance", status=Status.INCONCLUSIVE, method=method,
-                       message=message, **extra)
-    if ok:
-        return Verdict(id=iid, kind="instance", status=Status.PROVED if exact else Status.EVIDENCE,
-                       method=method, message=message,
-                       sample_size=None if exact else sample_size, **extra)
-    return Verdict(id=iid, kind="instance", status=Status.REFUTED, method=method,
-                   message=message, counterexample={"message": message}, **extra)
-
-
 def _random_rational_symmetric(rng: np.random.Generator, n: int) -> sp.Matrix:
     A = sp.Matrix(n, n, lambda i, j: sp.Rational(int(rng.integers(-6, 7)), 2))
     return (A + A.T) / 2
@@ -927,11 +944,13 @@ def check_quadratic_expansion(seed: int) -> Verdict:
         r = sp.Rational(int(rng.integers(1, 20)), 10)
         exact = lam * r ** 2 / 2
         b = max_variation(f, xs, [0] * n, r, seed=seed)
-        inside = b.lower <= float(sp.N(exact, 30)) <= b.upper
-        parts.append(_instance(f"quadratic {n}x{n} #{trial}", inside,
+        value = sp.N(exact, 50)     # 50 correct digits (CRootOf refines isolating intervals)
+        inside = sp.Float(b.lower, 50) <= value <= sp.Float(b.upper, 50)
+        parts.append(instance(f"quadratic {n}x{n} #{trial}", inside,
                                f"H = {H.tolist()}, r = {r}: f°(0, r) in [{b.lower:.10g}, "
                                f"{b.upper:.10g}] vs max(lambda_max, 0) r^2/2 = "
-                               f"{float(sp.N(exact)):.10g} ({b.method})"))
+                               f"{float(value):.10g} ({b.method})",
+                               method="certified intervals"))
     x, y = sp.symbols("x y", real=True)
     f = sp.cos(x) * sp.cosh(y) + x ** 2 * y ** 2        # critical at 0, Hessian diag(-1, 1)
     errs = []
@@ -939,7 +958,7 @@ def check_quadratic_expansion(seed: int) -> Verdict:
         b = max_variation(f, (x, y), (0, 0), r, seed=seed, rtol=1e-9, atol=0.0)
         errs.append(max(abs(b.lower / float(r) ** 2 - 0.5), abs(b.upper / float(r) ** 2 - 0.5)))
     ok = errs[0] > errs[1] > errs[2] and errs[2] < 1e-3
-    parts.append(_instance("cos(x)cosh(y) + x^2 y^2 at 0", ok,
+    parts.append(instance("cos(x)cosh(y) + x^2 y^2 at 0", ok,
                            "|f°/r^2 - lambda_max/2| over the interval: " +
                            ", ".join(f"{e:.2e}" for e in errs) + " at r = 1e-1, 1e-2, 1e-3",
                            exact=False, sample_size=3))
@@ -949,7 +968,7 @@ def check_quadratic_expansion(seed: int) -> Verdict:
         b = max_variation(g, (x, y), (0, 0), r, seed=seed, rtol=1e-9, atol=0.0)
         errs.append(max(abs(b.lower / float(r) - 2), abs(b.upper / float(r) - 2)))
     ok = errs[0] > errs[1] > errs[2] and errs[2] < 1e-2
-    parts.append(_instance("x^3 + 2y + xy at 0 (non-critical)", ok,
+    parts.append(instance("x^3 + 2y + xy at 0 (non-critical)", ok,
                            "|f°/r - ||grad f||| over the interval: " +
                            ", ".join(f"{e:.2e}" for e in errs), exact=False, sample_size=3))
     return combine("x", "check", parts, method="max_variation bounds")
@@ -999,7 +1018,7 @@ def check_duality(seed: int) -> Verdict:
         fn = sp.lambdify([(x, y)], f, "numpy")
         d = ray_distance(lambda z: fn(z), np.array([float(p) for p in point]), 0.5)
         if not math.isfinite(d):
-            parts.append(_instance(f"f{trial}", None, f"{f}: no point reaching f(x) + t"))
+            parts.append(instance(f"f{trial}", None, f"{f}: no point reaching f(x) + t"))
             continue
         dq = sp.Rational(Fraction(d).limit_denominator(10 ** 9))
         above = max_variation(f, (x, y), point, dq * sp.Rational(1001, 1000), seed=seed,
@@ -1009,7 +1028,7 @@ def check_duality(seed: int) -> Verdict:
         dist = level_set_distance(f, (x, y), point, t, seed=seed, rtol=1e-4)
         ok = above.lower >= 0.5 and below.upper < 0.5 and \
             dist.lower <= d * (1 + 1e-3) and d * (1 - 1e-3) <= dist.upper
-        parts.append(_instance(
+        parts.append(instance(
             f"f{trial} = {f} at {point}", ok,
             f"ray estimate d = {d:.6f}; f°(x, 1.001 d) >= {above.lower:.6f}, f°(x, 0.999 d) <= "
             f"{below.upper:.6f} (t = 1/2); level_set_distance in [{dist.lower:.6f}, "
@@ -1036,27 +1055,31 @@ def check_calculus(seed: int) -> Verdict:
         pred = phi_arb(fx + side) - phi_arb(fx)
         lo, hi = arb_lo(pred), arb_hi(pred)
         ok = max(lo, b.lower) <= min(hi, b.upper)
-        parts.append(_instance(f"phi = {name}", ok,
+        parts.append(instance(f"phi = {name}", ok,
                                f"(phi o f)° in [{b.lower:.10g}, {b.upper:.10g}], "
-                               f"phi(f(x) + f°) - phi(f(x)) in [{lo:.10g}, {hi:.10g}]"))
+                               f"phi(f(x) + f°) - phi(f(x)) in [{lo:.10g}, {hi:.10g}]",
+                               exact=False, method="certified intervals (consistent)"))
     Q = sp.Matrix([[sp.Rational(3, 5), -sp.Rational(4, 5)], [sp.Rational(4, 5), sp.Rational(3, 5)]])
     rotated = f.subs(dict(zip((x, y), Q.T * sp.Matrix([x, y]))), simultaneous=True)
     moved = tuple(Q * sp.Matrix(point))
     b = max_variation(rotated, (x, y), moved, r, seed=seed, rtol=1e-9)
     ok = max(b.lower, base.lower) <= min(b.upper, base.upper)
-    parts.append(_instance("rotation by (3/5, 4/5)", ok,
+    parts.append(instance("rotation by (3/5, 4/5)", ok,
                            f"f° in [{base.lower:.10g}, {base.upper:.10g}], (f o Q^T)°(Qx) in "
-                           f"[{b.lower:.10g}, {b.upper:.10g}]"))
+                           f"[{b.lower:.10g}, {b.upper:.10g}]", exact=False,
+                           method="certified intervals (consistent)"))
     g, h = x ** 2 * y, y ** 2 - x / 3
     bg, bh = (max_variation(e, (x, y), point, r, seed=seed) for e in (g, h))
-    parts.append(_instance("sum rule (g + h)° <= g° + h°", base.lower <= bg.upper + bh.upper,
-                           f"(g+h)° >= {base.lower:.6g}, g° + h° <= {bg.upper + bh.upper:.6g}"))
+    parts.append(instance("sum rule (g + h)° <= g° + h°", base.lower <= bg.upper + bh.upper,
+                           f"(g+h)° >= {base.lower:.6g}, g° + h° <= {bg.upper + bh.upper:.6g}",
+                           exact=False, method="certified intervals (consistent)"))
     radii = [sp.Rational(k, 10) for k in range(1, 8)]
     seq = [max_variation(f, (x, y), point, s, seed=seed) for s in radii]
     ok = all(seq[i].lower <= seq[i + 1].upper for i in range(len(seq) - 1))
-    parts.append(_instance("monotone in r", ok, "intervals at r = 0.1 .. 0.7: " +
+    parts.append(instance("monotone in r", ok, "intervals at r = 0.1 .. 0.7: " +
                            ", ".join(f"[{b.lower:.4g}, {b.upper:.4g}]" for b in seq),
-                           exact=False, sample_size=len(seq)))
+                           exact=False, sample_size=len(seq),
+                           method="certified intervals (consistent)"))
     return combine("x", "check", parts, method="max_variation bounds")
 
 
@@ -1089,10 +1112,15 @@ TOY_DUAL_TABLE = {"0.01": {"0": "0.1000", "0.5": "0.0999", "1": "0.0996", "2": "
 DUAL_GRID_ACCURACY = sp.Rational(15, 100000)
 
 
-def _half_unit(printed: str) -> float:
-    """Half a unit in the last printed decimal place (the rounding of a table entry)."""
+def _half_unit_text(printed: str) -> str:
+    """Half a unit in the last printed decimal place (the rounding of a table entry), exactly,
+    as a decimal string."""
     decimals = len(printed.split(".")[1]) if "." in printed else 0
-    return 0.5 * 10.0 ** (-decimals)
+    return "0." + "0" * decimals + "5" if decimals else "0.5"
+
+
+def _half_unit(printed: str) -> float:
+    return float(_half_unit_text(printed))
 
 
 @check("geometry.toy-example", paper=PAPER, statement="THEORY 3.4 (x2^2 + x1^2 x2^4: "
@@ -1104,26 +1132,28 @@ def check_toy_example(seed: int) -> Verdict:
     f, (x1, x2) = toy()
     a = sp.Symbol("a", real=True)
     H = sp.hessian(f, (x1, x2)).subs({x1: a, x2: 0})
-    parts = [_instance("Hessian on the minimizer line", H == sp.diag(0, 2),
+    parts = [instance("Hessian on the minimizer line", H == sp.diag(0, 2),
                        f"Hessian at (a, 0) = {H.tolist()} for every a: trace 2, lambda_max 2",
                        method="SymPy")]
-    table_rows, worst = [], 0.0
+    table_rows = []
     for r, row in TOY_TABLE.items():
         for av, printed in row.items():
             b = max_variation(f, (x1, x2), (av, 0), r, seed=seed, rtol=1e-8)
-            h, v = _half_unit(printed), float(printed)
-            ok = b.lower - h <= v <= b.upper + h
-            worst = max(worst, max(v - b.upper, b.lower - v, 0.0) / h)
+            # the certified interval lies inside [v - h, v + h] (exact decimal arithmetic), so
+            # the printed entry is the true value correctly rounded
+            h, v = Fraction(_half_unit_text(printed)), Fraction(printed)
+            ok = v - h <= Fraction(b.lower) and Fraction(b.upper) <= v + h
             table_rows.append({"r": r, "a": av, "printed": printed, "lower": b.lower,
                                "upper": b.upper})
             if not ok:
-                parts.append(_instance(f"f° table r={r} a={av}", False,
+                parts.append(instance(f"f° table r={r} a={av}", False,
                                        f"printed {printed}, certified [{b.lower:.8g}, "
-                                       f"{b.upper:.8g}]"))
-    parts.append(_instance("f° table (15 entries)", all(p.status is not Status.REFUTED
+                                       f"{b.upper:.8g}]", method="certified intervals"))
+    parts.append(instance("f° table (15 entries)", all(p.status is not Status.REFUTED
                                                        for p in parts),
-                           "every printed entry lies within its rounding of the certified "
-                           "interval", evidence={"table": table_rows}))
+                           "every certified interval lies inside the rounding interval of its "
+                           "printed entry", method="certified intervals",
+                           evidence={"table": table_rows}))
     # The dual table was computed on a grid of directions, whose minimum overestimates the
     # distance: each printed value is checked to be an upper estimate within GRID_ACCURACY, and
     # the entries whose printed rounding excludes the certified distance are reported.
@@ -1144,24 +1174,25 @@ def check_toy_example(seed: int) -> Verdict:
             dual_rows.append({"t": t, "a": av, "printed": printed, "ok": ok,
                               "within_rounding": rounding.upper < float(t)})
             if not ok:
-                parts.append(_instance(f"dual table t={t} a={av}", False,
+                parts.append(instance(f"dual table t={t} a={av}", False,
                                        f"printed {printed}: f°(x, {float(v) + h}) >= "
                                        f"{above.lower:.6g}, f°(x, {float(v - DUAL_GRID_ACCURACY)})"
-                                       f" <= {below.upper:.6g}, t = {t}"))
-    parts.append(_instance(
+                                       f" <= {below.upper:.6g}, t = {t}",
+                                       method="certified intervals"))
+    parts.append(instance(
         "dual table (10 entries)", all(r["ok"] for r in dual_rows),
         f"every printed distance d satisfies d - {float(DUAL_GRID_ACCURACY):g} <= f̄ <= d + h "
         "(certified: f°(x, d - 1.5e-4) < t <= f°(x, d + h)). Finding: "
         + (f"{len(misrounded)} of 10 printed values lie above their rounding of the certified "
            f"distance ({'; '.join(misrounded)}): the table is a grid upper estimate"
            if misrounded else "all entries are correctly rounded"),
-        exact=True, evidence={"table": dual_rows, "misrounded": misrounded}))
+        method="certified intervals", evidence={"table": dual_rows, "misrounded": misrounded}))
     for r in TOY_TABLE:
         for av in ("0.5", "1", "2", "3"):
             v = flatter(f, (x1, x2), (0, 0), (av, 0), r, seed=seed, id=f"(0,0) vs ({av},0)")
-            strict = v.status is Status.PROVED and "strictly" in v.message
-            parts.append(_instance(f"(0,0) strictly flatter than ({av},0) at r={r}", strict,
-                                   v.message))
+            strict = v.status is Status.PROVED and v.evidence.get("strict", False)
+            parts.append(instance(f"(0,0) strictly flatter than ({av},0) at r={r}", strict,
+                                   v.message, method="certified intervals"))
     return combine("x", "check", parts, method="max_variation bounds",
                    evidence={"table": table_rows, "dual_table": dual_rows})
 
@@ -1203,7 +1234,7 @@ def check_figure1(seed: int) -> Verdict:
     windows = [float(np.abs(norm_run[i:i + 100, 0]).max()) for i in range(0, 1000, 100)]
     decreasing = all(b < a for a, b in zip(windows, windows[1:]))
     final = norm_run[-1]
-    parts.append(_instance(
+    parts.append(instance(
         "normalized steps (reading 1)", abs(final[0]) < 0.05 and decreasing,
         f"x_1000 = ({final[0]:.4f}, {final[1]:.4f}) (THEORY.md 3.4: (0.0440, 0.260)); window "
         f"maxima of |x1|: {', '.join(f'{w:.3f}' for w in windows)}", exact=False,
@@ -1211,7 +1242,7 @@ def check_figure1(seed: int) -> Verdict:
     plain = figure1_run("plain", steps=5)
     diverged = not np.all(np.isfinite(plain[-1])) or len(plain) < 6 or \
         float(np.abs(plain[-1]).max()) > 1e100
-    parts.append(_instance("plain steps, scale 1 (reading 2)", diverged,
+    parts.append(instance("plain steps, scale 1 (reading 2)", diverged,
                            f"first step {plain[1].round(3).tolist()}; non-finite within 5 "
                            f"steps: {diverged}", exact=False, sample_size=5,
                            method="numerics.updates.scheduled_gd"))
@@ -1227,7 +1258,7 @@ def check_figure1(seed: int) -> Verdict:
                              message=f"x_{len(run) - 1} = {end.round(4).tolist()}: drift to "
                                      f"(0,0) reproduced: {drift}",
                              evidence={"drift": drift}))
-    reproduces = [p.id for p in parts if "drift to (0,0) reproduced: True" in p.message]
+    reproduces = [p.id for p in parts if p.evidence.get("drift")]
     k = list(range(len(norm_run)))
     plots = [{"title": "Figure 1: x1 over the iterations (both readings)", "xlabel": "k",
               "ylabel": "x1", "x": k,
@@ -1324,7 +1355,7 @@ def check_matrix_factorization(seed: int) -> Verdict:
               tr_formula and abs(lam[-1] - 2 * s[0]) < 1e-9 * s[0] and weighted < 1e-5
               and abs(tmin - 2 * math.sqrt(m * n) * s.sum()) < 1e-6 * tmin
               and lam_w > 2 * s[0] * (1 + 1e-6))
-        parts.append(_instance(
+        parts.append(instance(
             f"{m}x{n}, k={k}, rank {r}", ok,
             f"||XY^T - M||/||M|| = {interp:.1e}, imbalance {imbalance:.1e}; tr H = "
             f"{np.trace(H):.8g} (formula {tr_formula:.8g}); lambda_max = {lam[-1]:.10g} vs "
@@ -1346,9 +1377,9 @@ def check_matrix_factorization(seed: int) -> Verdict:
     radius = sp.Rational(1, 1000)
     v1 = flatter(f, vs, balanced, weighted, radius, id="balanced vs weighted", seed=seed)
     v2 = flatter(f, vs, weighted, balanced, radius, id="weighted vs balanced", seed=seed)
-    ok = (tr(weighted) < tr(balanced) and v1.status is Status.PROVED and "strictly" in v1.message
+    ok = (tr(weighted) < tr(balanced) and v1.status is Status.PROVED and v1.evidence["strict"]
           and v2.status is Status.REFUTED)
-    parts.append(_instance(
+    parts.append(instance(
         "x = (3,4), y = (5,10,10)/3, g = " + str(g), ok,
         f"trace: weighted {float(tr(weighted)):.6g} < balanced {float(tr(balanced)):.6g} "
         f"(exact); max variation at r = 1/1000: {v1.message}; reverse: {v2.status.value}",
@@ -1398,7 +1429,7 @@ def check_flattening_flow(seed: int) -> Verdict:
     C0 = X0.T @ X0 - Y0.T @ Y0
     drift = max(np.abs(X.T @ X - Y.T @ Y - C0).max() for X, Y in run["states"]) / np.abs(C0).max()
     losses = [factorization_loss(X, Y, M) for X, Y in run["states"]]
-    parts.append(_instance("gradient flow of f: X^T X - Y^T Y conserved", drift < 1e-6,
+    parts.append(instance("gradient flow of f: X^T X - Y^T Y conserved", drift < 1e-6,
                            f"max relative drift {drift:.2e} over t in [0, 5] (loss "
                            f"{losses[0]:.4g} -> {losses[-1]:.4g})", exact=False,
                            sample_size=len(losses), method="LSODA, rtol 1e-11"))
@@ -1415,7 +1446,7 @@ def check_flattening_flow(seed: int) -> Verdict:
         lam_down = all(b <= a * (1 + 1e-9) for a, b in zip(lam, lam[1:]))
         ok = (prod_drift < 1e-6 and monotone and Cn[-1] < 1e-6 * Cn[0]
               and abs(lam[-1] - 2 * sigma1) < 1e-5 * sigma1)
-        parts.append(_instance(
+        parts.append(instance(
             f"imbalance flow #{trial}", ok,
             f"XY^T drift {prod_drift:.1e}; ||C|| {Cn[0]:.4g} -> {Cn[-1]:.2e} (monotone: "
             f"{monotone}); lambda_max {lam[0]:.6g} -> {lam[-1]:.8g} vs 2 sigma_1 = "

@@ -21,7 +21,7 @@ import torch
 from numerics.curvature import HessianOperator, mse_trace_identity
 from numerics.models import XorMLP, hypercube, mse, xor_data, xor_forward
 from verify.registry import check
-from verify.verdict import Status, Verdict, combine
+from verify.verdict import Status, Verdict, combine, instance
 
 PAPER = "Wen, Li, Ma 2023 (Sharpness minimization on P_xor)"
 DT = torch.float64
@@ -127,8 +127,9 @@ def test_error(params: dict, arch: str, d: int, *, eps: float = 1e-2,
         return int((f * Xs[:, 0] * Xs[:, 1] <= 0).sum())
 
     if d <= exhaustive_up_to:
-        total = 2 ** d
-        wrong = sum(errors(hypercube(d)[i:i + 65536]) for i in range(0, total, 65536))
+        cube = hypercube(d)
+        total = cube.shape[0]
+        wrong = sum(errors(cube[i:i + 65536]) for i in range(0, total, 65536))
         return {"value": wrong / total, "lower": wrong / total, "upper": wrong / total,
                 "method": f"exact: all 2^{d} points", "count": total}
     Xs, _ = xor_data(samples, d, seed=seed + 10_000)
@@ -136,16 +137,6 @@ def test_error(params: dict, arch: str, d: int, *, eps: float = 1e-2,
     ci = binomtest(wrong, samples).proportion_ci(confidence, method="exact")
     return {"value": wrong / samples, "lower": float(ci.low), "upper": float(ci.high),
             "method": f"{samples} samples, Clopper-Pearson {confidence}", "count": samples}
-
-
-def _instance(iid: str, ok: bool, message: str, *, exact: bool = False, sample_size: int = 1,
-              method: str = "float64 autodiff", **extra: Any) -> Verdict:
-    if ok:
-        return Verdict(id=iid, kind="instance", status=Status.EVIDENCE if not exact
-                       else Status.PROVED, method=method, message=message,
-                       sample_size=None if exact else sample_size, **extra)
-    return Verdict(id=iid, kind="instance", status=Status.REFUTED, method=method,
-                   message=message, counterexample={"message": message}, **extra)
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,10 +166,11 @@ def check_lemma41(seed: int) -> Verdict:
         ident = mse_trace_identity(model, X, y)
         dense = float(torch.trace(HessianOperator(model, mse, (X, y)).dense()))
         rel = abs(ident.value - dense) / max(abs(dense), 1e-12)
-        parts.append(_instance(name, rel < 1e-8 and ident.max_residual < 1e-10,
+        parts.append(instance(name, rel < 1e-8 and ident.max_residual < 1e-10,
                                f"identity {ident.value:.12g}, dense trace {dense:.12g} "
                                f"(relative {rel:.1e}); max |f(x_i) - y_i| = "
-                               f"{ident.max_residual:.1e}"))
+                               f"{ident.max_residual:.1e}", exact=False,
+                               method="float64 autodiff"))
     from numerics.models import xor_init
 
     model = XorMLP("sim-ln", xor_init("sim-ln", d, 6, seed=seed), eps=eps)  # not interpolating
@@ -220,13 +212,13 @@ def check_constructions(seed: int) -> Verdict:
             err_ok = err["lower"] <= expected <= err["upper"] or \
                 abs(err["value"] - expected) < 1e-12
             ok = reach and ident.max_residual < 1e-9 and err_ok
-            parts.append(_instance(
+            parts.append(instance(
                 f"{arch} {what}, d={d}", ok,
                 f"trace {ident.value:.10g} vs bound {bound:.10g}; max residual "
                 f"{ident.max_residual:.1e}; test error {err['value']:.6g} in "
                 f"[{err['lower']:.4g}, {err['upper']:.4g}] ({err['method']}), expected "
-                f"{expected:.6g}", sample_size=err["count"],
-                evidence={"trace": ident.value, "bound": bound, "test_error": err}))
+                f"{expected:.6g}", exact=False, sample_size=err["count"],
+                method="float64 autodiff", evidence={"trace": ident.value, "bound": bound, "test_error": err}))
     return combine("x", "check", parts, method="constructions; Lemma 4.1 trace")
 
 
@@ -282,10 +274,11 @@ def check_theorem31(seed: int) -> Verdict:
         ok = loss < 1e-3 and err["value"] < 0.05     # the trace ratio is reported
         rows.append({"set": k, "trace": tr, "bound": bound, "loss": loss,
                      "test_error": err["value"]})
-        parts.append(_instance(f"training set {k}", ok,
+        parts.append(instance(f"training set {k}", ok,
                                f"No-Bias: trace {tr:.5g} (bound {bound:.5g}, ratio "
                                f"{tr / bound:.4f}), train loss {loss:.1e}, exact test error "
                                f"{err['value']:.4f}", sample_size=2 ** d,
+                               exact=False,
                                method="Adam on trace + 1e3 loss; exact enumeration"))
     X, y = xor_data(n, d, seed=seed * 100, distinct=True)
     params, tr, loss = flattest_interpolator(X, y, "bias", width, seed=0)

@@ -366,6 +366,28 @@ def weakest(statuses: Iterable[Status]) -> Status:
     return min(statuses, key=_STRENGTH.index)
 
 
+def instance(id: str, ok: bool | None, message: str, *, exact: bool = True,
+             method: str | None = None, sample_size: int = 1,
+             evidence: dict[str, Any] | None = None, counterexample: dict[str, Any] | None = None,
+             status_fail: Status = Status.REFUTED) -> Verdict:
+    """One instance of a check: proved (``exact``) or evidence when ``ok``; ``status_fail``
+    (refuted by default, its counterexample the offending numbers in ``message`` unless one is
+    given) when not; inconclusive when ``ok`` is None."""
+    if ok is None:
+        status = Status.INCONCLUSIVE
+    elif ok:
+        status = Status.PROVED if exact else Status.EVIDENCE
+    else:
+        status = status_fail
+    if status is Status.REFUTED and not counterexample:
+        counterexample = {"message": message}
+    return Verdict(id=id, kind="instance", status=status,
+                   method=method or ("exact (SymPy)" if exact else "numerical"),
+                   message=message, evidence=evidence or {},
+                   sample_size=None if status is Status.PROVED else sample_size,
+                   counterexample=counterexample if status is Status.REFUTED else None)
+
+
 def combine(id: str, kind: str, parts: list[Verdict], *, method: str, message: str = "",
             evidence: dict[str, Any] | None = None, **extra: Any) -> Verdict:
     """One verdict for the conjunction of ``parts`` (instances of one check).
