@@ -93,6 +93,21 @@ def test_filter_set_claims():
     assert err.status is Status.ERROR and "beta must satisfy" in err.message
 
 
+def test_a_curvature_outside_the_filter_set_refutes_contains():
+    """Regression: SymPy's ``false`` from ``S.contains`` was neither a failure nor an unknown,
+    so ``contains = [100]`` with the filter set [0, 8] came out proved."""
+    v = F.filter_set_claim("gd", 0.25, contains=[100], id="out").check()
+    assert v.status is Status.REFUTED, v.message
+    assert v.counterexample["lambda"] == "100"
+    # one member and one non-member: the claim is a conjunction, so it is refuted
+    v = F.filter_set_claim("gd", 0.25, contains=[1, 100], id="mixed").check()
+    assert v.status is Status.REFUTED
+    v = F.filter_set_claim("gd", 0.25, excludes=[4], id="in").check()
+    assert v.status is Status.REFUTED
+    v = F.filter_set_claim("gd", 0.25, contains=[8], excludes=[9], id="edge").check()
+    assert v.status is Status.PROVED
+
+
 def test_stable_point_claims_exact_and_enclosed():
     x, y = sp.symbols("x y", real=True)
     usam = F.stable_point_claim("usam", -15 * x**2, (0,), 0.1, rho=0.05, id="u").check()

@@ -295,23 +295,22 @@ def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -
             else:
                 # refute only with a curvature whose membership differs, decided exactly
                 witness = _member(diff)
-                verdicts = (None, None) if witness is None else (S.contains(witness),
-                                                                 target.contains(witness))
-                decided = all(v in (sp.true, sp.false) for v in verdicts)
+                verdicts = (None, None) if witness is None else (_membership(S, witness),
+                                                                 _membership(target, witness))
+                decided = all(v is not None for v in verdicts)
                 if decided and verdicts[0] != verdicts[1]:
                     parts.append(("equals", False, {"symmetric_difference": str(diff),
                                                     "lambda": str(witness),
-                                                    "in_filter_set": bool(verdicts[0])}))
+                                                    "in_filter_set": verdicts[0]}))
                 else:
                     parts.append(("equals", None, {"symmetric_difference": str(diff)}))
         for lam in p.get("contains", ()):
-            inside = S.contains(lam)
-            parts.append((f"contains {lam}", inside if inside in (sp.true, sp.false) else None,
-                          {"lambda": str(lam)}))
+            inside = _membership(S, lam)
+            parts.append((f"contains {lam}", inside, {"lambda": str(lam)}))
         for lam in p.get("excludes", ()):
-            inside = S.contains(lam)
-            parts.append((f"excludes {lam}", (not bool(inside)) if inside in (sp.true, sp.false)
-                          else None, {"lambda": str(lam)}))
+            inside = _membership(S, lam)
+            parts.append((f"excludes {lam}", None if inside is None else not inside,
+                          {"lambda": str(lam)}))
         failed = [(what, info) for what, ok, info in parts if ok is False]
         unknown = [what for what, ok, _ in parts if ok is None]
         if failed:
@@ -358,6 +357,20 @@ def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -
                                        "jacobian": ev["jacobian"]}, evidence=ev)
     return Verdict(id=cid, kind=claim.kind, status=Status.INCONCLUSIVE, method=how,
                    message=how, evidence=ev)
+
+
+def _membership(S: sp.Set, value: sp.Expr) -> bool | None:
+    """``value in S`` as a Python bool, or None when SymPy cannot decide.
+
+    ``S.contains`` returns SymPy's ``true``/``false`` (never Python's ``True``/``False``) or an
+    unevaluated ``Contains``; only the two SymPy constants count as decided.
+    """
+    answer = S.contains(value)
+    if answer is sp.true:
+        return True
+    if answer is sp.false:
+        return False
+    return None
 
 
 def _member(s: sp.Set) -> sp.Expr | None:
