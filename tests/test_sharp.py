@@ -201,3 +201,20 @@ def test_python_api_strings_go_through_the_whitelist(tmp_path):
     with pytest.raises(UnparsableFormula, match="needs its variables"):
         sharp.sharp_minimizer("Abs(x)", at=(0,), modulus=1)
     assert not marker.exists()
+
+
+def test_a_starved_decider_never_makes_a_check_refuted(monkeypatch):
+    """Regression: when z3 ran out of budget the tilt claims came back `evidence`, and
+    sharp.prop1 / sharp.thm2 rewrote every unexpected status as refuted."""
+    from verify.verdict import Claim, Verdict
+
+    def starved(self, *, seed=0, timeout=None):
+        return Verdict(id=self.id or "c", kind=self.kind, status=Status.EVIDENCE,
+                       method="multi-scale search", message="z3: timeout", sample_size=100)
+
+    monkeypatch.setattr(Claim, "check", starved)
+    for check in (sharp.check_prop1, sharp.check_thm2):
+        v = check(seed=0)
+        assert v.status is not Status.REFUTED, v.message
+        statuses = {p["status"] for p in v.evidence["instances"]}
+        assert "refuted" not in statuses

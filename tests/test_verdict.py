@@ -121,3 +121,26 @@ def test_json_round_trip(v):
     back = Verdict.from_json(text)
     assert back.to_dict() == v.to_dict()
     assert json.loads(text)["schema_version"] == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("got, want, expected", [
+    (Status.PROVED, Status.PROVED, Status.PROVED),
+    (Status.REFUTED, Status.REFUTED, Status.PROVED),
+    (Status.REFUTED, Status.PROVED, Status.REFUTED),
+    (Status.PROVED, Status.REFUTED, Status.REFUTED),
+    (Status.CERTIFIED, Status.REFUTED, Status.REFUTED),
+    # a budget that ran out, an error or a timeout is never the opposite answer
+    (Status.EVIDENCE, Status.PROVED, Status.INCONCLUSIVE),
+    (Status.EVIDENCE, Status.REFUTED, Status.INCONCLUSIVE),
+    (Status.INCONCLUSIVE, Status.REFUTED, Status.INCONCLUSIVE),
+    (Status.ERROR, Status.PROVED, Status.INCONCLUSIVE),
+])
+def test_expected_status_refutes_only_on_the_opposite_decision(got, want, expected):
+    from verify.verdict import expected_status
+
+    inner = make(got, counterexample={"x": 1} if got is Status.REFUTED else None,
+                 confidence=1.0 if got is Status.CERTIFIED else None,
+                 sample_size=10 if got is Status.EVIDENCE else None)
+    out = expected_status("i", inner, want)
+    assert out.status is expected
+    assert out.evidence["verdict"]["status"] == got.value

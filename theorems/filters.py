@@ -29,7 +29,7 @@ from numerics import updates
 from verify.errors import InvalidClaim, UnsupportedFunction
 from verify.formula import as_expression, parse_number, parse_set
 from verify.registry import check, decider
-from verify.verdict import Claim, Status, Verdict, combine
+from verify.verdict import Claim, Status, Verdict, combine, expected_status
 
 PAPER = "Bolte, Le, Pauwels"
 LAM = sp.Symbol("lambda", real=True)
@@ -697,12 +697,8 @@ def check_usam_non_minima(seed: int) -> Verdict:
                                    variables=(x, y), **hyper, id=f"{method}-saddle")
         v = decide_claim(claim)
         want = Status.PROVED if stable else Status.REFUTED
-        parts.append(Verdict(id=f"{method} ({form}) stable at the saddle of x^2 - 15y^2: "
-                                f"{stable}", kind="instance",
-                             status=Status.PROVED if v.status is want else Status.REFUTED,
-                             method=v.method, message=v.message,
-                             counterexample=None if v.status is want else {"verdict":
-                                                                           v.to_dict()}))
+        parts.append(expected_status(f"{method} ({form}) stable at the saddle of x^2 - 15y^2: "
+                                     f"{stable}", v, want))
     # numerically: USAM from random starts converges to the saddle
     rng = np.random.default_rng(seed)
     X0 = rng.uniform(-1, 1, size=(100, 2))

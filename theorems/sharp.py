@@ -45,7 +45,7 @@ from theorems._exact import (Z3Encoder, arb_eval, arb_hi, arb_lo, encode_bool, p
 from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
 from verify.formula import as_expression, parse_number
 from verify.registry import check, decider
-from verify.verdict import Assumption, Claim, Status, Verdict, combine
+from verify.verdict import Assumption, Claim, Status, Verdict, combine, expected_status
 
 NORMS = ("2", "1", "inf")
 PAPER = "Dominguez Corella"
@@ -1192,19 +1192,7 @@ def _stability_pair(known: KnownSharp, kind: str, seed: int, margin: sp.Expr) ->
                                ("above", alpha * (1 + margin), Status.REFUTED)):
         claim = builder(known.f, known.point, radius, variables=known.variables,
                         id=f"{known.name} {side} alpha*")
-        v = claim.check(seed=seed, timeout=20)
-        status = v.status
-        if status not in (want, Status.ERROR, Status.INCONCLUSIVE):
-            # the statement predicts `want`; an exact verdict the other way is a finding
-            v = Verdict(id=claim.id, kind="instance", status=Status.REFUTED,
-                        method=v.method, message=f"expected {want.value}, got {status.value}: "
-                                                 f"{v.message}",
-                        counterexample={"claim": claim.describe(), "verdict": v.to_dict()})
-        elif status is want:
-            v = Verdict(id=claim.id, kind="instance", status=Status.PROVED, method=v.method,
-                        message=f"{side}: {status.value} as the statement predicts",
-                        evidence={"verdict": v.to_dict()})
-        out.append(v)
+        out.append(expected_status(claim.id, claim.check(seed=seed, timeout=20), want))
     return out
 
 
@@ -1391,11 +1379,8 @@ def check_threshold(seed: int) -> Verdict:
     for m, want in ((a, Status.PROVED), (a + sp.Rational(1, 1000), Status.REFUTED)):
         v = decide_sharp(SharpProblem(a * sp.Abs(x) + x**2, (x,), (sp.Integer(0),), "2"), m,
                          seed=seed, claim_id=f"modulus {m}")
-        ok = v.status is want
-        parts.append(Verdict(id=f"a|x| + x^2 sharp with modulus {m}: {want.value}",
-                             kind="instance", status=Status.PROVED if ok else Status.REFUTED,
-                             method=v.method, message=v.message,
-                             counterexample=None if ok else {"verdict": v.to_dict()}))
+        parts.append(expected_status(f"a|x| + x^2 sharp with modulus {m}: {want.value}", v,
+                                     want))
     return combine("x", "check", parts, method="exact threshold instances")
 
 
@@ -1440,12 +1425,8 @@ def check_counterexample(seed: int) -> Verdict:
     for claim, want in ((tilt_stable(toy.expr, (0,), 1, form="implication"), Status.INCONCLUSIVE),
                         (tilt_stable(toy.expr, (0,), 1), Status.REFUTED),
                         (sharp_minimizer(toy.expr, (0,), sp.Rational(1, 10)), Status.REFUTED)):
-        v = claim.check(seed=seed, timeout=20)
-        ok = v.status is want
-        parts.append(Verdict(id=f"decider on {claim.kind} ({claim.params.get('form', '')})",
-                             kind="instance", status=Status.PROVED if ok else Status.REFUTED,
-                             method=v.method, message=f"{v.status.value}: {v.message}",
-                             counterexample=None if ok else {"verdict": v.to_dict()}))
+        parts.append(expected_status(f"decider on {claim.kind} ({claim.params.get('form', '')})",
+                                     claim.check(seed=seed, timeout=20), want))
     return combine("x", "check", parts, method="symbolic limits and the toolkit's deciders")
 
 

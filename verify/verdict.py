@@ -388,6 +388,34 @@ def instance(id: str, ok: bool | None, message: str, *, exact: bool = True,
                    counterexample=counterexample if status is Status.REFUTED else None)
 
 
+def expected_status(id: str, verdict: Verdict, want: Status) -> Verdict:
+    """One instance of a check that runs a decider and compares its status with the status a
+    statement predicts (``want``).
+
+    proved when the decider returned ``want``; refuted only when it reached the *opposite
+    decision* (``want`` holds and it refuted, or ``want`` is refuted and it proved or certified),
+    a finding whose counterexample is the decider's verdict; inconclusive otherwise. A budget
+    that ran out (evidence, inconclusive), an error or a timeout is never read as the opposite
+    answer.
+    """
+    want = Status(want)
+    got = verdict.status
+    record = {"verdict": verdict.to_dict()}
+    if got is want:
+        return Verdict(id=id, kind="instance", status=Status.PROVED, method=verdict.method,
+                       message=f"{got.value} as the statement predicts: {verdict.message}",
+                       evidence=record)
+    opposite = ((want in HOLDS and got is Status.REFUTED)
+                or (want is Status.REFUTED and got in HOLDS))
+    if opposite:
+        return Verdict(id=id, kind="instance", status=Status.REFUTED, method=verdict.method,
+                       message=f"expected {want.value}, the decider says {got.value}: "
+                               f"{verdict.message}", counterexample=record, evidence=record)
+    return Verdict(id=id, kind="instance", status=Status.INCONCLUSIVE, method=verdict.method,
+                   message=f"expected {want.value}, the decider gave {got.value} (no decision "
+                           f"either way): {verdict.message}", evidence=record)
+
+
 def combine(id: str, kind: str, parts: list[Verdict], *, method: str, message: str = "",
             evidence: dict[str, Any] | None = None, **extra: Any) -> Verdict:
     """One verdict for the conjunction of ``parts`` (instances of one check).
