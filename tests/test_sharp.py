@@ -218,3 +218,20 @@ def test_a_starved_decider_never_makes_a_check_refuted(monkeypatch):
         assert v.status is not Status.REFUTED, v.message
         statuses = {p["status"] for p in v.evidence["instances"]}
         assert "refuted" not in statuses
+
+
+def test_a_failing_cross_check_does_not_discard_a_proof():
+    """Regression: Clarabel fails on 10**30*|x| + x^2; the failures were counted as moved
+    minimizers and the z3 proof came back inconclusive."""
+    v = sharp.sharp_minimizer(10**30 * sp.Abs(x) + x**2, (0,), 1, id="big").check()
+    assert v.status is Status.PROVED, v.message
+    cross = v.evidence["convex_cross_check"]
+    assert cross["below_moved"] == 0 and cross["solver_failures"]
+
+
+def test_a_tilted_move_counts_only_when_rechecked_in_ball_arithmetic():
+    problem = sharp.SharpProblem(sp.Abs(x), (x,), (sp.Integer(0),), "2")
+    assert sharp._tilt_beats_point(problem, np.array([1.0]), np.array([2.0]))
+    assert not sharp._tilt_beats_point(problem, np.array([1.0]), np.array([0.5]))
+    # round-off sized "moves" of a numerical solver are not moves
+    assert not sharp._tilt_beats_point(problem, np.array([1e-13]), np.array([0.999]))
