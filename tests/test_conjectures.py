@@ -119,3 +119,36 @@ def test_unknown_and_unbuilt_kinds_are_error_verdicts(monkeypatch):
     monkeypatch.setitem(registry.KIND_MODULES, "future-kind", "theorems._not_built_yet")
     v = registry.decide(Claim("future-kind", {}, id="c"))
     assert v.status is Status.ERROR and "not built yet" in v.message
+
+
+def test_toml_numbers_are_read_exactly_as_written(tmp_path):
+    """Regression: a TOML float with more than 17 digits reached the parser as a binary double,
+    so the claim decided was not the claim written."""
+    loaded = load_text(tmp_path, """
+        [[claim]]
+        id = "long"
+        kind = "sharp-minimizer"
+        variables = ["x1", "x2"]
+        f = "Max(Abs(x1), 2*Abs(x2)) + x1**2 + x2**2"
+        point = [0.1, -2.5e-3]
+        modulus = 0.89442719099991587856
+    """)
+    assert not loaded.errors, loaded.errors
+    (claim,) = loaded.claims
+    assert claim.params["modulus"] == sp.Rational(89442719099991587856, 10**20)
+    assert claim.params["point"] == (sp.Rational(1, 10), sp.Rational(-1, 400))
+
+
+@pytest.mark.parametrize("value, message", [("nan", "non-finite"), ("inf", "non-finite"),
+                                            ("1e999", "digits")])
+def test_toml_numbers_that_are_not_finite_or_too_large_are_errors(tmp_path, value, message):
+    loaded = load_text(tmp_path, f"""
+        [[claim]]
+        id = "bad"
+        kind = "sharp-minimizer"
+        variables = ["x"]
+        f = "Abs(x)"
+        point = [0]
+        modulus = {value}
+    """)
+    assert not loaded.claims and message in loaded.errors[0].message

@@ -13,6 +13,7 @@ define ``claims``: a list of claims, or a function returning one.
 
 from __future__ import annotations
 
+import decimal
 import runpy
 import sys
 from dataclasses import dataclass
@@ -92,7 +93,9 @@ def load(path: str | Path) -> LoadedFile:
 def load_toml(path: str | Path) -> LoadedFile:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # floats as decimal.Decimal: a number is read exactly as written (0.1 is 1/10, and
+        # 20 digits stay 20 digits), never through a binary double
+        data = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=decimal.Decimal)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     return claims_from_tables(data, source=str(path))

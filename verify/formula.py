@@ -14,7 +14,9 @@ input cannot exhaust memory.
 from __future__ import annotations
 
 import ast
+import decimal
 import keyword
+from fractions import Fraction
 from typing import Iterable, Sequence
 
 import sympy as sp
@@ -100,8 +102,9 @@ def parse_formula(text: str, variables: Sequence[sp.Symbol] = (), *, what: str =
 
 
 def parse_number(value: object, *, what: str = "number") -> sp.Expr:
-    """A constant: an int, a float (read exactly from its decimal form) or a formula string
-    without variables (``"2**(1/6)"``). Must be real and finite."""
+    """A constant: an int, a float (read exactly from its shortest decimal form, ``repr``), a
+    :class:`decimal.Decimal` (exactly, as TOML files are read) or a formula string without
+    variables (``"2**(1/6)"``). Must be real and finite."""
     if isinstance(value, bool):
         raise UnparsableFormula(f"{what}: expected a number, got a boolean")
     if isinstance(value, int):
@@ -110,6 +113,14 @@ def parse_number(value: object, *, what: str = "number") -> sp.Expr:
         if value != value or value in (float("inf"), float("-inf")):
             raise UnparsableFormula(f"{what}: non-finite value {value!r}")
         expr = sp.Rational(repr(value))
+    elif isinstance(value, decimal.Decimal):  # TOML numbers, read exactly as written
+        if not value.is_finite():
+            raise UnparsableFormula(f"{what}: non-finite value {value}")
+        sign, digits, exponent = value.as_tuple()
+        if len(digits) > MAX_INT_DIGITS or abs(value.adjusted()) > MAX_INT_DIGITS:
+            raise UnparsableFormula(f"{what}: {value} has more than {MAX_INT_DIGITS} digits")
+        exact = Fraction(value)
+        expr = sp.Rational(exact.numerator, exact.denominator)
     elif isinstance(value, str):
         expr = parse_formula(value, (), what=what)
     elif isinstance(value, sp.Basic):
