@@ -185,3 +185,25 @@ def test_figure1_normalized_reading_drifts_and_plain_reading_overflows():
     assert abs(run[-1, 0] - 0.0440) < 5e-4 and abs(run[-1, 1] - 0.260) < 5e-4   # THEORY 3.4
     plain = G.figure1_run("plain", steps=5)
     assert not np.all(np.isfinite(plain[-1])) or np.abs(plain[-1]).max() > 1e100
+
+
+def test_max_variation_of_kinked_functions_is_bounded_not_an_error():
+    """Regression: SymPy differentiates Max into Heaviside, which the ball-arithmetic compiler
+    could not evaluate, so a max-variation claim with Max ended in an error."""
+    # f = Max(x, y) + x^2 on the ball of radius 1/2: sup at (1/2, 0), f° = 3/4
+    f = sp.Max(X, Y) + X ** 2
+    b = G.max_variation(f, (X, Y), (0, 0), sp.Rational(1, 2))
+    assert b.lower <= 0.75 <= b.upper and b.width < 1e-6
+    v = G.decide_max_variation(f, (X, Y), (0, 0), sp.Rational(1, 2), at_most=sp.Rational(3, 4)
+                               + sp.Rational(1, 1000))
+    assert v.status is Status.PROVED, v.message
+    v = G.decide_max_variation(f, (X, Y), (0, 0), sp.Rational(1, 2), at_most=sp.Rational(7, 10))
+    assert v.status is Status.REFUTED, v.message
+    # |x| + Min(x, y^2) on the unit circle is x + 1 - x^2 at x = (sqrt(5) - 1)/2: sqrt(5) - 1
+    g = sp.Abs(X) + sp.Min(X, Y ** 2)
+    value = float(sp.sqrt(5) - 1)
+    b = G.max_variation(g, (X, Y), (0, 0), 1)
+    assert b.lower <= value <= b.upper and b.width < 1e-5
+    # a jump (sign) has no mean-value form; the natural interval extension still bounds it
+    b = G.max_variation(sp.sign(X) * Y, (X, Y), (0, 0), 1)
+    assert b.lower <= 1 <= b.upper and b.upper < 1 + 1e-6

@@ -189,8 +189,12 @@ def _ascent_witness(p: _Problem, seed: int, starts: int = 12, steps: int = 150):
 @functools.lru_cache(maxsize=64)
 def _numeric(f: sp.Expr, variables: tuple) -> tuple[Callable, Callable]:
     """NumPy callables of f and its gradient (for the ascent witness)."""
+    # the gradient only steers the ascent (witnesses are re-evaluated exactly), so the
+    # generalized derivatives of kinks and jumps get plain numeric stand-ins
+    kinks = {"DiracDelta": lambda a, *k: 0.0 * a,
+             "Heaviside": lambda a, *h: np.heaviside(a, 0.5)}
     return (sp.lambdify([variables], f, "numpy"),
-            sp.lambdify([variables], list(gradient(f, variables)), "numpy"))
+            sp.lambdify([variables], list(gradient(f, variables)), [kinks, "numpy"]))
 
 
 @functools.lru_cache(maxsize=64)
@@ -217,8 +221,14 @@ def _compiled_objective(shifted: sp.Expr, u: tuple, polar: bool):
         w = sp.symbols(f"_w0:{n}", real=True)
         offsets = list(w)
     F_expr = shifted.subs(dict(zip(u, offsets)), simultaneous=True)
-    return (w, offsets, arb_compile(F_expr, w),
-            [arb_compile(sp.diff(F_expr, v), w) for v in w])
+    objective = arb_compile(F_expr, w)  # ValueError: f has no ball-arithmetic evaluation
+    partials = None  # without them the natural extension alone bounds a box
+    if not any(a.free_symbols for a in F_expr.atoms(sp.sign)):  # sign jumps: no mean value
+        try:
+            partials = [arb_compile(sp.diff(F_expr, v), w) for v in w]
+        except ValueError:  # a derivative ball arithmetic cannot evaluate
+            partials = None
+    return w, offsets, objective, partials
 
 
 def _initial_boxes(p: _Problem):
@@ -266,17 +276,21 @@ def _branch_and_bound(p: _Problem, *, lower: float, rtol: float, atol: float, ma
             balls = [_ball(lo, hi) for lo, hi in box]
             centre = F([flint.arb(m) for m in mids]) - fx
             natural = F(balls) - fx
-            grads = [d(balls) for d in dF]
-            spread = flint.arb(0)
-            contrib = []
-            for g, (lo, hi) in zip(grads, box):
-                h = flint.arb((hi - lo) / 2)
-                term = g * (h * flint.arb(0, 1))
-                contrib.append(float(abs(g).upper()) * float((hi - lo) / 2))
-                spread += term
-            mean_value = centre + spread
-            up = min(arb_hi(natural), arb_hi(mean_value)) if natural.is_finite() \
-                else arb_hi(mean_value)
+            up = arb_hi(natural) if natural.is_finite() else math.inf
+            contrib = [0.0]
+            if dF is not None:
+                try:  # mean-value form F(c) + grad F(B).(B - c)
+                    spread = flint.arb(0)
+                    contrib = []
+                    for d, (lo, hi) in zip(dF, box):
+                        g = d(balls)
+                        spread += g * (flint.arb((hi - lo) / 2) * flint.arb(0, 1))
+                        contrib.append(float(abs(g).upper()) * float((hi - lo) / 2))
+                    mean_value = centre + spread
+                    if mean_value.is_finite():
+                        up = min(up, arb_hi(mean_value))
+                except ValueError:  # a partial is undefined on this box: natural bound only
+                    contrib = [0.0]
             if not math.isfinite(up):
                 raise ValueError("unbounded")
             centre_in = meets is None or _centre_inside(p, mids)
@@ -445,9 +459,13 @@ def max_variation(f: sp.Expr, variables: Sequence[sp.Symbol], x: Sequence[Any], 
         lo, upper, work = _exact_1d(p)
         lower = max(lower, lo)
     elif method == "interval-subdivision":
-        upper, lo, at, work, (w, u) = _branch_and_bound(
-            p, lower=lower, rtol=rtol, atol=atol, max_boxes=max_boxes,
-            stop_above=stop_above, stop_below=stop_below)
+        try:
+            upper, lo, at, work, (w, u) = _branch_and_bound(
+                p, lower=lower, rtol=rtol, atol=atol, max_boxes=max_boxes,
+                stop_above=stop_above, stop_below=stop_below)
+        except ValueError as exc:  # f has no ball-arithmetic evaluation: no upper bound
+            upper, lo, at = math.inf, lower, None
+            details["no_upper_bound"] = f"ball arithmetic cannot evaluate f: {exc}"
         if lo > lower and at is not None:
             lower = lo
             sub = dict(zip(w, [sp.Rational(int(m.p), int(m.q)) for m in at]))
