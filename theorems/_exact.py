@@ -144,24 +144,81 @@ def z3_value(model: Any, var: Any, digits: int = 40) -> sp.Rational:
     return sp.Rational(frac.numerator, frac.denominator)
 
 
-def z3_find(encoder: Z3Encoder, goals: Sequence[Any], *, timeout: float
-            ) -> tuple[str, Any]:
+#: z3 resource units (``rlimit``) one query may use unless told otherwise: a deterministic
+#: budget, so that an answer never depends on the machine's load
+Z3_QUERY_RLIMIT = 2_000_000
+
+
+class Z3Budget:
+    """A deterministic budget of z3 resource units shared by the queries of one decision.
+
+    z3 counts ``rlimit`` units in one counter per process; each query is given at most
+    ``per_query`` units and at most what is left, and what it used (the counter's advance) is
+    subtracted. The same queries in the same order use the same units on any machine.
+    """
+
+    def __init__(self, total: int, per_query: int = Z3_QUERY_RLIMIT):
+        self.total = int(total)
+        self.per_query = int(per_query)
+        self.used = 0
+
+    @property
+    def left(self) -> int:
+        return max(0, self.total - self.used)
+
+    def next_limit(self) -> int:
+        return min(self.per_query, self.left)
+
+
+class Z3Model:
+    """A model found in a query's own z3 context, read through variables of the encoder's."""
+
+    def __init__(self, model: Any, ctx: Any):
+        self._model, self._ctx = model, ctx
+
+    def evaluate(self, var: Any, model_completion: bool = True) -> Any:
+        return self._model.evaluate(z3.Real(var.decl().name(), self._ctx),
+                                    model_completion=model_completion)
+
+    def __str__(self) -> str:
+        return str(self._model)
+
+
+def z3_find(encoder: Z3Encoder, goals: Sequence[Any], *, rlimit: int = Z3_QUERY_RLIMIT,
+            budget: Z3Budget | None = None) -> tuple[str, Any]:
     """Check ``goals`` together with the encoder's side and domain constraints.
 
     ``goals`` must be built (encoded) before the call, so that every auxiliary definition they
-    need is already in the encoder. Returns ("sat", model) | ("unsat", None) |
-    ("unknown", reason).
+    need is already in the encoder. The query runs on its SMT-LIB2 text in a z3 context of its
+    own, with at most ``rlimit`` z3 resource units (or what is left of ``budget``, which is
+    charged with exactly what the query used): a deterministic limit, never wall-clock time.
+    Returns ("sat", model) | ("unsat", None) | ("unknown", reason).
     """
-    goals = list(goals)
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(*encoder.side, *encoder.domain, *goals)
+    limit = rlimit if budget is None else budget.next_limit()
+    if limit <= 0:
+        return "unknown", "resource budget exhausted"
+    text = smt2_text([*encoder.side, *encoder.domain, *goals])
+    ctx = z3.Context()
+    solver = z3.Solver(ctx=ctx)
+    solver.set("rlimit", int(limit))
+    solver.from_string(text)
     result = solver.check()
+    stats = solver.statistics()
+    used = int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
+    if budget is not None:
+        budget.used += min(used, limit)
     if result == z3.sat:
-        return "sat", solver.model()
+        return "sat", Z3Model(solver.model(), ctx)
     if result == z3.unsat:
         return "unsat", None
     return "unknown", solver.reason_unknown()
+
+
+def smt2_text(assertions: Sequence[Any]) -> str:
+    """The SMT-LIB2 text of a conjunction of z3 assertions (with its declarations)."""
+    printer = z3.Solver()
+    printer.add(*assertions)
+    return printer.to_smt2()
 
 
 _RELATIONS = {sp.StrictLessThan: lambda a, b: a < b, sp.LessThan: lambda a, b: a <= b,

@@ -305,7 +305,7 @@ def _flat_numeric(f: sp.Expr, variables: tuple, point: Sequence[Any], eps: float
 
 
 @decider("flat-minimum")
-def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -> Verdict:
+def decide_claim(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict:
     p = claim.params
     return decide_flat_minimum(p["f"], p["variables"], p["point"], eps=p.get("eps"),
                                eps2=p.get("eps2"), first=p.get("first", "distance"),

@@ -277,7 +277,7 @@ def _form(params: dict[str, Any]) -> str:
 
 
 @decider("filter-set", "stable-point")
-def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -> Verdict:
+def decide_claim(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict:
     p = claim.params
     cid = claim.id or claim.kind
     form = _form(p)
@@ -542,7 +542,7 @@ def check_symbolic(seed: int) -> Verdict:
         enc = Z3Encoder([LAM, ALPHA, BETA, RHO])
         a, b, r = enc.vars[ALPHA], enc.vars[BETA], enc.vars[RHO]
         goal = z3.Xor(encode_bool(enc, cond), encode_bool(enc, closed))
-        answer, model = z3_find(enc, [a > 0, b >= 0, b < 1, r > 0, goal], timeout=30)
+        answer, model = z3_find(enc, [a > 0, b >= 0, b < 1, r > 0, goal], rlimit=50_000_000)
         iid = f"{method} ({form})" if method in ("two-step-usam", "hessian-usam") else method
         if answer == "unsat":
             parts.append(Verdict(id=iid, kind="instance", status=Status.PROVED, method="z3",

@@ -772,7 +772,7 @@ def _small_points(d: int, count: int = 60):
 
 
 @decider("conserved-quantity")
-def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -> Verdict:
+def decide_claim(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict:
     p = claim.params
     return decide_conserved_quantity(p["f"], p["quantity"], p["variables"],
                                      id=claim.id or claim.kind)
@@ -914,7 +914,7 @@ def decide_max_variation(f: sp.Expr, variables: Sequence[sp.Symbol], point: Sequ
 
 
 @decider("max-variation")
-def decide_max_variation_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None
+def decide_max_variation_claim(claim: Claim, *, seed: int = 0, budget: int | None = None
                                ) -> Verdict:
     p = claim.params
     return decide_max_variation(p["f"], p["variables"], p["point"], p["radius"],
@@ -926,7 +926,7 @@ def decide_max_variation_claim(claim: Claim, *, seed: int = 0, timeout: float | 
 
 
 @decider("flatter")
-def decide_flatter_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None
+def decide_flatter_claim(claim: Claim, *, seed: int = 0, budget: int | None = None
                          ) -> Verdict:
     p = claim.params
     return flatter(p["f"], p["variables"], p["x"], p["y"], p["radius"],

@@ -40,9 +40,9 @@ import sympy as sp
 from theorems import _exact
 import z3
 
-from theorems._exact import (Z3Encoder, arb_eval, arb_hi, arb_lo, encode_bool, pieces,
-                             rational_point, z3_find)
-from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
+from theorems._exact import (Z3_QUERY_RLIMIT, Z3Budget, Z3Encoder, arb_eval, arb_hi, arb_lo,
+                             encode_bool, pieces, rational_point, z3_find)
+from verify.errors import InvalidClaim, SafetyTimeout, SolverFailure, UnsupportedFunction
 from verify.formula import as_expression, parse_number
 from verify.registry import check, decider
 from verify.verdict import Assumption, Claim, Status, Verdict, combine, expected_status
@@ -51,6 +51,30 @@ NORMS = ("2", "1", "inf")
 PAPER = "Dominguez Corella"
 #: numerical search supports a claim (status evidence) only with this relative margin
 EVIDENCE_MARGIN = 1e-2
+#: z3 resource units one claim may use (deterministic: the same answer on a busy machine)
+DEFAULT_BUDGET = 20_000_000
+
+
+def _share(budget: Z3Budget, units: int) -> Z3Budget:
+    """A sub-budget of at most ``units`` that charges what it uses to ``budget``."""
+    return _ChargedBudget(budget, min(units, budget.left))
+
+
+class _ChargedBudget(Z3Budget):
+    def __init__(self, parent: Z3Budget, total: int):
+        super().__init__(total, parent.per_query)
+        self._parent = parent
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    @used.setter
+    def used(self, value: int) -> None:
+        delta = value - getattr(self, "_used", 0)
+        self._used = value
+        if delta:
+            self._parent.used += delta
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,7 +307,8 @@ class Z3Outcome:
     seconds: float = 0.0
 
 
-def z3_sharp(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0) -> Z3Outcome:
+def z3_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Z3Budget | None = None
+             ) -> Z3Outcome:
     """Decide f(x) >= f(p) + m ||x - p|| for all x, bracketing an irrational m by rationals.
 
     nlsat is much faster on rational constants. If the inequality holds for a rational
@@ -291,25 +316,25 @@ def z3_sharp(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0) -> Z3O
     re-checked with m itself) it fails for m. Only when neither settles it is m used exactly.
     """
     m = parse_number(m, what="modulus")
+    budget = budget if budget is not None else Z3Budget(DEFAULT_BUDGET)
     if m.is_Rational:
-        return _z3_sharp_exact(problem, m, timeout=timeout)
+        return _z3_sharp_exact(problem, m, budget=budget)
     t0 = time.perf_counter()
-    deadline = time.monotonic() + timeout
     m_hi = _simple_rational_beside(m, +1)
     m_lo = _simple_rational_beside(m, -1)
-    first = _z3_sharp_exact(problem, m_hi, timeout=timeout / 3)
+    third = max(1, budget.left // 3)
+    first = _z3_sharp_exact(problem, m_hi, budget=_share(budget, third))
     if first.answer == "holds":
         first.detail += f" (with the rational {m_hi} >= {m})"
         return first
-    second = _z3_sharp_exact(problem, m_lo, timeout=timeout / 3, recheck_with=m)
+    second = _z3_sharp_exact(problem, m_lo, budget=_share(budget, third), recheck_with=m)
     if second.answer == "violated":
         second.detail += f" (found with the rational {m_lo} <= {m}, re-checked with {m})"
         return second
-    remaining = deadline - time.monotonic()
-    if remaining <= 0.5:
-        return Z3Outcome("unknown", "timeout after rational brackets",
+    if budget.left <= 0:
+        return Z3Outcome("unknown", "resource budget exhausted after rational brackets",
                          seconds=time.perf_counter() - t0)
-    return _z3_sharp_exact(problem, m, timeout=remaining)
+    return _z3_sharp_exact(problem, m, budget=budget)
 
 
 def _simple_rational_beside(m: sp.Expr, side: int, rel: float = 1e-6) -> sp.Rational:
@@ -328,7 +353,7 @@ def _simple_rational_beside(m: sp.Expr, side: int, rel: float = 1e-6) -> sp.Rati
     return sp.Rational(arb_hi(ball) if side > 0 else arb_lo(ball))
 
 
-def _z3_sharp_exact(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0,
+def _z3_sharp_exact(problem: SharpProblem, m: sp.Expr, *, budget: Z3Budget,
                     recheck_with: sp.Expr | None = None) -> Z3Outcome:
     """Decide f(x) >= f(p) + m ||x - p|| for all x in the domain of f, with z3.
 
@@ -339,7 +364,6 @@ def _z3_sharp_exact(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0,
     which needs no square root. Falls back to the ``If`` encoding when the split is too large.
     """
     t0 = time.perf_counter()
-    deadline = time.monotonic() + timeout
     variables = problem.variables
     f = problem.f
     shift = all(c.is_Rational for c in problem.point) and any(c != 0 for c in problem.point)
@@ -378,11 +402,10 @@ def _z3_sharp_exact(problem: SharpProblem, m: sp.Expr, *, timeout: float = 10.0,
             else:
                 goal = g < 0
             guard = encode_bool(enc, cond)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                unknown = "timeout"
+            if budget.left <= 0:
+                unknown = "resource budget exhausted"
                 break
-            answer, payload = z3_find(enc, [guard, goal], timeout=remaining)
+            answer, payload = z3_find(enc, [guard, goal], budget=budget)
             if answer == "unknown":
                 unknown = str(payload)
                 continue
@@ -437,13 +460,23 @@ def simplest_violation(problem: SharpProblem, x: Sequence[Any], m: sp.Expr
 # directional limits: exact upper bounds on alpha*
 # --------------------------------------------------------------------------------------------
 
-def directional_limits(problem: SharpProblem, direction: np.ndarray,
-                       timeout: float = 5.0) -> list[tuple[str, sp.Expr, tuple]]:
+#: wall-clock safety net of one SymPy limit: when it fires the decision is inconclusive
+#: (``SafetyTimeout``), it never silently drops a candidate and changes the answer
+LIMIT_SAFETY_SECONDS = 60.0
+_LIMIT_FRIENDLY = (sp.Abs, sp.Max, sp.Min, sp.sign)
+
+
+def directional_limits(problem: SharpProblem, direction: np.ndarray
+                       ) -> list[tuple[str, sp.Expr, tuple]]:
     """Exact limits of the ratio along the ray p + t u at t -> 0+ and t -> oo.
 
     u is a guess of an exact direction (``nsimplify`` of the numeric one); each finite limit L
-    is an upper bound for alpha* (the ratio takes values arbitrarily close to L).
+    is an upper bound for alpha* (the ratio takes values arbitrarily close to L). Only for f
+    built from polynomials, rational powers and kinks (the class z3 decides; limits of other
+    functions are not attempted, so which limits are tried does not depend on time).
     """
+    if not _limit_friendly(problem.f):
+        return []
     t = sp.Symbol("t", positive=True)
     u = _exact_direction(direction)
     if u is None:
@@ -454,7 +487,9 @@ def directional_limits(problem: SharpProblem, direction: np.ndarray,
     out = []
     for where, to in (("0+", 0), ("oo", sp.oo)):
         try:
-            value = _limit_with_timeout(ratio, t, to, timeout)
+            value = _limit_with_safety_net(ratio, t, to)
+        except SafetyTimeout:
+            raise
         except Exception:  # noqa: BLE001 - SymPy could not take the limit
             continue
         if value is None or value.has(sp.oo, -sp.oo, sp.zoo, sp.nan, sp.AccumBounds, sp.Limit):
@@ -474,7 +509,18 @@ def directional_limits(problem: SharpProblem, direction: np.ndarray,
     return out
 
 
-def _limit_with_timeout(expr: sp.Expr, t: sp.Symbol, to: Any, timeout: float) -> sp.Expr | None:
+def _limit_friendly(f: sp.Expr) -> bool:
+    """f is built from symbols, numbers, +, *, rational powers and Abs/Max/Min/sign."""
+    for node in sp.preorder_traversal(f):
+        if node.is_Atom or node.is_Add or node.is_Mul or isinstance(node, _LIMIT_FRIENDLY):
+            continue
+        if node.is_Pow and node.exp.is_Rational:
+            continue
+        return False
+    return True
+
+
+def _limit_with_safety_net(expr: sp.Expr, t: sp.Symbol, to: Any) -> sp.Expr:
     import signal
     import threading
 
@@ -482,14 +528,13 @@ def _limit_with_timeout(expr: sp.Expr, t: sp.Symbol, to: Any, timeout: float) ->
         return sp.limit(expr, t, to, "+" if to == 0 else "-")
 
     def handler(signum: int, frame: Any) -> None:
-        raise TimeoutError
+        raise SafetyTimeout(f"a SymPy limit ran for more than {LIMIT_SAFETY_SECONDS:g} s "
+                            "(wall-clock safety net)")
 
     old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    signal.setitimer(signal.ITIMER_REAL, LIMIT_SAFETY_SECONDS)
     try:
         return sp.limit(expr, t, to, "+" if to == 0 else "-")
-    except TimeoutError:
-        return None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
@@ -531,15 +576,17 @@ class ModulusResult:
         return self.upper - self.lower
 
 
-def best_constant(problem: SharpProblem, *, seed: int = 0, timeout: float = 20.0,
+def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = None,
                   rel_tol: float = 1e-7) -> ModulusResult:
     """alpha* = inf (f(x) - f(p)) / ||x - p|| with sound two-sided bounds.
 
     Upper bound: an exact directional limit, or a witness point whose ratio is enclosed in
     ball arithmetic. Lower bound: z3 proofs of "sharp with modulus m" (exact candidate first,
-    then bisection). ``exact`` is set when an exact witness and a z3 proof meet.
+    then bisection). ``exact`` is set when an exact witness and a z3 proof meet. ``budget``:
+    z3 resource units for all the proofs together (deterministic; default
+    :data:`DEFAULT_BUDGET`).
     """
-    deadline = time.monotonic() + timeout
+    z3_budget = Z3Budget(DEFAULT_BUDGET if budget is None else budget)
     search = search_worst_ratio(problem, seed=seed)
     upper, upper_how, witness = math.inf, "none", {}
     exact_uppers: list[sp.Expr] = []
@@ -567,8 +614,7 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, timeout: float = 20.0
                 if ratio_exact.is_number and not ratio_exact.has(sp.Float):
                     exact_uppers.append(ratio_exact)
             break
-        limits = directional_limits(problem, x - problem._p,
-                                    timeout=max(0.5, min(5.0, timeout / 8)))
+        limits = directional_limits(problem, x - problem._p)
         for where, value, u in limits:
             if (where, u) in tried_directions:
                 continue
@@ -588,9 +634,9 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, timeout: float = 20.0
         if guess.is_number and guess.is_real and abs(float(guess) - search.ratio) < 1e-6:
             candidates.append(guess)
         for cand in candidates:
-            if float(cand) > upper + 1e-12 or time.monotonic() > deadline:
+            if float(cand) > upper + 1e-12 or z3_budget.left <= 0:
                 continue
-            outcome = z3_sharp(problem, cand, timeout=max(0.5, deadline - time.monotonic()))
+            outcome = z3_sharp(problem, cand, budget=z3_budget)
             z3_calls += 1
             if outcome.answer == "unsupported":
                 break
@@ -606,7 +652,7 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, timeout: float = 20.0
             # violation lowers the upper bound (the violating point has a smaller ratio)
             lo_val = None
             for _ in range(48):
-                if time.monotonic() > deadline:
+                if z3_budget.left <= 0:
                     break
                 if lo_val is None:
                     m = sp.Integer(0)
@@ -615,7 +661,7 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, timeout: float = 20.0
                     if width <= rel_tol * max(1.0, abs(upper)):
                         break
                     m = simplest_between(lo_val + 0.25 * width, sp.Rational(lo_val + 0.75 * width))
-                outcome = z3_sharp(problem, m, timeout=max(0.5, deadline - time.monotonic()))
+                outcome = z3_sharp(problem, m, budget=z3_budget)
                 z3_calls += 1
                 if outcome.answer in ("unsupported", "unknown"):
                     break
@@ -635,10 +681,10 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, timeout: float = 20.0
 
 def sharpness_modulus_of(f: Any, at: Sequence[Any], *, norm: str = "2",
                          variables: Sequence[sp.Symbol] | None = None, seed: int = 0,
-                         timeout: float = 20.0) -> ModulusResult:
+                         budget: int | None = None) -> ModulusResult:
     """alpha*(f, at) with sound bounds: the public function behind ``sharpness-modulus``."""
     return best_constant(SharpProblem.from_params(_function_params(f, at, norm, variables)),
-                         seed=seed, timeout=timeout)
+                         seed=seed, budget=budget)
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,18 +699,21 @@ def _counterexample(problem: SharpProblem, x: Sequence[sp.Rational], gap: Any, m
             "modulus": str(m), "rechecked_by": "python-flint ball arithmetic", "found_by": how}
 
 
-def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0, timeout: float = 20.0,
-                 claim_id: str = "sharp", kind: str = "sharp-minimizer") -> Verdict:
+def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
+                 budget: int | None = None, claim_id: str = "sharp",
+                 kind: str = "sharp-minimizer") -> Verdict:
     """Decide f(x) >= f(p) + m ||x - p|| for all x: proved, refuted, evidence or inconclusive."""
     t0 = time.perf_counter()
     search = search_worst_ratio(problem, seed=seed)
     numeric_hit = None
     if search.x is not None and search.ratio < float(m):
         numeric_hit = simplest_violation(problem, search.x, m)
-    outcome = z3_sharp(problem, m, timeout=timeout)
+    z3_budget = Z3Budget(DEFAULT_BUDGET if budget is None else budget)
+    outcome = z3_sharp(problem, m, budget=z3_budget)
     ev: dict[str, Any] = {"worst_ratio_found": search.ratio, "evaluations": search.evaluations,
                           "z3": {"answer": outcome.answer, "detail": outcome.detail,
-                                 "seconds": outcome.seconds}, "norm": problem.norm}
+                                 "seconds": outcome.seconds, "rlimit_used": z3_budget.used,
+                                 "rlimit_budget": z3_budget.total}, "norm": problem.norm}
     common = dict(id=claim_id, kind=kind, evidence=ev, elapsed=None)
     if outcome.answer == "holds" and numeric_hit is not None:
         return Verdict(status=Status.ERROR, method="z3 + ball arithmetic",
@@ -717,9 +766,9 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0, timeout: f
 
 
 def decide_modulus(problem: SharpProblem, value: sp.Expr, *, seed: int = 0,
-                   timeout: float = 20.0, claim_id: str = "modulus") -> Verdict:
+                   budget: int | None = None, claim_id: str = "modulus") -> Verdict:
     """Decide alpha* = value."""
-    result = best_constant(problem, seed=seed, timeout=timeout)
+    result = best_constant(problem, seed=seed, budget=budget)
     v = float(value)
     ev = {"lower": result.lower, "upper": result.upper, "lower_how": result.lower_how,
           "upper_how": result.upper_how, "witness": result.witness,
@@ -800,7 +849,7 @@ def simplest_between(low: float, high: sp.Expr) -> sp.Rational:
     return sp.Rational(mid)
 
 
-def assumption1(problem: SharpProblem, *, timeout: float = 5.0) -> Assumption:
+def assumption1(problem: SharpProblem, *, rlimit: int = Z3_QUERY_RLIMIT) -> Assumption:
     """Assumption 1 through a sufficient condition: f continuous with closed domain and
     supercoercive, proved by z3 as f(x) >= eps ||x - p||^2 - K for all x."""
     if problem.f.has(sp.log) or any(a.is_Pow and a.exp.is_negative
@@ -820,7 +869,7 @@ def assumption1(problem: SharpProblem, *, timeout: float = 5.0) -> Assumption:
         enc = Z3Encoder(problem.variables)
         sq = sum((v - p) ** 2 for v, p in zip(problem.variables, problem.point))
         goal = enc.encode(problem.f) < enc.encode(eps * sq - K)
-        answer, _ = z3_find(enc, [goal], timeout=timeout)
+        answer, _ = z3_find(enc, [goal], rlimit=rlimit)
     except UnsupportedFunction as exc:
         return Assumption("Assumption 1", None, f"supercoercivity not checked: {exc}")
     if answer == "unsat":
@@ -831,12 +880,13 @@ def assumption1(problem: SharpProblem, *, timeout: float = 5.0) -> Assumption:
 
 
 def decide_stability(problem: SharpProblem, radius: sp.Expr, *, kind: str, form: str,
-                     seed: int = 0, timeout: float = 20.0, claim_id: str = "tilt") -> Verdict:
+                     seed: int = 0, budget: int | None = None, claim_id: str = "tilt"
+                     ) -> Verdict:
     """tilt-stable / lipschitz-stable: reduce to sharpness with modulus ``radius`` (exact
     equivalence, see the module docstring) and cross-check with tilted problems."""
     if form not in ("argmin", "implication"):
         raise InvalidClaim(f"form must be 'argmin' or 'implication', got {form!r}")
-    sharp_verdict = decide_sharp(problem, radius, seed=seed, timeout=timeout,
+    sharp_verdict = decide_sharp(problem, radius, seed=seed, budget=budget,
                                  claim_id=claim_id, kind=kind)
     source = "Proposition 1" if kind == "tilt-stable" else "Theorem 2 (easy direction)"
     ev = {"reduction": f"sharp with modulus {radius} <=> claim ({'Theorem 2' if kind == 'lipschitz-stable' else 'derived'})",
@@ -1003,25 +1053,24 @@ def _tilt_beats_point(problem: SharpProblem, y: np.ndarray, xi: np.ndarray) -> b
 # --------------------------------------------------------------------------------------------
 
 @decider("sharp-minimizer", "sharpness-modulus", "tilt-stable", "lipschitz-stable")
-def decide_claim(claim: Claim, *, seed: int = 0, timeout: float | None = None) -> Verdict:
+def decide_claim(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict:
     problem = SharpProblem.from_params(claim.params)
-    budget = 20.0 if timeout is None else max(1.0, float(timeout))
     kind = claim.kind
     claim = Claim(kind, claim.params, id=claim.id or kind, source=claim.source)
     if kind == "sharp-minimizer":
         m = claim.params["modulus"]
         if not m > 0:
             raise InvalidClaim(f"modulus must be positive, got {m}")
-        return decide_sharp(problem, m, seed=seed, timeout=budget, claim_id=claim.id)
+        return decide_sharp(problem, m, seed=seed, budget=budget, claim_id=claim.id)
     if kind == "sharpness-modulus":
-        return decide_modulus(problem, claim.params["value"], seed=seed, timeout=budget,
+        return decide_modulus(problem, claim.params["value"], seed=seed, budget=budget,
                               claim_id=claim.id)
     radius = claim.params["radius"]
     if not radius > 0:
         raise InvalidClaim(f"radius must be positive, got {radius}")
     return decide_stability(problem, radius, kind=kind,
                             form=claim.params.get("form", "argmin") if kind == "tilt-stable"
-                            else "argmin", seed=seed, timeout=budget, claim_id=claim.id)
+                            else "argmin", seed=seed, budget=budget, claim_id=claim.id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1169,7 +1218,7 @@ def _modulus_instance(known: KnownSharp, norm: str, seed: int, tol: float = 1e-4
     """alpha* computed by the toolkit against the modulus known for the instance."""
     problem = known.problem(norm)
     expected = known.modulus[norm]
-    result = best_constant(problem, seed=seed, timeout=20.0)
+    result = best_constant(problem, seed=seed)
     iid = f"{known.name}[{norm}] f={known.f}"
     ev = {"expected": str(expected), "lower": result.lower, "upper": result.upper,
           "exact": str(result.exact) if result.exact is not None else None,
@@ -1240,7 +1289,7 @@ def _stability_pair(known: KnownSharp, kind: str, seed: int, margin: sp.Expr) ->
                                ("above", alpha * (1 + margin), Status.REFUTED)):
         claim = builder(known.f, known.point, radius, variables=known.variables,
                         id=f"{known.name} {side} alpha*")
-        out.append(expected_status(claim.id, claim.check(seed=seed, timeout=20), want))
+        out.append(expected_status(claim.id, claim.check(seed=seed), want))
     return out
 
 
@@ -1410,7 +1459,7 @@ def check_threshold(seed: int) -> Verdict:
     enc = Z3Encoder(problem.variables)
     xv = enc.vars[problem.variables[0]]
     goal = z3.And(xv != 0, enc.encode(problem.f) <= 0)
-    answer, _ = z3_find(enc, [goal], timeout=10)
+    answer, _ = z3_find(enc, [goal])
     parts.append(Verdict(id="a|x| + x^2 with xi = a: argmin = {0}", kind="instance",
                          status=Status.PROVED if answer == "unsat" else Status.INCONCLUSIVE,
                          method="z3", message=f"no x != 0 with f(x) - a x <= 0 (z3: {answer})"))
@@ -1474,7 +1523,7 @@ def check_counterexample(seed: int) -> Verdict:
                         (tilt_stable(toy.expr, (0,), 1), Status.REFUTED),
                         (sharp_minimizer(toy.expr, (0,), sp.Rational(1, 10)), Status.REFUTED)):
         parts.append(expected_status(f"decider on {claim.kind} ({claim.params.get('form', '')})",
-                                     claim.check(seed=seed, timeout=20), want))
+                                     claim.check(seed=seed), want))
     return combine("x", "check", parts, method="symbolic limits and the toolkit's deciders")
 
 

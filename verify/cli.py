@@ -200,7 +200,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from verify import conjectures, runner
 
     loaded = conjectures.load(args.file)
-    tasks = [runner.claim_task(c, seed=args.seed, timeout=args.timeout) for c in loaded.claims]
+    tasks = [runner.claim_task(c, seed=args.seed, timeout=args.timeout, budget=args.budget)
+             for c in loaded.claims]
     store = _store(args)
     code, run_id, verdicts = run_session(
         store, command="check", target=str(Path(args.file).resolve()), tasks=tasks,
@@ -326,8 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--json", help="write the verdicts to this JSON file")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--timeout", type=_positive_float, default=120.0,
-                   help="per-claim decision budget in seconds (default 120)")
+    p.add_argument("--budget", type=_positive_int, default=None,
+                   help="solver resource units per claim (z3 rlimit; default: each kind's own, "
+                        "20000000 for sharpness): a deterministic limit, the same answer on "
+                        "a busy machine")
+    p.add_argument("--timeout", type=_positive_float, default=300.0,
+                   help="wall-clock safety net per claim in seconds (default 300); a claim "
+                        "that hits it is inconclusive")
     p.add_argument("--workers", type=_positive_int, default=1)
     p.add_argument("--quiet", action="store_true")
     common(p)

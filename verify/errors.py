@@ -32,3 +32,10 @@ class SolverFailure(SharpflatError, RuntimeError):
 
 class UsageError(SharpflatError):
     """A command-line or API usage mistake (unknown run id, missing file...)."""
+
+
+class SafetyTimeout(SharpflatError):
+    """A wall-clock safety net fired inside a decider: the answer is ``inconclusive: timeout``.
+
+    Decisions are bounded by deterministic resource budgets; wall-clock limits exist only as an
+    outer net, and when one fires the verdict is never anything but inconclusive."""

@@ -20,8 +20,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from verify.errors import InvalidClaim, UnknownKind
-from verify.verdict import Claim, Status, Verdict, error_verdict, versions
+from verify.errors import InvalidClaim, SafetyTimeout, UnknownKind
+from verify.verdict import Claim, Status, Verdict, error_verdict, timeout_verdict, versions
 
 PROFILES = ("quick", "full")
 DEVICES = ("cpu", "cuda")
@@ -72,6 +72,8 @@ class Check:
             if not isinstance(verdict, Verdict):
                 raise TypeError(f"check {self.id} returned {type(verdict).__name__}, "
                                 "not a Verdict")
+        except SafetyTimeout as exc:
+            verdict = timeout_verdict(self.id, "check", str(exc))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict
             verdict = error_verdict(self.id, "check", exc)
         verdict.id = self.id
@@ -114,7 +116,7 @@ def check(id: str, *, paper: str, statement: str, summary: str, profile: str = "
 
 
 def decider(*kinds: str) -> Callable:
-    """Register ``fn(claim, *, seed, timeout) -> Verdict`` as the decider of ``kinds``."""
+    """Register ``fn(claim, *, seed, budget) -> Verdict`` as the decider of ``kinds``."""
     for kind in kinds:
         if kind not in KIND_MODULES:
             raise ValueError(f"unknown claim kind {kind!r}; add it to KIND_MODULES")
@@ -198,11 +200,17 @@ def decider_for(kind: str) -> Callable[..., Verdict]:
     return _DECIDERS[kind]
 
 
-def decide(claim: Claim, *, seed: int = 0, timeout: float | None = None) -> Verdict:
-    """Decide one claim in this process; every failure becomes an ``error`` verdict."""
+def decide(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict:
+    """Decide one claim in this process; every failure becomes an ``error`` verdict.
+
+    ``budget``: deterministic solver resource units for the decision (None: the kind's
+    default); a wall-clock safety net that fires inside the decider gives ``inconclusive``.
+    """
     t0 = time.perf_counter()
     try:
-        verdict = decider_for(claim.kind)(claim, seed=seed, timeout=timeout)
+        verdict = decider_for(claim.kind)(claim, seed=seed, budget=budget)
+    except SafetyTimeout as exc:
+        verdict = timeout_verdict(claim.id, claim.kind, str(exc))
     except Exception as exc:  # noqa: BLE001
         verdict = error_verdict(claim.id, claim.kind, exc)
     verdict.id = claim.id or verdict.id

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterable, Iterator
 
-from verify.verdict import Status, Verdict, error_verdict, versions
+from verify.verdict import Verdict, error_verdict, timeout_verdict, versions
 
 DEFAULT_TIMEOUT = 600.0
 
@@ -50,9 +50,12 @@ def check_task(check: Any, *, seed: int, device: str, packages: tuple[str, ...],
                 timeout=limit, meta=check.describe())
 
 
-def claim_task(claim: Any, *, seed: int, timeout: float | None) -> Task:
-    return Task(id=claim.id, kind=claim.kind, spec=("claim", claim, seed, timeout),
-                timeout=None if timeout is None else timeout + 30.0)
+def claim_task(claim: Any, *, seed: int, timeout: float | None,
+               budget: int | None = None) -> Task:
+    """A claim to decide with a deterministic ``budget`` (solver resource units) under the
+    wall-clock safety net ``timeout`` (seconds; when it fires: inconclusive)."""
+    return Task(id=claim.id, kind=claim.kind, spec=("claim", claim, seed, budget),
+                timeout=timeout)
 
 
 def run_spec(spec: tuple) -> Verdict:
@@ -64,8 +67,8 @@ def run_spec(spec: tuple) -> Verdict:
         _, check_id, seed, device, packages = spec
         return registry.get_check(check_id, packages).run(seed=seed, device=device)
     if what == "claim":
-        _, claim, seed, timeout = spec
-        return registry.decide(claim, seed=seed, timeout=timeout)
+        _, claim, seed, budget = spec
+        return registry.decide(claim, seed=seed, budget=budget)
     raise ValueError(f"unknown task spec {what!r}")
 
 
@@ -78,9 +81,10 @@ def run_spec_json(spec: tuple) -> str:
 
 
 def _timeout_verdict(task: Task, elapsed: float) -> Verdict:
-    return Verdict(id=task.id, kind=task.kind, status=Status.INCONCLUSIVE, method="none",
-                   message=f"timeout: no verdict after {elapsed:.1f} s (limit {task.timeout} s)",
-                   claim=dict(task.meta), elapsed=elapsed, versions=versions())
+    verdict = timeout_verdict(task.id, task.kind, f"no verdict after {elapsed:.1f} s (limit "
+                              f"{task.timeout} s)", claim=dict(task.meta), elapsed=elapsed)
+    verdict.versions = versions()
+    return verdict
 
 
 def _child_main(conn: Any, spec: tuple, threads: int | None = None) -> None:

@@ -137,11 +137,13 @@ class Claim:
         return {"id": self.id, "kind": self.kind, "source": self.source,
                 **{k: to_jsonable(v) for k, v in self.params.items()}}
 
-    def check(self, *, seed: int = 0, timeout: float | None = None) -> "Verdict":
-        """Decide this claim in the current process with its kind's decider."""
+    def check(self, *, seed: int = 0, budget: int | None = None) -> "Verdict":
+        """Decide this claim in the current process with its kind's decider.
+
+        ``budget``: deterministic solver resource units (None: the kind's default)."""
         from verify.registry import decide  # local: keeps this module free of the engine
 
-        return decide(self, seed=seed, timeout=timeout)
+        return decide(self, seed=seed, budget=budget)
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,6 +463,13 @@ def error_verdict(id: str, kind: str, exc: BaseException | str, *, claim: dict |
         text += f" ({hint})"
     return Verdict(id=id or "?", kind=kind or "?", status=Status.ERROR, method="none",
                    message=text, claim=claim or {})
+
+
+def timeout_verdict(id: str, kind: str, reason: str, *, claim: dict | None = None,
+                    elapsed: float | None = None) -> Verdict:
+    """The one place a wall-clock limit becomes a verdict: always inconclusive."""
+    return Verdict(id=id or "?", kind=kind or "?", status=Status.INCONCLUSIVE, method="none",
+                   message=f"timeout: {reason}", claim=claim or {}, elapsed=elapsed)
 
 
 def timed(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
