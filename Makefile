@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sharpflat-installed
 
-.PHONY: install run test test-all bench clean
+.PHONY: install run test test-explore test-all bench readme clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,18 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+test-explore: install
+	SHARPFLAT_EXPLORE=1 $(BIN)/python -m pytest -q
+
 test-all: install
 	$(BIN)/python -m pytest -q --run-slow
 
 bench: install
 	$(BIN)/python -m pip install -q -e ".[test,bench]"
 	$(BIN)/python benchmarks/curvature.py --device cpu --quick
+
+readme: install
+	$(BIN)/python -c "import re, pathlib; from verify.cli import kinds_markdown; p = pathlib.Path('README.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- kinds:start -->\n).*?(<!-- kinds:end -->)', lambda m: m.group(1) + kinds_markdown() + m.group(2), s, flags=re.S))"
 
 clean:
 	rm -rf $(VENV) .sharpflat .pytest_cache .hypothesis

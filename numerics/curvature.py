@@ -110,6 +110,8 @@ class EigenEstimate:
     converged: bool
     ritz_min: float
     certified_ritz: list[tuple[float, float]] | None = None
+    ritz_max: float | None = None      # the top Ritz value the upper bound was computed from
+    breakdown: bool = False            # Lanczos found an invariant subspace
     vectors: Tensor | None = field(default=None, repr=False)
 
     @property
@@ -119,7 +121,8 @@ class EigenEstimate:
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("values", "residuals", "upper_bound", "confidence",
                                               "matvecs", "steps", "converged", "ritz_min",
-                                              "certified_ritz")} | {"lower_bound": self.lower_bound}
+                                              "certified_ritz", "ritz_max", "breakdown")} | \
+            {"lower_bound": self.lower_bound}
 
 
 @dataclass
@@ -592,8 +595,8 @@ class HessianOperator:
         res = residuals.double().cpu().tolist()
         if not all(map(math.isfinite, values + res)):
             raise CurvatureError("a Hessian product was not finite (NaN/inf in the model or loss)")
-        upper = kw_upper_bound(max(theta[order[0]], values[0]), float(theta.min()), lz.steps,
-                               self.dim, confidence)
+        ritz_max = max(float(theta[order[0]]), values[0])
+        upper = kw_upper_bound(ritz_max, float(theta.min()), lz.steps, self.dim, confidence)
         if lz.breakdown:
             # invariant Krylov subspace: the Ritz values are eigenvalues of H, and lambda_max is
             # among them unless the Gaussian start was orthogonal to its eigenspace (probability 0)
@@ -603,6 +606,7 @@ class HessianOperator:
         return EigenEstimate(values=values, residuals=res, upper_bound=upper,
                              confidence=confidence, matvecs=self.matvecs - before,
                              steps=lz.steps, converged=converged, ritz_min=float(theta.min()),
+                             ritz_max=ritz_max, breakdown=bool(lz.breakdown),
                              certified_ritz=certified, vectors=Y)
 
     # -- density ------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def half_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------
-# Wen, Li and Ma (2023): P_xor and the 2-layer architectures (THEORY.md 2.1)
+# Wen, Li and Ma (2023): P_xor and the 2-layer architectures (the paper's setup)
 # --------------------------------------------------------------------------------------------
 
 XOR_ARCHS = ("no-bias", "bias", "sim-ln", "sim-bn", "3-layer")
@@ -116,7 +116,7 @@ def xor_param_shapes(arch: str, d: int, width: int) -> dict[str, tuple[int, ...]
 
 def xor_forward(params: dict[str, torch.Tensor], X: torch.Tensor, arch: str, *,
                 eps: float = 1e-2, stats_inputs: torch.Tensor | None = None) -> torch.Tensor:
-    """The network output on a batch X (batch, d) -> (batch,) (THEORY.md 2.1):
+    """The network output on a batch X (batch, d) -> (batch,) (the paper's setup):
 
     * ``no-bias``: W2 relu(W1 x); ``bias``: W2 relu(W1 x + b1);
     * ``sim-ln``: W2 h / max(||h||, eps) with h = relu(W1 x + b1);

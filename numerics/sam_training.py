@@ -1,5 +1,5 @@
 """Training many independent runs at once: 1-SAM and GD with weight decay on the P_xor networks
-(Wen, Li, Ma 2023, Table 2; THEORY.md 2.5), vectorized over seeds.
+(Wen, Li, Ma 2023, Table 2), vectorized over seeds.
 
 Each seed has its own parameters, initialization and epoch permutation; one step of all seeds
 is one tensor program: :func:`torch.func.vmap` over the seeds of the update map

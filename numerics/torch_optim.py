@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import torch
 
+from numerics import updates
 from numerics.updates import UpdateMap
 
 
@@ -70,46 +71,36 @@ class MapOptimizer(torch.optim.Optimizer):
         return loss
 
 
-class SAM(torch.optim.Optimizer):
-    """Two-call SAM/USAM: ``first_step`` ascends to x + rho g/||g|| (or x + rho g with
-    ``normalize=False``), ``second_step`` returns to x and applies plain gradient descent with
-    the gradient computed at the perturbed point. Matches ``numerics.updates.sam``/``usam``."""
+class SAM(MapOptimizer):
+    """SAM (``normalize=True``) or USAM as a ``torch.optim.Optimizer``: ``step(closure)`` runs
+    the map :func:`numerics.updates.sam` / :func:`numerics.updates.usam`; the two-call form
+    ``first_step`` (ascend to x + the step of :func:`numerics.updates.sam_perturbation`, from
+    the gradients the caller computed at x) and ``second_step`` (return to x and descend with
+    the gradients computed at the perturbed point) uses the same perturbation."""
 
     def __init__(self, params: Any, alpha: float, rho: float, normalize: bool = True,
                  eps: float = 1e-12):
-        super().__init__(params, {"alpha": alpha, "rho": rho})
-        self.normalize = normalize
-        self.eps = eps
+        update_map = (updates.sam(alpha, rho, eps=eps) if normalize
+                      else updates.usam(alpha, rho))
+        super().__init__(params, update_map)
+        self.alpha, self.rho, self.normalize, self.eps = alpha, rho, normalize, eps
+        self._origin: torch.Tensor | None = None
+
+    def _grads(self) -> torch.Tensor:
+        return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p))
+                          .detach().reshape(-1) for p in self._params()])
 
     @torch.no_grad()
     def first_step(self) -> None:
-        params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
-        for group in self.param_groups:
-            scale = group["rho"] / (norm + self.eps) if self.normalize else group["rho"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                e = p.grad * scale
-                p.add_(e)
-                self.state[p]["e"] = e
+        x = self._flat()
+        step = updates.sam_perturbation(self._grads(), self.rho, normalized=self.normalize,
+                                        eps=self.eps)
+        self._origin = x
+        self._load(x + step)
 
     @torch.no_grad()
     def second_step(self) -> None:
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None or "e" not in self.state[p]:
-                    continue
-                p.sub_(self.state[p].pop("e"))
-                p.add_(p.grad, alpha=-group["alpha"])
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
-        if closure is None:
-            raise RuntimeError("SAM.step needs a closure; or call first_step/second_step")
-        with torch.enable_grad():
-            loss = closure()
-        self.first_step()
-        with torch.enable_grad():
-            closure()
-        self.second_step()
-        return loss
+        if self._origin is None:
+            raise RuntimeError("second_step needs a first_step before it")
+        self._load(self._origin - self.alpha * self._grads())
+        self._origin = None

@@ -7,9 +7,9 @@ only ``+``, ``-``, multiplication by scalars and the few helpers below, so the s
 on SymPy column matrices (``theorems.filters`` differentiates it), NumPy arrays and torch
 tensors.
 
-Sources: Bolte, Le, Pauwels (THEORY.md 5.2) for GD, heavy ball, Nesterov, USAM, USAM with heavy
+Sources: Bolte, Le, Pauwels for GD, heavy ball, Nesterov, USAM, USAM with heavy
 ball, Two-step USAM and Hessian USAM (both candidate forms of the last two are reconstructions
-[I], chosen with ``form="A"`` or ``"B"``); Ahn, Jadbabaie, Sra (THEORY.md 4.3) for the randomly
+[I], chosen with ``form="A"`` or ``"B"``); Ahn, Jadbabaie, Sra (Algorithms 1 and 2) for the randomly
 smoothed and sharpness-aware perturbations; normalized SAM as in Foret et al.
 """
 
@@ -67,6 +67,65 @@ def project_out(v: Any, g: Any, eps: float = 0.0) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
+# the declarations: every optimizer once, with its hyperparameters
+# --------------------------------------------------------------------------------------------
+
+class Hyper(NamedTuple):
+    """A hyperparameter: its name, meaning and the exact range it must lie in."""
+
+    name: str
+    doc: str
+    check: str  # "positive" | "nonnegative" | "unit-interval" ([0, 1)) | "integer"
+
+
+ALPHA = Hyper("alpha", "step size", "positive")
+BETA = Hyper("beta", "momentum", "unit-interval")
+RHO = Hyper("rho", "perturbation radius (rho = 0 is plain gradient descent)", "nonnegative")
+ETA = Hyper("eta", "gradient step size", "positive")
+ETA_PRIME = Hyper("eta_prime", "perturbation step size (0 is plain gradient descent)",
+                  "nonnegative")
+EPS0 = Hyper("eps0", "gradient-norm threshold of the perturbation", "positive")
+COMPONENTS = Hyper("n", "number of components f_i of f", "integer")
+
+
+class Optimizer(NamedTuple):
+    """The declaration of one optimizer: every list of methods is derived from these.
+
+    ``hyper``: the hyperparameters its factory takes (by keyword, in this order);
+    ``forms``: the reconstructed variants (``form="A"|"B"``), empty if none; ``filter``: its
+    eigenvalue filter is defined (the map is C^1 at critical points, so ``filter-set`` and
+    ``stable-point`` claims and model certificates apply); ``oracles``: extra oracles
+    ``update`` needs besides ``grad_fn``; ``options``: other keyword arguments of the factory
+    (seeds, switches, schedules).
+    """
+
+    name: str
+    factory: Callable[..., "UpdateMap"]
+    hyper: tuple[Hyper, ...]
+    summary: str
+    forms: tuple[str, ...] = ()
+    filter: bool = True
+    oracles: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+
+#: Every optimizer, by name, in declaration order (filled by :func:`optimizer`).
+OPTIMIZERS: dict[str, Optimizer] = {}
+
+
+def optimizer(name: str, hyper: tuple[Hyper, ...], summary: str, **kw: Any) -> Callable:
+    """Declare the factory it decorates as the optimizer ``name`` (the one place the name is
+    written; the map's own ``name`` is read from here)."""
+    def register(factory: Callable[..., "UpdateMap"]) -> Callable[..., "UpdateMap"]:
+        if name in OPTIMIZERS:
+            raise ValueError(f"optimizer {name!r} is declared twice")
+        OPTIMIZERS[name] = Optimizer(name, factory, tuple(hyper), summary, **kw)
+        factory.optimizer_name = name
+        return factory
+    return register
+
+
+# --------------------------------------------------------------------------------------------
 # maps
 # --------------------------------------------------------------------------------------------
 
@@ -93,18 +152,22 @@ class PerturbationState(NamedTuple):
     step: int
 
 
+@optimizer("gd", (ALPHA,), "gradient descent")
 def gd(alpha: Any) -> UpdateMap:
     r"""Gradient descent, :math:`x^+ = x - \alpha \nabla f(x)`."""
     def update(x, state, grad_fn, **_):
         return x - alpha * grad_fn(x), state
 
-    return UpdateMap("gd", {"alpha": alpha}, lambda x: EmptyState(), update)
+    return UpdateMap(gd.optimizer_name, {"alpha": alpha}, lambda x: EmptyState(), update)
 
 
 class StepState(NamedTuple):
     step: int  # k, the number of updates made
 
 
+@optimizer("scheduled-gd", (),
+           "gradient descent with a step-size schedule (normalized steps with normalized=True)",
+           filter=False, options=("schedule", "normalized"))
 def scheduled_gd(schedule: Callable[[int], Any], *, normalized: bool = False) -> UpdateMap:
     r"""Gradient descent with step sizes :math:`\alpha_k` = ``schedule(k)``; with
     ``normalized=True`` the step has length :math:`\alpha_k`,
@@ -115,43 +178,69 @@ def scheduled_gd(schedule: Callable[[int], Any], *, normalized: bool = False) ->
         step = a * g * (1 / norm(g)) if normalized else a * g
         return x - step, StepState(state.step + 1)
 
-    return UpdateMap("normalized-gd" if normalized else "scheduled-gd",
+    return UpdateMap(scheduled_gd.optimizer_name,
                      {"schedule": schedule, "normalized": normalized},
                      lambda x: StepState(0), update)
 
 
+@optimizer("heavy-ball", (ALPHA, BETA), "Polyak's heavy ball")
 def heavy_ball(alpha: Any, beta: Any) -> UpdateMap:
     r"""Polyak's heavy ball, :math:`x_{k+1} = x_k - \alpha\nabla f(x_k) + \beta(x_k - x_{k-1})`."""
     def update(x, state, grad_fn, **_):
         new = x - alpha * grad_fn(x) + beta * (x - state.prev)
         return new, MomentumState(prev=x)
 
-    return UpdateMap("heavy-ball", {"alpha": alpha, "beta": beta},
+    return UpdateMap(heavy_ball.optimizer_name, {"alpha": alpha, "beta": beta},
                      lambda x: MomentumState(prev=x), update, momentum=True)
 
 
+@optimizer("nesterov", (ALPHA, BETA), "Nesterov's accelerated gradient")
 def nesterov(alpha: Any, beta: Any) -> UpdateMap:
     r"""Nesterov, :math:`y_k = x_k + \beta(x_k - x_{k-1})`, :math:`x_{k+1} = y_k - \alpha\nabla f(y_k)`."""
     def update(x, state, grad_fn, **_):
         y = x + beta * (x - state.prev)
         return y - alpha * grad_fn(y), MomentumState(prev=x)
 
-    return UpdateMap("nesterov", {"alpha": alpha, "beta": beta},
+    return UpdateMap(nesterov.optimizer_name, {"alpha": alpha, "beta": beta},
                      lambda x: MomentumState(prev=x), update, momentum=True)
 
 
+def sam_perturbation(g: Any, rho: Any, *, normalized: bool = True, eps: float = 1e-12) -> Any:
+    r"""The ascent step of SAM-type methods: :math:`\rho g/\|g\|` (normalized SAM) or
+    :math:`\rho g` (USAM), for the gradient g at the current point.
+
+    Where g = 0 the normalized step is taken to be 0 (the map is not C^1 there, which is why
+    the filter analysis uses USAM). ``eps`` guards the division for floating-point arrays;
+    on torch tensors the step is branch-free, so that it runs under ``torch.func.vmap``.
+    """
+    if not normalized:
+        return rho * g
+    size = norm(g)
+    if _kind(g) == "sympy":
+        return rho * g / size
+    if _kind(g) == "torch":
+        import torch
+
+        return rho * torch.where(size > eps, g / torch.clamp(size, min=eps), torch.zeros_like(g))
+    if float(size) <= eps:
+        return 0 * g
+    return rho * g / size
+
+
 def _usam_direction(x: Any, grad_fn: Callable, rho: Any) -> Any:
-    return grad_fn(x + rho * grad_fn(x))
+    return grad_fn(x + sam_perturbation(grad_fn(x), rho, normalized=False))
 
 
+@optimizer("usam", (ALPHA, RHO), "unnormalized SAM")
 def usam(alpha: Any, rho: Any) -> UpdateMap:
     r"""Unnormalized SAM, :math:`x^+ = x - \alpha\nabla f(x + \rho\nabla f(x))`."""
     def update(x, state, grad_fn, **_):
         return x - alpha * _usam_direction(x, grad_fn, rho), state
 
-    return UpdateMap("usam", {"alpha": alpha, "rho": rho}, lambda x: EmptyState(), update)
+    return UpdateMap(usam.optimizer_name, {"alpha": alpha, "rho": rho}, lambda x: EmptyState(), update)
 
 
+@optimizer("usam-heavy-ball", (ALPHA, BETA, RHO), "unnormalized SAM with heavy-ball momentum")
 def usam_heavy_ball(alpha: Any, beta: Any, rho: Any) -> UpdateMap:
     r"""USAM with heavy-ball momentum,
     :math:`x_{k+1} = x_k - \alpha\nabla f(x_k + \rho\nabla f(x_k)) + \beta(x_k - x_{k-1})`."""
@@ -159,34 +248,23 @@ def usam_heavy_ball(alpha: Any, beta: Any, rho: Any) -> UpdateMap:
         new = x - alpha * _usam_direction(x, grad_fn, rho) + beta * (x - state.prev)
         return new, MomentumState(prev=x)
 
-    return UpdateMap("usam-heavy-ball", {"alpha": alpha, "beta": beta, "rho": rho},
+    return UpdateMap(usam_heavy_ball.optimizer_name, {"alpha": alpha, "beta": beta, "rho": rho},
                      lambda x: MomentumState(prev=x), update, momentum=True)
 
 
+@optimizer("sam", (ALPHA, RHO), "normalized SAM (no filter: not C^1 at critical points)",
+           filter=False, options=("eps",))
 def sam(alpha: Any, rho: Any, eps: float = 1e-12) -> UpdateMap:
-    r"""Normalized SAM, :math:`x^+ = x - \alpha\nabla f(x + \rho\,g/\|g\|)`, g = grad f(x).
-
-    Where g = 0 the perturbation is taken to be 0 (the map is not C^1 there, which is why the
-    filter analysis uses USAM). ``eps`` guards the division for floating-point arrays.
-    """
+    r"""Normalized SAM (Foret et al.), :math:`x^+ = x - \alpha\nabla f(x + \rho\,g/\|g\|)`,
+    g = grad f(x); the step of :func:`sam_perturbation`."""
     def update(x, state, grad_fn, **_):
-        g = grad_fn(x)
-        size = norm(g)
-        if _kind(g) == "sympy":
-            step = g / size
-        elif _kind(g) == "torch":   # branch-free, so that the map runs under torch.func.vmap
-            import torch
+        step = sam_perturbation(grad_fn(x), rho, eps=eps)
+        return x - alpha * grad_fn(x + step), state
 
-            step = torch.where(size > eps, g / torch.clamp(size, min=eps), torch.zeros_like(g))
-        else:
-            if float(size) <= eps:
-                return x - alpha * g, state
-            step = g / size
-        return x - alpha * grad_fn(x + rho * step), state
-
-    return UpdateMap("sam", {"alpha": alpha, "rho": rho}, lambda x: EmptyState(), update)
+    return UpdateMap(sam.optimizer_name, {"alpha": alpha, "rho": rho}, lambda x: EmptyState(), update)
 
 
+@optimizer("two-step-usam", (ALPHA, RHO), "Two-step USAM", forms=("A", "B"))
 def two_step_usam(alpha: Any, rho: Any, form: str = "A") -> UpdateMap:
     r"""Two-step USAM (Bolte et al.; the update rule is a reconstruction [I]).
 
@@ -202,10 +280,11 @@ def two_step_usam(alpha: Any, rho: Any, form: str = "A") -> UpdateMap:
         y2 = (x if form == "A" else y1) + rho * grad_fn(y1)
         return x - alpha * grad_fn(y2), state
 
-    return UpdateMap("two-step-usam", {"alpha": alpha, "rho": rho, "form": form},
+    return UpdateMap(two_step_usam.optimizer_name, {"alpha": alpha, "rho": rho, "form": form},
                      lambda x: EmptyState(), update)
 
 
+@optimizer("hessian-usam", (ALPHA, RHO), "Hessian USAM", forms=("A", "B"), oracles=("hvp_fn",))
 def hessian_usam(alpha: Any, rho: Any, form: str = "A") -> UpdateMap:
     r"""Hessian USAM (Bolte et al.; the update rule is a reconstruction [I]).
 
@@ -225,7 +304,7 @@ def hessian_usam(alpha: Any, rho: Any, form: str = "A") -> UpdateMap:
         v = grad_fn(x + rho * g) if form == "A" else g
         return x - alpha * (v + rho * hvp_fn(x, v)), state
 
-    return UpdateMap("hessian-usam", {"alpha": alpha, "rho": rho, "form": form},
+    return UpdateMap(hessian_usam.optimizer_name, {"alpha": alpha, "rho": rho, "form": form},
                      lambda x: EmptyState(), update)
 
 
@@ -250,6 +329,9 @@ def _new_key(x: Any, seed: int) -> Any:
     return np.random.default_rng(seed)
 
 
+@optimizer("randomly-smoothed", (ETA, ETA_PRIME, RHO, EPS0),
+           "Ahn et al. Algorithm 1 (randomly smoothed perturbation)", filter=False,
+           options=("seed",))
 def randomly_smoothed(eta: Any, eta_prime: Any, rho: Any, eps0: Any, seed: int = 0
                       ) -> UpdateMap:
     r"""Ahn, Jadbabaie, Sra, Algorithm 1 (randomly smoothed perturbation).
@@ -267,11 +349,14 @@ def randomly_smoothed(eta: Any, eta_prime: Any, rho: Any, eps0: Any, seed: int =
         v = project_out(grad_fn(x + rho * u), g)
         return x - eta * g - eta_prime * v, PerturbationState(state.key, state.step + 1)
 
-    return UpdateMap("randomly-smoothed", {"eta": eta, "eta_prime": eta_prime, "rho": rho,
+    return UpdateMap(randomly_smoothed.optimizer_name, {"eta": eta, "eta_prime": eta_prime, "rho": rho,
                                            "eps0": eps0},
                      lambda x: PerturbationState(_new_key(x, seed), 0), update)
 
 
+@optimizer("sharpness-aware-perturbation", (ETA, ETA_PRIME, RHO, EPS0, COMPONENTS),
+           "Ahn et al. Algorithm 2 (sharpness-aware perturbation)", filter=False,
+           oracles=("component_grad_fn",), options=("seed", "full_batch_outer"))
 def sharpness_aware_perturbation(eta: Any, eta_prime: Any, rho: Any, eps0: Any, n: int,
                                  seed: int = 0, full_batch_outer: bool = False) -> UpdateMap:
     r"""Ahn, Jadbabaie, Sra, Algorithm 2 (sharpness-aware perturbation).
@@ -308,44 +393,59 @@ def sharpness_aware_perturbation(eta: Any, eta_prime: Any, rho: Any, eps0: Any, 
         v = project_out(outer(x + (rho * sigma / size) * gi), g)
         return x - eta * g - eta_prime * v, PerturbationState(key, state.step + 1)
 
-    return UpdateMap("sharpness-aware-perturbation",
+    return UpdateMap(sharpness_aware_perturbation.optimizer_name,
                      {"eta": eta, "eta_prime": eta_prime, "rho": rho, "eps0": eps0, "n": n},
                      lambda x: PerturbationState(_new_key(x, seed), 0), update)
 
 
-#: The methods of the ``filter-set`` and ``stable-point`` claim kinds.
-FILTER_METHODS = ("gd", "heavy-ball", "nesterov", "usam", "usam-heavy-ball", "two-step-usam",
-                  "hessian-usam")
+FILTER_METHODS = tuple(name for name, o in OPTIMIZERS.items() if o.filter)
 
 
-def make(method: str, *, alpha: Any, beta: Any = None, rho: Any = None, form: str = "A"
-         ) -> UpdateMap:
-    """The update map of a filter method by name, with validated hyperparameters."""
-    need = {"gd": (), "heavy-ball": ("beta",), "nesterov": ("beta",), "usam": ("rho",),
-            "usam-heavy-ball": ("beta", "rho"), "two-step-usam": ("rho",),
-            "hessian-usam": ("rho",)}
-    if method not in need:
-        raise ValueError(f"unknown method {method!r}; known: {list(need)}")
-    given = {"beta": beta, "rho": rho}
-    for name in need[method]:
-        if given[name] is None:
-            raise ValueError(f"method {method!r} needs {name}")
-    for name, value in given.items():
-        if value is not None and name not in need[method]:
+def validate_hyper(value: Any, hyper: Hyper) -> None:
+    """Raise ValueError unless ``value`` lies in ``hyper``'s range (exactly, for SymPy)."""
+    try:
+        v = value
+        ok = {"positive": lambda: v > 0, "nonnegative": lambda: v >= 0,
+              "unit-interval": lambda: (v >= 0) and (v < 1),
+              "integer": lambda: int(v) == v and v >= 1}[hyper.check]()
+        ok = bool(ok)
+    except TypeError:  # a symbolic value: its range is the caller's assumption
+        return
+    if not ok:
+        words = {"positive": "> 0", "nonnegative": ">= 0", "unit-interval": "in [0, 1)",
+                 "integer": "a positive integer"}
+        raise ValueError(f"{hyper.name} ({hyper.doc}) must be {words[hyper.check]}, "
+                         f"got {value}")
+
+
+def make(method: str, *, form: str = "A", validate: bool = True, **hyper: Any) -> UpdateMap:
+    """The update map of a declared optimizer by name, with checked hyperparameters.
+
+    Missing, unexpected and out-of-range hyperparameters raise ValueError naming them; ``None``
+    counts as not given. The factory's options (seeds, switches) pass through.
+    """
+    if method not in OPTIMIZERS:
+        raise ValueError(f"unknown method {method!r}; known: {list(OPTIMIZERS)}")
+    declared = OPTIMIZERS[method]
+    given = {k: v for k, v in hyper.items() if v is not None}
+    options = {k: given.pop(k) for k in list(given) if k in declared.options}
+    names = [h.name for h in declared.hyper]
+    for name in given:
+        if name not in names:
             raise ValueError(f"method {method!r} takes no {name}")
-    if method == "gd":
-        return gd(alpha)
-    if method == "heavy-ball":
-        return heavy_ball(alpha, beta)
-    if method == "nesterov":
-        return nesterov(alpha, beta)
-    if method == "usam":
-        return usam(alpha, rho)
-    if method == "usam-heavy-ball":
-        return usam_heavy_ball(alpha, beta, rho)
-    if method == "two-step-usam":
-        return two_step_usam(alpha, rho, form)
-    return hessian_usam(alpha, rho, form)
+    for h in declared.hyper:
+        if h.name not in given:
+            raise ValueError(f"method {method!r} needs {h.name}")
+        if validate:
+            validate_hyper(given[h.name], h)
+    if declared.forms:
+        if form not in declared.forms:
+            raise ValueError(f"method {method!r}: form must be one of {declared.forms}, "
+                             f"got {form!r}")
+        return declared.factory(**given, **options, form=form)
+    if form not in ("A", None):
+        raise ValueError(f"method {method!r} has no variants (form {form!r})")
+    return declared.factory(**given, **options)
 
 
 def run(update_map: UpdateMap, x0: Any, grad_fn: Callable, steps: int, **oracles: Any

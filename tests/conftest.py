@@ -5,10 +5,12 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-# CI runs hypothesis derandomized, so a pass or failure there is reproducible
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# Hypothesis is derandomized by default: `make test` passes or fails the same way every time and
+# on every machine. `make test-explore` (SHARPFLAT_EXPLORE=1) draws new random examples.
+settings.register_profile("deterministic", derandomize=True, deadline=None, print_blob=True,
+                          database=None)
+settings.register_profile("explore", deadline=None, print_blob=True)
+settings.load_profile("explore" if os.environ.get("SHARPFLAT_EXPLORE") else "deterministic")
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

@@ -4,7 +4,7 @@ import os
 import time
 
 from verify.registry import check
-from verify.verdict import Status, Verdict
+from verify.verdict import Decision, Status, Verdict, instance_claim
 
 PAPER = "Tiny paper"
 
@@ -13,10 +13,10 @@ PAPER = "Tiny paper"
 def ok_identity(seed):
     import sympy as sp
 
-    holds = sp.simplify(sp.Integer(1) + 1 - 2) == 0
-    return Verdict(id="x", kind="check", status=Status.PROVED if holds else Status.REFUTED,
-                   method="sympy", message="1 + 1 - 2 simplifies to 0",
-                   counterexample=None if holds else {"value": 1})
+    d = Decision(instance_claim("1 + 1 = 2", "1 + 1 - 2 = 0"))
+    return d.proved("sympy", "1 + 1 - 2 simplifies to 0",
+                    certificate={"kind": "zero", "expr": str(sp.Integer(1) + 1 - 2),
+                                 "variables": []})
 
 
 @check("tiny.ok.sampled", paper=PAPER, statement="Lemma 2", summary="x^2 >= 0 on samples")
@@ -26,8 +26,8 @@ def ok_sampled(seed):
     xs = np.random.default_rng(seed).normal(size=1000)
     bad = xs[xs**2 < 0]
     if bad.size:
-        return Verdict(id="x", kind="check", status=Status.REFUTED, method="sampling",
-                       counterexample={"x": float(bad[0])})
+        return Verdict(id="x", kind="check", status=Status.INCONCLUSIVE, method="sampling",
+                       message=f"a negative square at {float(bad[0])}?")
     return Verdict(id="x", kind="check", status=Status.EVIDENCE, method="sampling",
                    message="no negative square in 1000 samples", sample_size=1000,
                    evidence={"plots": [{"title": "samples", "x": list(range(5)),
@@ -36,14 +36,35 @@ def ok_sampled(seed):
 
 @check("tiny.slow.sleep", paper=PAPER, statement="Lemma 3", summary="sleeps, then holds")
 def slow_sleep(seed):
+    if os.environ.get("TINY_STARTED"):       # tell a test that the check is running
+        open(os.environ["TINY_STARTED"], "w").close()
     time.sleep(float(os.environ.get("TINY_SLEEP", "30")))
-    return Verdict(id="x", kind="check", status=Status.PROVED, method="sleep")
+    return Verdict(id="x", kind="check", status=Status.EVIDENCE, method="sleep", sample_size=1)
+
+
+@check("tiny.par.rendezvous", paper=PAPER, statement="Lemma 3b",
+       summary="waits until TINY_RENDEZVOUS_COUNT copies of itself have started")
+def ok_rendezvous(seed):
+    from pathlib import Path
+
+    folder = Path(os.environ["TINY_RENDEZVOUS"])
+    count = int(os.environ["TINY_RENDEZVOUS_COUNT"])
+    (folder / f"{os.getpid()}").write_text("here")
+    for _ in range(1200):      # a safety net of about 60 s, never an assertion on time
+        if len(list(folder.iterdir())) >= count:
+            return Verdict(id="x", kind="check", status=Status.EVIDENCE, method="rendezvous",
+                           message=f"{count} tasks ran at once", sample_size=count)
+        time.sleep(0.05)
+    return Verdict(id="x", kind="check", status=Status.INCONCLUSIVE, method="rendezvous",
+                   message="the other tasks never started")
 
 
 @check("tiny.bad.refuted", paper=PAPER, statement="Claim 4", summary="2 + 2 = 5")
 def bad_refuted(seed):
-    return Verdict(id="x", kind="check", status=Status.REFUTED, method="arithmetic",
-                   message="2 + 2 = 4 != 5", counterexample={"lhs": 4, "rhs": 5})
+    d = Decision(instance_claim("2 + 2 = 5", "2 + 2 - 5 = 0"))
+    return d.refuted("arithmetic", "2 + 2 = 4 != 5",
+                     certificate={"kind": "sign", "expr": "2 + 2 - 5", "relation": "=="},
+                     counterexample={"lhs": 4, "rhs": 5})
 
 
 @check("tiny.bad.raises", paper=PAPER, statement="Claim 5", summary="raises")
@@ -59,4 +80,4 @@ def bad_crash(seed):
 @check("tiny.full.gpu", paper=PAPER, statement="Claim 7", summary="needs cuda", profile="full",
        device="cuda")
 def full_gpu(seed, device):
-    return Verdict(id="x", kind="check", status=Status.PROVED, method="none")
+    return Verdict(id="x", kind="check", status=Status.EVIDENCE, method="none", sample_size=1)

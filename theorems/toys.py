@@ -35,7 +35,7 @@ def _symbols(n: int, stem: str = "x") -> tuple[sp.Symbol, ...]:
 
 
 def abs_plus_square(alpha0: sp.Expr = sp.Integer(1)) -> Toy:
-    """alpha0 |x| + x^2 on R: sharp at 0 with modulus alpha0 (THEORY.md 1.3, table row 1)."""
+    """alpha0 |x| + x^2 on R: sharp at 0 with modulus alpha0 (the paper's first toy function)."""
     (x,) = _symbols(1)
     alpha0 = sp.nsimplify(alpha0)
     return Toy(f"abs_plus_square({alpha0})", (x,), alpha0 * sp.Abs(x) + x**2, (sp.Integer(0),),
@@ -52,7 +52,7 @@ def rhombus() -> Toy:
                (sp.Integer(0), sp.Integer(0)),
                {"modulus": {"2": 2 / sp.sqrt(5), "1": sp.Rational(2, 3), "inf": sp.Integer(1)},
                 "supercoercive": True, "convex": True},
-               "Dominguez Corella, THEORY.md 1.3 table row 2 [D]")
+               "Dominguez Corella, toy function 2 (derived)")
 
 
 def euclid_plus_square(n: int = 2) -> Toy:
@@ -61,7 +61,7 @@ def euclid_plus_square(n: int = 2) -> Toy:
     r2 = sum(x**2 for x in xs)
     return Toy(f"euclid_plus_square({n})", xs, sp.sqrt(r2) + r2, (sp.Integer(0),) * n,
                {"modulus": {"2": sp.Integer(1)}, "supercoercive": True, "convex": True},
-               "Dominguez Corella, THEORY.md 1.3 table row 3 [D]")
+               "Dominguez Corella, toy function 3 (derived)")
 
 
 def sqrt_abs() -> Toy:
@@ -74,7 +74,7 @@ def sqrt_abs() -> Toy:
 
 
 def scaled_norm(alpha0: sp.Expr = sp.Integer(1), n: int = 1) -> Toy:
-    """alpha0 ||x||_2: positively homogeneous, so Assumption 1 fails (THEORY.md 1.3)."""
+    """alpha0 ||x||_2: positively homogeneous, so Assumption 1 fails."""
     xs = _symbols(n)
     norm = sp.Abs(xs[0]) if n == 1 else sp.sqrt(sum(x**2 for x in xs))
     return Toy(f"scaled_norm({alpha0}, {n})", xs, alpha0 * norm, (sp.Integer(0),) * n,
@@ -83,7 +83,7 @@ def scaled_norm(alpha0: sp.Expr = sp.Integer(1), n: int = 1) -> Toy:
 
 
 def smooth_bowl(n: int = 2) -> Toy:
-    """||x||^2 + sum x_i^4: smooth with a minimum at 0, hence never sharp (THEORY.md 1.3)."""
+    """||x||^2 + sum x_i^4: smooth with a minimum at 0, hence never sharp."""
     xs = _symbols(n)
     return Toy(f"smooth_bowl({n})", xs, sum(x**2 + x**4 for x in xs), (sp.Integer(0),) * n,
                {"modulus": {"2": sp.Integer(0)}, "supercoercive": True, "convex": True},

@@ -8,9 +8,7 @@ nothing was selected to run.
 from __future__ import annotations
 
 import argparse
-import enum
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -20,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from verify.errors import SharpflatError, UsageError
+from verify.session import ExitCode, exit_code_for, run_session, write_json
 from verify.verdict import Status, Verdict
 
 out = Console(highlight=False, soft_wrap=False, width=120)
@@ -29,76 +28,25 @@ _STYLE = {"proved": "bold green", "certified": "green", "evidence": "cyan", "ref
           "inconclusive": "yellow", "error": "bold magenta"}
 
 
-class ExitCode(enum.IntEnum):
-    OK = 0
-    REFUTED = 1
-    INTERRUPTED = 2
-    ERROR = 3
-    USAGE = 4
-    NO_CHECKS = 5
+def _optimizer_choices() -> tuple[str, ...]:
+    from numerics.updates import OPTIMIZERS
+
+    return tuple(name for name, o in OPTIMIZERS.items() if o.filter or name == "sam")
 
 
-def exit_code_for(verdicts: Iterable[Verdict]) -> ExitCode:
-    statuses = {v.status for v in verdicts}
-    if Status.ERROR in statuses:
-        return ExitCode.ERROR
-    if Status.REFUTED in statuses:
-        return ExitCode.REFUTED
-    return ExitCode.OK
-
-
-# --------------------------------------------------------------------------------------------
-# the session: run tasks, store each verdict as it comes, survive interrupts
-# --------------------------------------------------------------------------------------------
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def run_session(store: Any, *, command: str, target: str, tasks: list, profile: str | None,
-                seed: int, workers: int, cluster: str | None, argv: list[str],
-                json_path: str | None, early: Sequence[Verdict] = (), info: dict | None = None,
-                quiet: bool = False) -> tuple[ExitCode, int, list[Verdict]]:
-    """Run ``tasks`` into a new stored run; returns (exit code, run id, verdicts)."""
-    from verify import runner
-
-    run_id = store.begin_run(command=command, target=target, profile=profile, seed=seed,
-                             planned=len(tasks) + len(early), argv=argv, info=info)
-    verdicts: list[Verdict] = []
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    interrupted = False
-    try:
-        for v in early:
-            store.add_verdict(run_id, v)
-            verdicts.append(v)
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
-            progress = bar.add_task(f"run {run_id}", total=len(tasks))
-            for v in runner.execute(tasks, workers=workers, cluster=cluster,
-                                    on_start=lambda t: bar.update(progress, description=t.id)):
-                store.add_verdict(run_id, v)
-                verdicts.append(v)
-                bar.advance(progress)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        store.finish_run(run_id, "interrupted" if interrupted else "complete")
-    if json_path:
-        _write_json(json_path, [v.to_dict() for v in verdicts])
+def _session(args: argparse.Namespace, store: Any, **kw: Any) -> tuple[ExitCode, int, list]:
+    quiet = getattr(args, "quiet", False)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
+        progress = bar.add_task("run", total=len(kw.get("tasks", [])))
+        code, run_id, verdicts, interrupted = run_session(
+            store, on_start=lambda t: bar.update(progress, description=t.id),
+            on_verdict=lambda v: bar.advance(progress) if v not in kw.get("early", ()) else None,
+            **kw)
     if interrupted:
         err.print(f"[yellow]run {run_id} interrupted: {len(verdicts)} verdicts were stored "
                   f"in {store.path}[/yellow]")
-        return ExitCode.INTERRUPTED, run_id, verdicts
-    return exit_code_for(verdicts), run_id, verdicts
-
-
-def _write_json(path: str, payload: Any) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    return code, run_id, verdicts
 
 
 def _summary(verdicts: list[Verdict], title: str) -> None:
@@ -146,16 +94,41 @@ def cmd_list(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def cmd_kinds(args: argparse.Namespace) -> int:
-    from verify.conjectures import KIND_FIELDS
-    from verify.registry import KIND_MODULES
+def _markdown_cell(text: str) -> str:
+    """``text`` safe inside one Markdown table cell (pipes escaped, lines joined by <br>)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
 
+
+def kinds_markdown() -> str:
+    """The README's table of claim kinds, generated from the declarations."""
+    from verify import registry
+
+    lines = ["| kind | statement | fields (* required) |", "| --- | --- | --- |"]
+    for k in registry.kinds().values():
+        fields = [f"`{f.name}`{f.describe()[len(f.name):]}" for f in k.fields]
+        fields += [f"at least one of {', '.join(f'`{g}`' for g in group)}" for group in k.one_of]
+        lines.append(f"| `{k.name}` | {_markdown_cell(k.statement)} ({_markdown_cell(k.paper)}) | "
+                     f"{'<br>'.join(_markdown_cell(f) for f in fields)} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_kinds(args: argparse.Namespace) -> int:
+    from verify import registry
+
+    declared = registry.kinds()
+    if args.markdown:
+        sys.stdout.write(kinds_markdown())
+        return ExitCode.OK
+    if args.json:
+        print(json.dumps([k.describe() for k in declared.values()], indent=2))
+        return ExitCode.OK
     table = Table(title="claim kinds of conjecture files")
-    for col in ("kind", "module", "fields (* required)"):
+    for col in ("kind", "statement", "fields (* required)"):
         table.add_column(col, overflow="fold")
-    for kind, spec in sorted(KIND_FIELDS.items()):
-        fields = ", ".join(f"{n}{'*' if req else ''}" for n, (_, req) in spec.items())
-        table.add_row(kind, KIND_MODULES[kind], fields)
+    for k in declared.values():
+        fields = "\n".join(f.describe() for f in k.fields)
+        groups = "".join(f"\nat least one of {', '.join(g)}" for g in k.one_of)
+        table.add_row(k.name, f"{k.statement}\n({k.paper}; {k.module})", fields + groups)
     out.print(table)
     return ExitCode.OK
 
@@ -186,10 +159,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     tasks = [runner.check_task(c, seed=registry.check_seed(args.seed, c.id), device=args.device,
                                packages=packages, timeout=args.timeout) for c in chosen]
     store = _store(args)
-    code, run_id, verdicts = run_session(
-        store, command="run", target=",".join(packages) + (f"[{args.only}]" if args.only else ""),
+    code, run_id, verdicts = _session(
+        args, store, command="run",
+        target=",".join(packages) + (f"[{args.only}]" if args.only else ""),
         tasks=tasks, profile=args.profile, seed=args.seed, workers=args.workers,
-        cluster=args.cluster, argv=sys.argv[1:], json_path=args.json, quiet=args.quiet,
+        cluster=args.cluster, argv=sys.argv[1:], json_path=args.json,
         info={"device": args.device, "skipped": [c.id for c in skipped]})
     _summary(verdicts, f"run {run_id}: {len(verdicts)} of {len(tasks)} checks "
                        f"(profile {args.profile}, stored in {store.path})")
@@ -197,16 +171,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from verify import conjectures, runner
+    from verify import loaders, runner
 
-    loaded = conjectures.load(args.file)
+    loaded = loaders.load(args.file, timeout=args.timeout)
     tasks = [runner.claim_task(c, seed=args.seed, timeout=args.timeout, budget=args.budget)
              for c in loaded.claims]
     store = _store(args)
-    code, run_id, verdicts = run_session(
-        store, command="check", target=str(Path(args.file).resolve()), tasks=tasks,
+    code, run_id, verdicts = _session(
+        args, store, command="check", target=str(Path(args.file).resolve()), tasks=tasks,
         profile=None, seed=args.seed, workers=args.workers, cluster=None, argv=sys.argv[1:],
-        json_path=args.json, early=loaded.errors, quiet=args.quiet)
+        json_path=args.json, early=loaded.errors)
     _summary(verdicts, f"run {run_id}: {len(verdicts)} claims from {args.file}")
     return code
 
@@ -251,7 +225,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_certify_model(args: argparse.Namespace) -> int:
-    from theorems.model_certificate import certify_model, load_model_file
+    from theorems.filters.model_certificate import certify_model
+    from verify.loaders import load_model_file
 
     spec = load_model_file(args.file)
     verdicts = certify_model(
@@ -261,12 +236,41 @@ def cmd_certify_model(args: argparse.Namespace) -> int:
         confidence=args.confidence, grad_tol=args.grad_tol, flat_rtol=args.flat_rtol,
         seed=args.seed)
     store = _store(args)
-    code, run_id, verdicts = run_session(
-        store, command="certify-model", target=str(Path(args.file).resolve()), tasks=[],
+    code, run_id, verdicts = _session(
+        args, store, command="certify-model", target=str(Path(args.file).resolve()), tasks=[],
         profile=None, seed=args.seed, workers=1, cluster=None, argv=sys.argv[1:],
-        json_path=args.json, early=verdicts, quiet=True, info={"device": args.device})
+        json_path=args.json, early=verdicts, info={"device": args.device})
     _summary(verdicts, f"run {run_id}: certificate of {spec['name']} from {args.file}")
     return code
+
+
+def cmd_recheck(args: argparse.Namespace) -> int:
+    from verify import kernel
+
+    source = Path(args.source)
+    if source.suffix == ".json" or source.is_file():
+        try:
+            data = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{source}: not a verdict JSON file ({exc})") from None
+        if isinstance(data, dict) and "verdicts" in data:
+            data = data["verdicts"]
+        if not isinstance(data, list):
+            raise UsageError(f"{source}: expected a list of verdicts")
+        where = str(source)
+    else:
+        store = _store(args)
+        run = store.run(args.source)
+        data = [v.to_dict() for v in store.verdicts(run.id)]
+        where = f"run {run.id}"
+    decided = [v for v in data if isinstance(v, dict) and v.get("status") in
+               ("proved", "certified", "refuted")]
+    failures = kernel.recheck(decided)
+    for item, reason in failures:
+        out.print(f"FAIL {item}: {reason}", markup=False)
+    out.print(f"{where}: {len(decided) - len(failures)} of {len(decided)} decided verdicts "
+              f"re-checked{'' if not failures else f', {len(failures)} failed'}", markup=False)
+    return ExitCode.ERROR if failures else ExitCode.OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -303,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("kinds", help="list the claim kinds of conjecture files")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--markdown", action="store_true",
+                   help="the Markdown table of the README (generated from the declarations)")
     p.set_defaults(func=cmd_kinds)
 
     p = sub.add_parser("run", help="run the verification suite")
@@ -342,8 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("certify-model", help="curvature certificate of a PyTorch model file "
                        "(FILE.py defines model, loss_fn, data)")
     p.add_argument("file")
-    p.add_argument("--optimizer", choices=("gd", "heavy-ball", "nesterov", "usam",
-                                           "usam-heavy-ball", "sam"),
+    p.add_argument("--optimizer", choices=_optimizer_choices(),
                    help="check the spectrum against this optimizer's eigenvalue filter")
     p.add_argument("--alpha", type=_positive_float, help="step size")
     p.add_argument("--beta", type=float, help="momentum")
@@ -375,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     common(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("recheck", help="re-check the certificates of a run's decided "
+                       "verdicts from their JSON alone (a run number, 'latest', or a JSON file)")
+    p.add_argument("source", help="a verdict JSON file (run --json / check --json), a run "
+                   "number, or 'latest'")
+    common(p)
+    p.set_defaults(func=cmd_recheck)
 
     p = sub.add_parser("report", help="certificate report of a run")
     p.add_argument("run", nargs="?", default="latest")

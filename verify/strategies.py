@@ -44,20 +44,19 @@ def moduli_near(known: Any, norm: str = "2", rel: float = 1e-3) -> Any:
 
 
 def filter_hyperparameters(method: str) -> Any:
-    """Strategy of exact hyperparameters for a filter method (alpha, and beta/rho as needed)."""
+    """Strategy of exact hyperparameters for a filter method: the ones its declaration in
+    :data:`numerics.updates.OPTIMIZERS` names (alpha, and beta/rho as needed)."""
     import sympy as sp
     from hypothesis import strategies as st
 
     def rational(lo: int, hi: int, den: int) -> Any:
         return st.integers(lo, hi).map(lambda k: sp.Rational(k, den))
 
-    needs_beta = method in ("heavy-ball", "nesterov", "usam-heavy-ball")
-    needs_rho = "usam" in method
-    return st.fixed_dictionaries({
-        "alpha": rational(1, 50, 100),
-        **({"beta": rational(0, 95, 100)} if needs_beta else {}),
-        **({"rho": rational(1, 40, 100)} if needs_rho else {}),
-    })
+    from numerics.updates import OPTIMIZERS
+
+    ranges = {"alpha": rational(1, 50, 100), "beta": rational(0, 95, 100),
+              "rho": rational(1, 40, 100)}
+    return st.fixed_dictionaries({h.name: ranges[h.name] for h in OPTIMIZERS[method].hyper})
 
 
 def quadratic_spectra(S: Any, *, dim: tuple[int, int] = (1, 4), margin: float = 0.3,

@@ -17,7 +17,8 @@ error       the input or the program failed (the message says what to try next)
 The invariants that make a verdict sound are enforced once, in :meth:`Verdict.__post_init__`:
 a verdict that breaks them cannot be constructed.
 
-JSON schema (``SCHEMA_VERSION`` = 1): an object with the keys of :data:`VERDICT_FIELDS`.
+JSON schema (``SCHEMA_VERSION`` = 2; version 1, before certificates, is still read): an object
+with the keys of :data:`VERDICT_FIELDS`.
 ``status`` is one of the six strings above; ``bounds`` is ``null`` or ``[lower, upper]``;
 non-finite floats are written as the strings ``"nan"``, ``"inf"``, ``"-inf"``; exact numbers
 (SymPy) are written as strings in SymPy syntax. :data:`VERDICT_JSON_SCHEMA` is the same
@@ -33,7 +34,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Status(str, enum.Enum):
@@ -178,6 +179,7 @@ class Verdict:
     confidence: float | None = None
     sample_size: int | None = None
     assumptions: list[Assumption] = field(default_factory=list)
+    certificate: dict[str, Any] | None = None
     elapsed: float | None = None
     seed: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -213,6 +215,16 @@ class Verdict:
             bad = [a.name for a in self.assumptions if a.holds is not True]
             raise VerdictInvariantError(
                 f"{self.id}: {s.value} with unverified assumptions {bad}")
+        if s in DECIDED and not _LOADING:
+            if not self.certificate:
+                raise VerdictInvariantError(f"{self.id}: {s.value} needs a certificate that "
+                                            "the kernel re-checks")
+            from verify import kernel  # local: the kernel is imported when something decides
+
+            ok, reason = kernel.check(self.claim, s.value, self.certificate)
+            if not ok:
+                raise VerdictInvariantError(f"{self.id}: the kernel rejected the certificate "
+                                            f"of this {s.value} verdict: {reason}")
 
     # -- convenience ------------------------------------------------------------------------
     @property
@@ -234,12 +246,21 @@ class Verdict:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Verdict":
-        """Rebuild a verdict from its JSON form; raises ValueError on a malformed object."""
+        """Rebuild a verdict from its JSON form; raises ValueError on a malformed object.
+
+        Deserialization does not re-run the kernel (the verdict was checked when it was made;
+        ``sharpflat recheck`` re-checks stored verdicts, :func:`verify.kernel.recheck`)."""
+        global _LOADING
         validate_verdict_dict(data)
         kwargs = {k: data[k] for k in VERDICT_FIELDS if k in data}
+        kwargs["schema_version"] = SCHEMA_VERSION
         if kwargs.get("bounds") is not None:
             kwargs["bounds"] = tuple(kwargs["bounds"])
-        return cls(**kwargs)
+        _LOADING = True
+        try:
+            return cls(**kwargs)
+        finally:
+            _LOADING = False
 
     def to_json(self, **kw: Any) -> str:
         import json
@@ -254,6 +275,7 @@ class Verdict:
 
 
 VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
+_LOADING = False
 
 _NUMBER_OR_STRING = {"type": ["number", "string", "null"]}
 VERDICT_JSON_SCHEMA: dict[str, Any] = {
@@ -275,6 +297,7 @@ VERDICT_JSON_SCHEMA: dict[str, Any] = {
         "counterexample": {"type": ["object", "null"]},
         "confidence": {"type": ["number", "null"]},
         "sample_size": {"type": ["integer", "null"]},
+        "certificate": {"type": ["object", "null"]},
         "assumptions": {"type": "array", "items": {
             "type": "object", "required": ["name", "holds"],
             "properties": {"name": {"type": "string"}, "holds": {"type": ["boolean", "null"]},
@@ -282,7 +305,7 @@ VERDICT_JSON_SCHEMA: dict[str, Any] = {
         "elapsed": {"type": ["number", "null"]},
         "seed": {"type": ["integer", "null"]},
         "versions": {"type": "object"},
-        "schema_version": {"const": SCHEMA_VERSION},
+        "schema_version": {"enum": [1, SCHEMA_VERSION]},
     },
     "additionalProperties": False,
 }
@@ -299,7 +322,7 @@ def validate_verdict_dict(data: Any) -> None:
     for key in VERDICT_JSON_SCHEMA["required"]:
         if key not in data:
             raise ValueError(f"verdict is missing the field {key!r}")
-    if data["schema_version"] != SCHEMA_VERSION:
+    if data["schema_version"] not in (1, SCHEMA_VERSION):
         raise ValueError(f"verdict schema version {data['schema_version']!r} is not "
                          f"{SCHEMA_VERSION}; re-run with this version of sharpflat")
     if data["status"] not in props["status"]["enum"]:
@@ -368,64 +391,163 @@ def weakest(statuses: Iterable[Status]) -> Status:
     return min(statuses, key=_STRENGTH.index)
 
 
-def instance(id: str, ok: bool | None, message: str, *, exact: bool = True,
-             method: str | None = None, sample_size: int = 1,
-             evidence: dict[str, Any] | None = None, counterexample: dict[str, Any] | None = None,
-             status_fail: Status = Status.REFUTED) -> Verdict:
-    """One instance of a check: proved (``exact``) or evidence when ``ok``; ``status_fail``
-    (refuted by default, its counterexample the offending numbers in ``message`` unless one is
-    given) when not; inconclusive when ``ok`` is None."""
-    if ok is None:
-        status = Status.INCONCLUSIVE
-    elif ok:
-        status = Status.PROVED if exact else Status.EVIDENCE
-    else:
-        status = status_fail
-    if status is Status.REFUTED and not counterexample:
-        counterexample = {"message": message}
-    return Verdict(id=id, kind="instance", status=status,
-                   method=method or ("exact (SymPy)" if exact else "numerical"),
-                   message=message, evidence=evidence or {},
-                   sample_size=None if status is Status.PROVED else sample_size,
-                   counterexample=counterexample if status is Status.REFUTED else None)
+class Decision:
+    """The verdicts of one claim's decision, built against the claim they are about.
 
-
-def expected_status(id: str, verdict: Verdict, want: Status) -> Verdict:
-    """One instance of a check that runs a decider and compares its status with the status a
-    statement predicts (``want``).
-
-    proved when the decider returned ``want``; refuted only when it reached the *opposite
-    decision* (``want`` holds and it refuted, or ``want`` is refuted and it proved or certified),
-    a finding whose counterexample is the decider's verdict; inconclusive otherwise. A budget
-    that ran out (evidence, inconclusive), an error or a timeout is never read as the opposite
-    answer.
+    Every decided verdict (proved, certified, refuted) needs a ``certificate`` that the kernel
+    (:mod:`verify.kernel`) re-checks against ``claim`` when the verdict is constructed; the other
+    statuses carry what they need (a sample size, a reason). Deciders return
+    ``Decision(claim).proved(...)`` and the like, never a hand-built :class:`Verdict`.
     """
-    want = Status(want)
-    got = verdict.status
-    record = {"verdict": verdict.to_dict()}
-    if got is want:
-        return Verdict(id=id, kind="instance", status=Status.PROVED, method=verdict.method,
-                       message=f"{got.value} as the statement predicts: {verdict.message}",
-                       evidence=record)
-    opposite = ((want in HOLDS and got is Status.REFUTED)
-                or (want is Status.REFUTED and got in HOLDS))
-    if opposite:
-        return Verdict(id=id, kind="instance", status=Status.REFUTED, method=verdict.method,
-                       message=f"expected {want.value}, the decider says {got.value}: "
-                               f"{verdict.message}", counterexample=record, evidence=record)
-    return Verdict(id=id, kind="instance", status=Status.INCONCLUSIVE, method=verdict.method,
-                   message=f"expected {want.value}, the decider gave {got.value} (no decision "
-                           f"either way): {verdict.message}", evidence=record)
+
+    def __init__(self, claim: "Claim | Mapping[str, Any]", *, id: str | None = None):
+        self.claim = claim.describe() if isinstance(claim, Claim) else dict(claim)
+        self.id = id or self.claim.get("id") or self.claim.get("kind") or "claim"
+        self.kind = self.claim.get("kind") or "instance"
+
+    def verdict(self, status: Status, method: str, message: str = "", **kw: Any) -> Verdict:
+        return Verdict(id=self.id, kind=self.kind, status=status, method=method,
+                       message=message, claim=dict(self.claim), **kw)
+
+    def proved(self, method: str, message: str, *, certificate: dict, **kw: Any) -> Verdict:
+        return self.verdict(Status.PROVED, method, message, certificate=certificate, **kw)
+
+    def certified(self, method: str, message: str, *, certificate: dict,
+                  confidence: float = 1.0, **kw: Any) -> Verdict:
+        return self.verdict(Status.CERTIFIED, method, message, certificate=certificate,
+                            confidence=confidence, **kw)
+
+    def refuted(self, method: str, message: str, *, certificate: dict,
+                counterexample: dict | None = None, **kw: Any) -> Verdict:
+        return self.verdict(Status.REFUTED, method, message, certificate=certificate,
+                            counterexample=counterexample or _readable(certificate), **kw)
+
+    def evidence(self, method: str, message: str, *, sample_size: int, **kw: Any) -> Verdict:
+        return self.verdict(Status.EVIDENCE, method, message, sample_size=sample_size, **kw)
+
+    def inconclusive(self, method: str, message: str, **kw: Any) -> Verdict:
+        return self.verdict(Status.INCONCLUSIVE, method, message, **kw)
+
+    def error(self, message: str, **kw: Any) -> Verdict:
+        return self.verdict(Status.ERROR, "none", message, **kw)
+
+    def decided(self, status: Status, method: str, message: str, *, certificate: dict,
+                **kw: Any) -> Verdict:
+        """A decided verdict whose status a certificate-producing function chose."""
+        if status is Status.CERTIFIED:
+            kw.setdefault("confidence", 1.0)
+        if status is Status.REFUTED:
+            kw.setdefault("counterexample", _readable(certificate))
+        return self.verdict(status, method, message, certificate=certificate, **kw)
 
 
-def combine(id: str, kind: str, parts: list[Verdict], *, method: str, message: str = "",
-            evidence: dict[str, Any] | None = None, **extra: Any) -> Verdict:
-    """One verdict for the conjunction of ``parts`` (instances of one check).
+def _readable(certificate: dict) -> dict:
+    """The counterexample of a refuting certificate, for people (the certificate is for the
+    kernel): its data without the bookkeeping keys."""
+    return {k: v for k, v in certificate.items() if k not in ("kind", "version")} or \
+        {"certificate": certificate.get("kind", "?")}
 
-    The status is :func:`weakest` of the parts; the first refuted part's counterexample is kept;
-    the confidence of a certified conjunction is the union bound 1 - sum(1 - c_i), which holds
-    whether or not the parts are independent.
+
+def instance_claim(id: str, statement: str) -> dict[str, Any]:
+    """The claim of one instance of a check: a statement whose certificate is self-contained
+    (the kernel decides the certificate's own statement, the check's code gives its meaning)."""
+    return {"id": id, "kind": "instance", "statement": statement}
+
+
+class Instances:
+    """The instances of one registered check, and the check's verdict built from them.
+
+    Exact instances carry self-contained certificates (an expression that must vanish, a sign,
+    an unsatisfiable SMT text...) or are decider verdicts about real claims; numerical
+    instances carry their sample size and are never refuted (a numerical failure is
+    inconclusive). :meth:`verdict` combines them: the status is the weakest of the instances',
+    decided only when the instances' certificates decide it.
     """
+
+    def __init__(self, method: str):
+        self.method = method
+        self.parts: list[Verdict] = []
+
+    def add(self, verdict: Verdict) -> Verdict:
+        self.parts.append(verdict)
+        return verdict
+
+    def fact(self, id: str, status: Status, message: str, *, certificate: dict | None = None,
+             method: str = "exact", **kw: Any) -> Verdict:
+        """An exact fact whose status (proved/refuted, or inconclusive when undecided) a
+        certificate-producing function chose; its certificate is self-contained."""
+        d = Decision(instance_claim(id, message))
+        if status in DECIDED:
+            return self.add(d.decided(status, method, message, certificate=certificate, **kw))
+        return self.add(d.inconclusive(method, message, **kw))
+
+    def observed(self, id: str, ok: bool | None, message: str, *, sample_size: int,
+                 method: str = "numerical", **kw: Any) -> Verdict:
+        """A numerical observation: evidence when it agrees with the statement, inconclusive
+        otherwise (a numerical disagreement is reported, never a refutation)."""
+        d = Decision(instance_claim(id, message))
+        if ok:
+            return self.add(d.evidence(method, message, sample_size=sample_size, **kw))
+        return self.add(d.inconclusive(method, message, **kw))
+
+    def inconclusive(self, id: str, message: str, *, method: str = "none", **kw: Any
+                     ) -> Verdict:
+        return self.add(Decision(instance_claim(id, message)).inconclusive(method, message,
+                                                                            **kw))
+
+    def expect(self, id: str, verdict: Verdict, want: Status) -> Verdict:
+        """An instance that runs a decider and compares its status with the status a statement
+        predicts (``want``).
+
+        proved when a decided ``want`` came out (the decider's certificate is re-checked as the
+        instance's); refuted only when the decider reached the *opposite decision* (a finding,
+        with the decider's certificate); evidence when an undecided ``want`` (inconclusive)
+        came out; inconclusive otherwise. A budget that ran out, an error or a timeout is never
+        read as the opposite answer.
+        """
+        want = Status(want)
+        got = verdict.status
+        record = {"verdict": verdict.to_dict()}
+        claim = {"id": id, "kind": "expected-status", "want": want.value,
+                 "claim": dict(verdict.claim)}
+        d = Decision(claim)
+        nested = {"kind": "verdict", "status": got.value, "certificate": verdict.certificate}
+        if got is want and want in DECIDED:
+            return self.add(d.proved(verdict.method, f"{got.value} as the statement predicts: "
+                                     f"{verdict.message}", certificate=nested, evidence=record))
+        opposite = ((want in HOLDS and got is Status.REFUTED)
+                    or (want is Status.REFUTED and got in HOLDS))
+        if opposite:
+            return self.add(d.refuted(verdict.method, f"expected {want.value}, the decider says "
+                                      f"{got.value}: {verdict.message}", certificate=nested,
+                                      counterexample=record, evidence=record))
+        if got is want:
+            return self.add(d.evidence(verdict.method, f"{got.value} as the statement "
+                                       f"predicts: {verdict.message}", sample_size=1,
+                                       evidence=record))
+        return self.add(d.inconclusive(verdict.method, f"expected {want.value}, the decider "
+                                       f"gave {got.value} (no decision either way): "
+                                       f"{verdict.message}", evidence=record))
+
+    def verdict(self, *, message: str = "", evidence: dict[str, Any] | None = None,
+                method: str | None = None, **extra: Any) -> Verdict:
+        """The check's verdict: the conjunction of the instances (see :func:`conjunction`)."""
+        return conjunction(self.parts, method=method or self.method, message=message,
+                           evidence=evidence, **extra)
+
+
+def conjunction(parts: list[Verdict], *, method: str, message: str = "",
+                evidence: dict[str, Any] | None = None, id: str = "check",
+                kind: str = "check", **extra: Any) -> Verdict:
+    """One verdict for the conjunction of ``parts``.
+
+    The status is :func:`weakest` of the parts. A proved or certified conjunction carries the
+    certificate ``all-of`` (every part, its claim and certificate); a refuted one ``refuted-part``
+    (the first refuted part). The confidence of a certified conjunction is the union bound
+    1 - sum(1 - c_i), which holds whether or not the parts are independent.
+    """
+    if not parts:
+        raise ValueError("a conjunction of no instances")
     status = weakest(p.status for p in parts)
     refuted = next((p for p in parts if p.status is Status.REFUTED), None)
     confs = [p.confidence for p in parts if p.confidence is not None]
@@ -434,8 +556,6 @@ def combine(id: str, kind: str, parts: list[Verdict], *, method: str, message: s
         confidence = max(1e-12, 1.0 - sum(1.0 - c for c in confs)) if confs else 1.0
     samples = [p.sample_size for p in parts if p.sample_size is not None]
     sample_size = sum(samples) if status is Status.EVIDENCE else (sum(samples) or None)
-    if status is Status.EVIDENCE and sample_size is None:
-        sample_size = 0
     counts: dict[str, int] = {}
     for p in parts:
         counts[p.status.value] = counts.get(p.status.value, 0) + 1
@@ -447,9 +567,20 @@ def combine(id: str, kind: str, parts: list[Verdict], *, method: str, message: s
         message = f"{len(parts)} instances: {summary}"
         if first_bad is not None:
             message += f"; first not holding: {first_bad.id}: {first_bad.message}"
+    certificate = None
+    if status in HOLDS:
+        certificate = {"kind": "all-of", "parts": [_part(p) for p in parts]}
+    elif status is Status.REFUTED:
+        certificate = {"kind": "refuted-part", "part": _part(refuted)}
     return Verdict(id=id, kind=kind, status=status, method=method, message=message,
                    evidence=ev, counterexample=refuted.counterexample if refuted else None,
-                   confidence=confidence, sample_size=sample_size, **extra)
+                   confidence=confidence, sample_size=sample_size, certificate=certificate,
+                   claim={"kind": kind}, **extra)
+
+
+def _part(v: Verdict) -> dict[str, Any]:
+    return {"id": v.id, "status": v.status.value, "claim": dict(v.claim),
+            "certificate": v.certificate, "confidence": v.confidence}
 
 
 def error_verdict(id: str, kind: str, exc: BaseException | str, *, claim: dict | None = None,

@@ -1,0 +1,163 @@
+"""End-to-end: the `sharpflat` command on the tiny registry, as a user runs it."""
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from verify.store import Store
+
+
+def sharpflat(env, cwd, *args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "verify", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_ok_then_report_runs_show(cli_env, tmp_path):
+    db = str(tmp_path / "r.db")
+    res = sharpflat(cli_env, tmp_path, "run", "--module", "tiny_checks", "--only", "tiny.ok",
+                    "--db", db, "--json", str(tmp_path / "v.json"), "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    assert "tiny.ok.identity" in res.stdout and "proved" in res.stdout
+    verdicts = json.loads((tmp_path / "v.json").read_text())
+    assert {v["id"]: v["status"] for v in verdicts} == {"tiny.ok.identity": "proved",
+                                                        "tiny.ok.sampled": "evidence"}
+    # a second run with a failure, then the report compares the two
+    res = sharpflat(cli_env, tmp_path, "run", "--module", "tiny_checks", "--only", "tiny.ok",
+                    "--db", db, "--seed", "3")
+    assert res.returncode == 0
+    for fmt in ("md", "json", "html"):
+        out = tmp_path / f"report.{fmt}"
+        res = sharpflat(cli_env, tmp_path, "report", "latest", "--format", fmt, "--out",
+                        str(out), "--db", db)
+        assert res.returncode == 0, res.stderr
+    md = (tmp_path / "report.md").read_text()
+    assert "Tiny paper" in md and "previous run: 1" in md
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html and "http://" not in html.split("<body>")[1]
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["run"]["id"] == 2 and data["previous_run"] == 1
+    res = sharpflat(cli_env, tmp_path, "runs", "--db", db, "--json")
+    assert [r["status"] for r in json.loads(res.stdout)] == ["complete", "complete"]
+    res = sharpflat(cli_env, tmp_path, "show", "1", "tiny.ok.identity", "--db", db, "--json")
+    assert json.loads(res.stdout)["status"] == "proved"
+    res = sharpflat(cli_env, tmp_path, "show", "7", "--db", db)
+    assert res.returncode == 4 and "no run 7" in res.stderr
+
+
+def test_exit_codes(cli_env, tmp_path):
+    db = str(tmp_path / "r.db")
+    args = ("run", "--module", "tiny_checks", "--db", db)
+    assert sharpflat(cli_env, tmp_path, *args, "--only", "tiny.bad.refuted").returncode == 1
+    assert sharpflat(cli_env, tmp_path, *args, "--only", "tiny.bad.raises").returncode == 3
+    assert sharpflat(cli_env, tmp_path, *args, "--only", "nothing-matches").returncode == 5
+    assert sharpflat(cli_env, tmp_path, "run", "--workers", "0").returncode == 4
+    assert sharpflat(cli_env, tmp_path, "report", "--db", str(tmp_path / "empty.db")
+                     ).returncode == 4
+    # previous failures rerun with --failed
+    res = sharpflat(cli_env, tmp_path, *args, "--only", "tiny.bad", "--failed")
+    assert res.returncode == 3
+
+
+def test_interrupted_run_keeps_what_was_decided(cli_env, tmp_path):
+    db = tmp_path / "r.db"
+    started = tmp_path / "started"
+    cli_env = dict(cli_env, TINY_SLEEP="120", TINY_STARTED=str(started))
+    proc = subprocess.Popen([sys.executable, "-m", "verify", "run", "--module", "tiny_checks",
+                             "--only", "tiny.[os]*", "--db", str(db), "--quiet"],
+                            env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            # as at a terminal: a shell starts background jobs (CI runners,
+                            # `cmd &`) with SIGINT ignored, and the child would inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # the checks run one after another in id order: when the sleeper has started, the two
+    # quick checks before it are decided and stored (no clock is read)
+    while not started.exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    (run,) = Store(db).runs()
+    assert run.status == "interrupted"
+    assert run.counts == {"proved": 1, "evidence": 1}  # both quick checks kept; the sleeper not
+
+
+def test_check_toml_end_to_end(cli_env, tmp_path):
+    conj = tmp_path / "conj.toml"
+    conj.write_text(textwrap.dedent("""
+        [[claim]]
+        id = "hostile"
+        kind = "sharp-minimizer"
+        variables = ["x"]
+        f = "__import__('os').system('touch pwned')"
+        point = [0]
+        modulus = 1
+
+        [[claim]]
+        id = "later-kind"
+        kind = "max-variation"
+        variables = ["x"]
+        f = "x**2"
+        point = [0]
+        radius = 1
+        at_most = 1
+    """))
+    out = tmp_path / "out.json"
+    res = sharpflat(cli_env, tmp_path, "check", str(conj), "--json", str(out), "--db",
+                    str(tmp_path / "r.db"))
+    assert res.returncode == 3
+    assert not (tmp_path / "pwned").exists()
+    got = {v["id"]: v for v in json.loads(out.read_text())}
+    assert got["hostile"]["status"] == "error" and "whitelisted" in got["hostile"]["message"]
+    for v in got.values():
+        assert {"id", "kind", "status", "method", "message"} <= set(v)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[claim]\n")
+    res = sharpflat(cli_env, tmp_path, "check", str(bad), "--db", str(tmp_path / "r.db"))
+    assert res.returncode == 4 and "not valid TOML" in res.stderr
+
+
+def test_recheck_accepts_stored_certificates_and_rejects_edited_ones(cli_env, tmp_path):
+    conj = tmp_path / "conj.toml"
+    conj.write_text(textwrap.dedent("""
+        [[claim]]
+        id = "abs-is-sharp"
+        kind = "sharp-minimizer"
+        variables = ["x"]
+        f = "Abs(x) + x**2"
+        point = [0]
+        modulus = 1
+
+        [[claim]]
+        id = "abs-not-that-sharp"
+        kind = "sharp-minimizer"
+        variables = ["x"]
+        f = "Abs(x) + x**2"
+        point = [0]
+        modulus = 2
+    """))
+    db, out = str(tmp_path / "r.db"), tmp_path / "out.json"
+    res = sharpflat(cli_env, tmp_path, "check", str(conj), "--json", str(out), "--db", db)
+    assert res.returncode == 1, res.stderr                       # the second one is refuted
+    verdicts = json.loads(out.read_text())
+    assert [v["status"] for v in verdicts] == ["proved", "refuted"]
+    for source in (str(out), "latest"):                          # the file, and the store
+        res = sharpflat(cli_env, tmp_path, "recheck", source, "--db", db)
+        assert res.returncode == 0 and "2 of 2 decided verdicts re-checked" in res.stdout
+    # a claim edited after the fact, a status flipped, a certificate removed: all fail
+    verdicts[0]["claim"]["modulus"] = "3/2"
+    verdicts[1]["status"] = "proved"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(verdicts))
+    res = sharpflat(cli_env, tmp_path, "recheck", str(edited), "--db", db)
+    assert res.returncode == 3 and res.stdout.count("FAIL") == 2
+    verdicts = json.loads(out.read_text())
+    del verdicts[0]["certificate"]
+    edited.write_text(json.dumps(verdicts))
+    res = sharpflat(cli_env, tmp_path, "recheck", str(edited), "--db", db)
+    assert res.returncode == 3 and "FAIL abs-is-sharp" in res.stdout
+    res = sharpflat(cli_env, tmp_path, "recheck", str(tmp_path / "missing.json"), "--db", db)
+    assert res.returncode == 4

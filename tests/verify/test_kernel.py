@@ -1,0 +1,242 @@
+"""The certificate kernel: every certificate kind accepts what holds and rejects tampering.
+
+A decided verdict's certificate is re-checked from the verdict's JSON alone; a claim edited
+after the fact, a status flipped, or certificate data changed must fail the check.
+"""
+
+import copy
+import json
+
+import pytest
+import sympy as sp
+
+from theorems import escape, filters, flat_geometry, sharp, toys
+from verify import kernel
+from verify.verdict import Claim, Decision, Status, Verdict, VerdictInvariantError
+
+x, y = sp.symbols("x y", real=True)
+
+
+def recheck(verdict: Verdict, **edit) -> tuple[bool, str]:
+    """The kernel's answer on the verdict's JSON, after applying ``edit`` to the JSON."""
+    data = json.loads(verdict.to_json())
+    for path, value in edit.items():
+        target = data
+        keys = path.split("__")
+        for k in keys[:-1]:
+            target = target[int(k)] if isinstance(target, list) else target[k]
+        last = keys[-1]
+        if isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value
+    failures = kernel.recheck([data])
+    return (not failures), (failures[0][1] if failures else "")
+
+
+@pytest.fixture(scope="module")
+def rhombus_verdicts():
+    f = toys.rhombus().expr
+    return {"proved": sharp.sharp_minimizer(f, (0, 0), "89/100", id="p").check(),
+            "refuted": sharp.sharp_minimizer(f, (0, 0), "9/10", id="r").check(),
+            "modulus": sharp.sharpness_modulus(f, (0, 0), 2 / sp.sqrt(5), id="m").check(),
+            "tilt": sharp.tilt_stable(f, (0, 0), "9/10", id="t").check()}
+
+
+def test_a_decided_verdict_needs_a_certificate_the_kernel_accepts():
+    claim = {"id": "c", "kind": "instance", "statement": "1 = 1"}
+    with pytest.raises(VerdictInvariantError, match="needs a certificate"):
+        Verdict(id="c", kind="instance", status=Status.PROVED, method="m", claim=claim)
+    with pytest.raises(VerdictInvariantError, match="rejected"):
+        Decision(claim).proved("m", "1 = 2", certificate={"kind": "zero", "expr": "1 - 2",
+                                                            "variables": []})
+    ok = Decision(claim).proved("m", "1 = 1", certificate={"kind": "zero", "expr": "1 - 1",
+                                                            "variables": []})
+    assert ok.status is Status.PROVED
+
+
+def test_sharp_smt_proof_rejects_an_edited_claim_or_a_flipped_status(rhombus_verdicts):
+    v = rhombus_verdicts["proved"]
+    assert v.status is Status.PROVED and v.certificate["kind"] == "sharp-smt"
+    assert recheck(v)[0]
+    assert not recheck(v, claim__modulus="95/100")[0]      # a larger modulus: false
+    assert not recheck(v, claim__f="Abs(x1) + x1**2 + x2**2")[0]
+    assert not recheck(v, status="refuted", counterexample={"x": 1})[0]
+    assert not recheck(v, certificate__modulus="1/2")[0]   # below the claim's modulus
+    texts = list(v.certificate["texts"])
+    assert not recheck(v, certificate__texts=texts[1:])[0]  # a case left out
+
+
+def test_point_counterexample_is_re_evaluated(rhombus_verdicts):
+    v = rhombus_verdicts["refuted"]
+    assert v.status is Status.REFUTED and v.certificate["kind"] == "point"
+    assert recheck(v)[0]
+    assert not recheck(v, certificate__x=["0", "0"])[0]     # the point itself
+    assert not recheck(v, certificate__x=["1", "0"])[0]     # no violation there
+    assert not recheck(v, claim__modulus="1/2")[0]          # the edited claim holds there
+    assert not recheck(v, status="proved")[0]
+
+
+def test_modulus_exact_needs_both_bounds(rhombus_verdicts):
+    v = rhombus_verdicts["modulus"]
+    assert v.status is Status.PROVED and v.certificate["kind"] == "modulus-exact"
+    assert recheck(v)[0]
+    assert not recheck(v, claim__value="9/10")[0]
+    upper = dict(v.certificate["upper"])
+    if upper["kind"] == "ray-limit":
+        assert not recheck(v, certificate__upper={**upper, "limit": "1"})[0]
+
+
+def test_tilt_counterexample_checks_the_dual_norm(rhombus_verdicts):
+    v = rhombus_verdicts["tilt"]
+    assert v.status is Status.REFUTED and v.certificate["kind"] == "tilt"
+    assert recheck(v)[0]
+    assert not recheck(v, certificate__xi=["1", "1"])[0]   # dual norm above the radius
+    assert not recheck(v, claim__radius="1/2")[0]
+
+
+def test_filter_set_and_stable_point_certificates():
+    v = filters.filter_set_claim("nesterov", "1/10", beta="9/10", equals="Interval(0, 95/7)",
+                                 contains=[0, 13], id="n").check()
+    assert v.status is Status.PROVED and v.certificate["texts"]
+    assert recheck(v)[0]
+    assert not recheck(v, claim__equals="Interval(0, 14)")[0]
+    assert not recheck(v, claim__contains=["0", "14"])[0]
+    assert not recheck(v, claim__beta="1/2")[0]
+    bad = filters.filter_set_claim("gd", "1/4", contains=[100], id="b").check()
+    assert bad.status is Status.REFUTED and recheck(bad)[0]
+    assert not recheck(bad, claim__contains=["1"])[0]
+    sp_v = filters.stable_point_claim("gd", -15 * x ** 2, (0,), "1/10", variables=(x,),
+                                      id="s").check()
+    assert sp_v.status is Status.REFUTED and recheck(sp_v)[0]
+    assert not recheck(sp_v, claim__f="x**2")[0]           # stable there: not refuted
+
+
+def test_flat_minimum_certificates():
+    f, xs = escape.example1()
+    proved = escape.flat_minimum(f, (1, 1), variables=xs, id="f").check()
+    assert proved.status is Status.PROVED and recheck(proved)[0]
+    assert not recheck(proved, claim__point=["2", "1/2"])[0]
+    refuted = escape.flat_minimum(f, (2, "1/2"), variables=xs, id="g").check()
+    assert refuted.status is Status.REFUTED and recheck(refuted)[0]
+    assert not recheck(refuted, claim__point=["1", "1"])[0]
+    saddle = escape.flat_minimum(x ** 2 - y ** 2, (0, 0), variables=(x, y), id="s").check()
+    assert saddle.status is Status.REFUTED and recheck(saddle)[0]
+    assert not recheck(saddle, certificate__direction=["1", "0"])[0]
+
+
+def test_max_variation_enclosure_tree_is_re_evaluated():
+    f, vs = flat_geometry.toy()
+    v = flat_geometry.max_variation_claim(f, (0, 0), "1/2", variables=vs, at_most="26/100",
+                                          id="m").check()
+    assert v.status is Status.PROVED, v.message
+    assert v.certificate["upper"]["kind"] in ("enclosure", "taylor")
+    assert recheck(v)[0]
+    assert not recheck(v, claim__at_most="1/4")[0]          # below the true value 1/4 + ...
+    if v.certificate["upper"]["kind"] == "enclosure":
+        tree = v.certificate["upper"]["tree"]
+        assert not recheck(v, certificate__upper__tree=tree[:-1])[0]    # incomplete
+        assert not recheck(v, certificate__upper__tree=tree + "L")[0]   # too long
+    low = flat_geometry.max_variation_claim(f, (2, 0), "1/2", variables=vs, at_most="3/10",
+                                            id="w").check()
+    assert low.status is Status.REFUTED and recheck(low)[0]
+    assert not recheck(low, claim__at_most="10")[0]
+
+
+def test_conserved_quantity_certificates():
+    f, vs, X, Y = flat_geometry.matrix_factorization(2, 2, 1)
+    q = sp.expand((X.T * X - Y.T * Y)[0, 0])
+    v = flat_geometry.conserved_quantity_claim(f, q, variables=vs, id="q").check()
+    assert v.status is Status.PROVED and recheck(v)[0]
+    assert not recheck(v, claim__quantity=str(sp.expand((X.T * X + Y.T * Y)[0, 0])))[0]
+
+
+@pytest.mark.parametrize("cert, status, holds", [
+    ({"kind": "zero", "expr": "(a + 1)**2 - a**2 - 2*a - 1", "variables": ["a"]}, "proved", True),
+    ({"kind": "zero", "expr": "(a + 1)**2 - a**2 - 2*a", "variables": ["a"]}, "proved", False),
+    ({"kind": "zero", "expr": "a**2 - 1", "variables": ["a"], "point": ["3"]}, "refuted", True),
+    ({"kind": "zero", "expr": "a**2 - 1", "variables": ["a"], "point": ["1"]}, "refuted", False),
+    ({"kind": "zero", "expr": "sqrt(a**2) - a", "variables": ["a"],
+      "assume": {"a": "positive"}}, "proved", True),
+    ({"kind": "zero", "expr": "sqrt(a**2) - a", "variables": ["a"]}, "proved", False),
+    ({"kind": "nonzero", "expr": "a**2 - 1", "variables": ["a"], "point": ["3"]}, "proved", True),
+    ({"kind": "sign", "expr": "sqrt(2) - 1414/1000", "relation": ">"}, "proved", True),
+    ({"kind": "sign", "expr": "sqrt(2) - 1415/1000", "relation": ">"}, "proved", False),
+    ({"kind": "sign", "expr": "sqrt(2) - 1415/1000", "relation": ">"}, "refuted", True),
+    ({"kind": "sign", "expr": "sqrt(8) - 2*sqrt(2)", "relation": "=="}, "proved", True),
+    ({"kind": "signs", "facts": [["1", ">"], ["-1", "<"]]}, "proved", True),
+    ({"kind": "signs", "facts": [["1", ">"], ["1", "<"]]}, "proved", False),
+    ({"kind": "limit", "expr": "sin(t)/t", "variables": ["t"], "variable": "t", "to": "0+",
+      "value": "1"}, "proved", True),
+    ({"kind": "limit", "expr": "sin(t)/t", "variables": ["t"], "variable": "t", "to": "0+",
+      "value": "2"}, "proved", False),
+    ({"kind": "smt-unsat", "texts": ["(set-logic QF_NRA)\n(declare-fun a () Real)\n"
+                                     "(assert (< (* a a) 0))\n(check-sat)\n"]}, "proved", True),
+    ({"kind": "smt-unsat", "texts": ["(set-logic QF_NRA)\n(declare-fun a () Real)\n"
+                                     "(assert (< (* a a) 1))\n(check-sat)\n"]}, "proved", False),
+    ({"kind": "same-span", "found": ["a**2 - b**2"], "expected": ["2*b**2 - 2*a**2"],
+      "variables": ["a", "b"]}, "proved", True),
+    ({"kind": "same-span", "found": ["a**2 - b**2"], "expected": ["a**2 + b**2"],
+      "variables": ["a", "b"]}, "proved", False),
+    ({"kind": "no-such-kind"}, "proved", False),
+    ({"kind": "zero", "expr": "__import__('os')", "variables": []}, "proved", False),
+])
+def test_self_contained_fact_certificates(cert, status, holds):
+    claim = {"id": "i", "kind": "instance", "statement": "a fact"}
+    assert kernel.check(claim, status, cert)[0] is holds
+
+
+def test_probabilistic_bound_is_recomputed_from_its_raw_numbers():
+    from verify.kernel.estimates import kw_upper
+
+    cert = {"kind": "kw-bound", "theta_max": 10.0, "theta_min": -1.0, "steps": 60,
+            "dim": 1000, "confidence": 0.95}
+    cert["upper"] = kw_upper(10.0, -1.0, 60, 1000, 0.95)
+    claim = {"kind": "model-certificate", "part": "top-eigenvalues"}
+    assert kernel.check(claim, "certified", cert)[0]
+    assert not kernel.check(claim, "certified", {**cert, "upper": 10.0})[0]
+    assert not kernel.check(claim, "certified", {**cert, "steps": 2})[0]   # too few steps
+    assert not kernel.check(claim, "proved", cert)[0]
+
+
+def test_conjunctions_need_every_part_and_refutations_their_part(rhombus_verdicts):
+    from verify.verdict import Instances
+
+    checks = Instances("test")
+    checks.add(rhombus_verdicts["proved"])
+    checks.add(rhombus_verdicts["modulus"])
+    v = checks.verdict()
+    assert v.status is Status.PROVED and recheck(v)[0]
+    assert not recheck(v, certificate__parts__0__status="evidence")[0]
+    assert not recheck(v, certificate__parts__1__claim__value="1")[0]
+    checks.add(rhombus_verdicts["refuted"])
+    w = checks.verdict()
+    assert w.status is Status.REFUTED and recheck(w)[0]
+    assert not recheck(w, status="proved")[0]
+    evidence = Instances("test")
+    evidence.observed("numbers", True, "fine", sample_size=3)
+    e = evidence.verdict()
+    assert e.status is Status.EVIDENCE
+    assert not recheck(e, status="proved")[0]                # no certificate to prove with
+
+
+def test_expected_status_instances_recheck_the_decider(rhombus_verdicts):
+    from verify.verdict import Instances
+
+    checks = Instances("test")
+    p = checks.expect("predicted proved", rhombus_verdicts["proved"], Status.PROVED)
+    r = checks.expect("predicted refuted", rhombus_verdicts["refuted"], Status.REFUTED)
+    assert p.status is Status.PROVED and r.status is Status.PROVED
+    assert recheck(p)[0] and recheck(r)[0]
+    assert not recheck(p, claim__want="refuted")[0]
+    finding = checks.expect("opposite", rhombus_verdicts["refuted"], Status.PROVED)
+    assert finding.status is Status.REFUTED and recheck(finding)[0]
+
+
+def test_malformed_certificates_are_rejected_not_raised():
+    claim = {"kind": "sharp-minimizer", "variables": ["x"], "f": "Abs(x)", "point": ["0"],
+             "modulus": "1", "norm": "2"}
+    for cert in (None, {}, {"kind": "sharp-smt"}, {"kind": "sharp-smt", "modulus": "one"},
+                 {"kind": "point", "x": "0"}, copy.deepcopy({"kind": "tilt", "xi": []})):
+        ok, reason = kernel.check(claim, "proved", cert)
+        assert ok is False and reason

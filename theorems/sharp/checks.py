@@ -1,0 +1,349 @@
+"""The statements of Dominguez Corella, *On the geometry of sharp minimizers*, as checks.
+
+Each check is named after the statement it reproduces (Proposition 1, Theorems 1 and 2, the
+threshold remark, the |x|^(1/2) counterexample, the smoothness and basin-volume remarks, and
+the best constant on the toys and on generated families). Exact instances carry certificates
+the kernel re-checks; numerical ones carry their sample sizes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from verify.registry import check, lazy_import
+from verify.verdict import Instances, Status, Verdict
+
+PAPER = "Dominguez Corella"
+np = lazy_import("numpy")
+sp = lazy_import("sympy")
+D = lazy_import("theorems.sharp.deciders")
+K = lazy_import("theorems.sharp.kinds")
+fam = lazy_import("theorems.sharp.families")
+exact = lazy_import("theorems.exact")
+
+
+def _modulus_instance(checks: Instances, known, norm: str, seed: int) -> None:
+    """alpha* of ``known`` in ``norm`` against the modulus known by construction: the claim
+    ``sharpness-modulus`` decided by the toolkit (proved, refuted, or bracketed: evidence)."""
+    claim = known.claim(K.SHARPNESS_MODULUS, known.modulus[norm], norm=norm,
+                        id=f"{known.name}[{norm}] f={known.f}")
+    checks.expect(claim.id, claim.check(seed=seed), Status.PROVED)
+
+
+@check("sharp.best-constant.toys", paper=PAPER, statement="best constant alpha* (Definition 1)",
+       summary="alpha* of the toy table (all norms) matches the closed forms",
+       smoke={"limit": 2})
+def best_constant_toys(seed: int, limit: int | None = None) -> Verdict:
+    checks = Instances("best_constant on each toy and norm")
+    for known in fam.toys()[:limit]:
+        for norm in known.modulus:
+            _modulus_instance(checks, known, norm, seed)
+    return checks.verdict()
+
+
+@check("sharp.best-constant.families", paper=PAPER,
+       statement="best constant alpha* (Definition 1, generated families)",
+       summary="alpha* of random polyhedral+quadratic, capped, dipped and 1-D piecewise "
+               "functions equals the in-radius known by construction", smoke={"count": 1})
+def best_constant_families(seed: int, count: int = 5) -> Verdict:
+    checks = Instances("best_constant vs construction")
+    for known in fam.generated_family(seed, count=count):
+        for norm in known.modulus:
+            _modulus_instance(checks, known, norm, seed)
+    decided = sum(p.status is Status.PROVED for p in checks.parts)
+    return checks.verdict(evidence={"decided_exactly": decided,
+                                    "instance_count": len(checks.parts)})
+
+
+def _stability_pair(checks: Instances, known, kind: str, seed: int, margin) -> None:
+    """The claim just below alpha* must be proved; just above it must be refuted."""
+    alpha = known.modulus["2"]
+    for side, radius, want in (("below", alpha * (1 - margin), Status.PROVED),
+                               ("above", alpha * (1 + margin), Status.REFUTED)):
+        claim = known.claim(kind, radius, id=f"{known.name} {side} alpha*")
+        checks.expect(claim.id, claim.check(seed=seed), want)
+
+
+def _stability_families(seed: int, count: int):
+    return fam.toys()[:3] + fam.generated_family(seed, count=count)
+
+
+@check("sharp.prop1", paper=PAPER, statement="Proposition 1",
+       summary="sharp with modulus alpha => S(xi) = {x} for ||xi|| < alpha; above alpha* the "
+               "tilted argmin moves", smoke={"count": 0, "toys": 1})
+def proposition1(seed: int, count: int = 3, toys: int = 3) -> Verdict:
+    checks = Instances("tilt-stable claims at (1 -/+ 1%) alpha*")
+    for known in (fam.toys()[:toys] + fam.generated_family(seed, count=count)):
+        if "2" in known.modulus and known.modulus["2"] > 0:
+            _stability_pair(checks, known, K.TILT_STABLE, seed, sp.Rational(1, 100))
+    # the tilted argmin of a|x| + x^2 for xi > a is (xi - a)/2: d/dx (a x + x^2 - xi x) = 0
+    from theorems import toys as catalog
+
+    toy = catalog.abs_plus_square(sp.Rational(3, 2))
+    (x,) = toy.variables
+    xi = sp.Symbol("xi", positive=True)
+    a = toy.facts["modulus"]["2"]
+    derivative = sp.diff(a * x + x ** 2 - xi * x, x).subs(x, (xi - a) / 2)
+    status, cert = exact.zero_fact(derivative, (xi,))
+    checks.fact("abs_plus_square tilted argmin (xi - a)/2 for xi > a", status,
+                "d/dx (a x + x^2 - xi x) vanishes at (xi - a)/2 > 0 and the tilted function is "
+                "strictly convex: argmin = {(xi - a)/2}", certificate=cert)
+    return checks.verdict()
+
+
+@check("sharp.thm1", paper=PAPER, statement="Theorem 1",
+       summary="under Assumption 1 (supercoercive f), the largest tilt radius with S(xi) = {x} "
+               "equals alpha* (grid of tilts on spheres)", smoke={"count": 0, "bisections": 6})
+def theorem1(seed: int, count: int = 1, bisections: int = 17) -> Verdict:
+    from scipy.optimize import minimize
+
+    checks = Instances("numerical tilt threshold vs alpha*")
+    for known in fam.toys()[:3] + fam.generated_family(seed + 1, count=count):
+        if not known.convex or known.modulus.get("2", 0) == 0:
+            continue
+        problem = known.problem("2")
+        a1, _ = D.assumption1(problem)
+        d, p = problem.dim, problem.p
+        angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        dirs = (np.stack([np.cos(angles), np.sin(angles)], axis=1) if d == 2
+                else np.array([[1.0], [-1.0]]))
+
+        def stays(radius: float) -> bool:
+            for u in dirs:
+                xi = radius * u
+
+                def tilted(x):
+                    return float(problem.fvalues(x[None, :])[0] - xi @ x)
+
+                base = tilted(p)
+                for start in (p + 0.3 * u, p + 1e-3 * u):
+                    res = minimize(tilted, start, method="Nelder-Mead",
+                                   options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 4000})
+                    if res.fun < base - 1e-10:
+                        return False
+            return True
+
+        lo, hi = 0.0, 4.0 * float(known.modulus["2"]) + 1.0
+        for _ in range(bisections):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stays(mid) else (lo, mid)
+        alpha = float(known.modulus["2"])
+        tol = (4.0 * alpha + 1.0) / 2 ** bisections + 2e-3 * max(1.0, alpha)
+        agree = abs((lo + hi) / 2 - alpha) <= tol
+        iid = f"{known.name}: threshold {lo:.6f}..{hi:.6f} vs alpha* {alpha:.6f}"
+        if a1.holds is not True:
+            checks.inconclusive(iid, a1.how, method="grid of tilted problems", assumptions=[a1])
+        else:
+            checks.observed(iid, agree, "the largest stable radius matches alpha*" if agree else
+                            "numerical threshold differs from alpha* by more than the tolerance "
+                            "(numerical tilted solves, not a proof)",
+                            sample_size=bisections * len(dirs) * 2, assumptions=[a1],
+                            bounds=(lo, hi), method="bisection on the tilt radius, grid of "
+                                                    "tilt directions")
+    return checks.verdict()
+
+
+@check("sharp.thm2", paper=PAPER, statement="Theorem 2",
+       summary="argmin(f + zeta) = {x} for Lipschitz zeta with Lip < alpha*; at Lip = alpha* "
+               "the argmin can be non-unique", smoke={"count": 0, "toys": 1, "trials": 1})
+def theorem2(seed: int, count: int = 3, toys: int = 3, trials: int = 4) -> Verdict:
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    checks = Instances("Lipschitz-stable claims and random zeta")
+    for known in fam.toys()[:toys] + fam.generated_family(seed + 2, count=count):
+        alpha = known.modulus.get("2")
+        if alpha is None or not alpha > 0:
+            continue
+        _stability_pair(checks, known, K.LIPSCHITZ_STABLE, seed, sp.Rational(1, 100))
+        problem = known.problem("2")
+        d = problem.dim
+        found_better = tried = 0
+        for _ in range(trials):
+            a = rng.standard_normal(d)
+            a /= np.linalg.norm(a)
+            L = float(alpha) * float(rng.uniform(0.1, 0.95))
+            c = float(rng.uniform(0, 2 * np.pi))
+            z = problem.p + rng.standard_normal(d)
+            for zeta in (lambda x: L * np.sin(x @ a + c),
+                         lambda x: -L * np.linalg.norm(x - z, axis=-1)):
+                tried += 1
+
+                def total(x, zeta=zeta):
+                    return float(problem.fvalues(x[None, :])[0] + zeta(x[None, :])[0])
+
+                base = total(problem.p)
+                for start in [problem.p + rng.standard_normal(d) * s for s in (0.1, 1, 3)]:
+                    res = minimize(total, start, method="Nelder-Mead",
+                                   options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 4000})
+                    if res.fun < base - 1e-8 * (1 + abs(base)):
+                        found_better += 1
+                        break
+        checks.observed(f"{known.name}: random zeta (L sin(<a,x>+c), -L||x - z||)",
+                        not found_better, f"x minimized f + zeta in all {tried} trials"
+                        if not found_better else f"{found_better} perturbed problems found a "
+                        "point better than x (numerical, not re-checked)", sample_size=tried,
+                        method="multi-start minimization")
+    # at Lip zeta = alpha* the argmin need not be unique: alpha*|x| - alpha*|x| == 0
+    x = sp.Symbol("x", real=True)
+    a = sp.Rational(7, 5)
+    status, cert = exact.zero_fact(a * sp.Abs(x) + (-a * sp.Abs(x)), (x,))
+    checks.fact("Lip zeta = alpha*: f + zeta = alpha|x| - alpha|x| is constant", status,
+                "f + zeta vanishes identically: argmin = R", certificate=cert)
+    return checks.verdict()
+
+
+@check("sharp.threshold", paper=PAPER, statement="Threshold remark (strict inequalities)",
+       summary="for alpha0|x| + x^2 the argmin stays {0} at |xi| = alpha0; for alpha0|x| the "
+               "tilt xi = alpha0 gives argmin [0, oo)")
+def threshold(seed: int) -> Verdict:
+    from verify.kernel.smt import SmtEncoder
+
+    x = sp.Symbol("x", real=True)
+    a = sp.Rational(3, 2)
+    checks = Instances("exact threshold instances")
+    # (a) f = a|x| + x^2 with xi = a: f(x) - a x > f(0) for x != 0 (z3 and cvc5)
+    enc = SmtEncoder((x,))
+    text = enc.script([f"(not (= x 0))", f"(<= {enc.term(a * sp.Abs(x) + x**2 - a * x)} 0)"])
+    status, cert, reason = exact.smt_fact([text])
+    checks.fact("a|x| + x^2 with xi = a: argmin = {0}", status,
+                "no x != 0 with f(x) - a x <= 0" + (f" ({reason})" if reason else ""),
+                certificate=cert, method="z3 and cvc5")
+    # (b) f = a|x| with xi = a: f - a x = 0 on [0, oo) and 2 a t > 0 on the left
+    t = sp.Symbol("t", positive=True)
+    for name, expr in (("a|t| - a t = 0 for t >= 0", (a * sp.Abs(x) - a * x).subs(x, t)),
+                       ("a|-t| + a t = 2 a t for t > 0",
+                        (a * sp.Abs(x) - a * x).subs(x, -t) - 2 * a * t)):
+        status, cert = exact.zero_fact(expr, (t,))
+        checks.fact(f"a|x| with xi = a: {name}", status, "the argmin of a|x| - a x is "
+                    "[0, oo): not unique", certificate=cert)
+    # (c) "sharp with modulus a" holds, "modulus a + 1/1000" fails: equality is sharp
+    from theorems.sharp import kinds
+
+    f = a * sp.Abs(x) + x**2
+    for m, want in ((a, Status.PROVED), (a + sp.Rational(1, 1000), Status.REFUTED)):
+        claim = kinds.sharp_minimizer(f, (0,), m, id=f"modulus {m}")
+        checks.expect(f"a|x| + x^2 sharp with modulus {m}: {want.value}",
+                      claim.check(seed=seed), want)
+    return checks.verdict()
+
+
+@check("sharp.counterexample", paper=PAPER, statement="Counterexample ||x||^(1/2)",
+       summary="for |x|^(1/2): tilted infimum -oo for xi != 0 (vacuous tilt condition), "
+               "Assumption 1 fails, f(x)/|x| -> 0 (not sharp)")
+def counterexample(seed: int) -> Verdict:
+    from theorems import toys as catalog
+    from theorems.sharp import kinds
+
+    toy = catalog.sqrt_abs()
+    (x,) = toy.variables
+    xi = sp.Symbol("xi", positive=True)
+    t = sp.Symbol("t", positive=True)
+    checks = Instances("symbolic limits and the toolkit's deciders")
+    # the tilted function along the tilt direction: sqrt(t) - xi t -> -oo (xi > 0; xi < 0
+    # mirrors), so S(xi) is empty and "x in S(xi) => x = 0" holds vacuously
+    for name, expr in (("right", toy.expr.subs(x, t) - xi * t),
+                       ("left", toy.expr.subs(x, -t) - (-xi) * (-t))):
+        cert = {"kind": "limit", "expr": str(expr), "variables": ["t", "xi"],
+                "assume": {"t": "positive", "xi": "positive"}, "variable": "t", "to": "oo",
+                "value": "-oo"}
+        value = sp.limit(expr, t, sp.oo)
+        checks.fact(f"inf of |x|^(1/2) - xi x is -oo ({name})",
+                    Status.PROVED if value == -sp.oo else Status.INCONCLUSIVE,
+                    f"the limit along the tilt is {value}: S(xi) is empty, Assumption 1 fails "
+                    "(only xi = 0 has a minimizer; {0} is not dense)", certificate=cert)
+    ratio = toy.expr.subs(x, t) / t
+    value = sp.limit(ratio, t, sp.oo)
+    checks.fact("f(x)/|x| -> 0 as |x| -> oo", Status.PROVED if value == 0 else
+                Status.INCONCLUSIVE, f"limit {value}: no cone fits globally",
+                certificate={"kind": "limit", "expr": str(ratio), "variables": ["t"],
+                             "assume": {"t": "positive"}, "variable": "t", "to": "oo",
+                             "value": "0"})
+    # for every alpha > 0, x = 4/alpha^2 violates the cone: sqrt(x) = 2/alpha < alpha x
+    alpha = sp.Symbol("alpha", positive=True)
+    witness = 4 / alpha ** 2
+    status, cert = exact.zero_fact(sp.sqrt(witness) - alpha * witness + 2 / alpha, (alpha,))
+    checks.fact("x = 4/alpha^2 violates |x|^(1/2) >= alpha |x|", status,
+                "f(x) - alpha|x| = -2/alpha < 0 for every alpha > 0", certificate=cert)
+    # the toolkit's deciders agree: implication form undecided (Assumption 1 unverified),
+    # argmin form refuted, sharpness refuted
+    for claim, want in ((kinds.tilt_stable(toy.expr, (0,), 1, form="implication",
+                                           id="implication form"), Status.INCONCLUSIVE),
+                        (kinds.tilt_stable(toy.expr, (0,), 1, id="argmin form"),
+                         Status.REFUTED),
+                        (kinds.sharp_minimizer(toy.expr, (0,), sp.Rational(1, 10),
+                                               id="sharpness"), Status.REFUTED)):
+        checks.expect(f"decider on {claim.kind} ({claim.id})", claim.check(seed=seed), want)
+    return checks.verdict()
+
+
+@check("sharp.smooth-not-sharp", paper=PAPER, statement="Remark: C^1 at a critical point => "
+       "not sharp", summary="for smooth functions alpha* = 0 and the ratio on spheres of radius "
+       "r shrinks like r")
+def smooth_not_sharp(seed: int) -> Verdict:
+    from theorems import toys as catalog
+
+    x1, x2 = sp.symbols("x1 x2", real=True)
+    smooth = [fam.known_from_toy(catalog.smooth_bowl(2)),
+              fam.KnownSharp("quartic-saddle-free", x1**2 + x1 * x2 + x2**2 + x1**4, (x1, x2),
+                             (sp.Integer(0), sp.Integer(0)), {"2": sp.Integer(0)}, True)]
+    rng = np.random.default_rng(seed)
+    checks = Instances("exact alpha* and shrinking ratios")
+    for known in smooth:
+        _modulus_instance(checks, known, "2", seed)
+        problem = known.problem("2")
+        U = rng.standard_normal((256, problem.dim))
+        U /= np.linalg.norm(U, axis=1, keepdims=True)
+        radii = np.logspace(-1, -5, 5)
+        mins = [float(np.min(problem.ratios(problem.p + r * U))) for r in radii]
+        slope = float(np.polyfit(np.log(radii), np.log(np.maximum(mins, 1e-300)), 1)[0])
+        ok = all(b < a for a, b in zip(mins, mins[1:])) and 0.8 < slope < 1.2
+        checks.observed(f"{known.name}: min ratio on spheres of radius r ~ r", ok,
+                        f"min ratios {['%.3g' % m for m in mins]}, log-log slope {slope:.3f} "
+                        "(1 expected)", sample_size=256 * len(radii),
+                        method="sampling on spheres",
+                        evidence={"radii": radii.tolist(), "min_ratio": mins})
+    return checks.verdict()
+
+
+@check("sharp.volume-ratio", paper=PAPER, statement="Deep-learning remark (basin volumes)",
+       summary="uniform initialization hits two basins in the ratio (r_flat/r_sharp)^d "
+               "(Monte Carlo in d = 10 and 20, 99.9% intervals)", smoke={"samples": 100_000})
+def volume_ratio(seed: int, samples: int | None = None) -> Verdict:
+    from scipy.stats import norm as normal
+
+    rng = np.random.default_rng(seed)
+    checks = Instances("Monte Carlo hit ratios")
+    z = normal.ppf(1 - 0.001 / 2)
+    for d, ratio_r, ball in ((10, 1.25, "2"), (20, 1 / 0.9, "inf")):
+        r_flat, r_sharp = 1.0, 1.0 / ratio_r
+        expected = ratio_r ** d
+        lo = np.full(d, -r_flat)
+        hi = np.full(d, r_flat)
+        hi[0] = r_flat + 2 * r_sharp        # a box holding both basins side by side
+        centre_sharp = np.zeros(d)
+        centre_sharp[0] = r_flat + r_sharp
+        n = samples or (400_000 if d == 10 else 200_000)
+        hits_f = hits_s = 0
+        for _ in range(max(1, n // 100_000)):
+            X = rng.uniform(lo, hi, size=(100_000, d))
+            order = 2 if ball == "2" else np.inf
+            hits_f += int(np.sum(np.linalg.norm(X, ord=order, axis=1) <= r_flat))
+            hits_s += int(np.sum(np.linalg.norm(X - centre_sharp, ord=order, axis=1) <= r_sharp))
+        iid = f"d={d}, {ball}-norm balls, r_f/r_s={ratio_r:.4g}"
+        if hits_s == 0 or hits_f == 0:
+            checks.inconclusive(iid, "no hits in one basin", method="Monte Carlo")
+            continue
+        estimate = hits_f / hits_s
+        # delta method on the log of a ratio of (approximately independent) Poisson counts
+        half = z * math.sqrt(1 / hits_f + 1 / hits_s)
+        low, high = estimate * math.exp(-half), estimate * math.exp(half)
+        checks.observed(iid, low <= expected <= high, f"hit ratio {estimate:.4g} in "
+                        f"[{low:.4g}, {high:.4g}]; (r_f/r_s)^d = {expected:.4g}",
+                        sample_size=n, method="Monte Carlo, 99.9% interval", bounds=(low, high),
+                        evidence={"hits_flat": hits_f, "hits_sharp": hits_s,
+                                  "expected": expected,
+                                  "examples": {"1.1^1000": 1.1 ** 1000,
+                                               "1.01^10000": float(
+                                                   sp.N(sp.Rational(101, 100) ** 10000))}})
+    return checks.verdict()

@@ -1,0 +1,119 @@
+"""Probabilistic and numerical certificates of curvature estimates (model certificates).
+
+The kernel cannot re-run a network; it re-derives every bound from the raw numbers stored in
+the certificate, with its own formulas, and decides exactly what can be decided exactly:
+
+* ``kw-bound`` ``{theta_max, theta_min, steps, dim, confidence, upper, breakdown?,
+  residual?}``: an upper bound of
+  lambda_max valid with probability >= confidence after ``steps`` Lanczos steps from a random
+  start (Kuczynski and Wozniakowski 1992, Theorem 4.2, applied to H and -H): the stored
+  ``upper`` must be at least the bound recomputed here. Certifies ``model-certificate`` claims
+  of part ``top-eigenvalues`` (status certified, with that confidence).
+* ``spectrum-in-filter`` ``{top, bottom, flat}``: two kw-bounds enclose the spectrum in
+  [lambda_min_low, lambda_max_up] (probability >= 1 - the two failure probabilities); outside
+  the flat band [-flat, flat] that interval lies in the optimizer's filter set, decided by z3
+  and cvc5 on the kernel's own closed-disk conditions. Certifies part ``filter``.
+* ``eigenvalue-outside-filter`` ``{value, tol, residual, recheck}``: an eigenvalue estimate
+  whose interval [value - tol, value + tol] (tol >= its Lanczos residual) misses the filter
+  set, decided exactly, and whose Rayleigh quotient was recomputed through an independent
+  product path (finite differences) within tol. Refutes part ``filter``; the floating-point
+  products themselves are trusted as measured.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import sympy as sp
+
+from verify.kernel import checker, require
+from verify.kernel.smt import SmtEncoder, confirm_unsat
+
+
+def kw_upper(theta_max: float, theta_min: float, steps: int, dim: int, confidence: float
+             ) -> float:
+    """theta_max + eps (theta_max - theta_min) / (1 - 2 eps), eps from KW Theorem 4.2 with
+    failure probability (1 - confidence)/2 on each of H and -H (inf when eps >= 1/2)."""
+    q = int(steps) - 1
+    if q < 1 or not 0 < confidence < 1:
+        return math.inf
+    root = math.log(1.648 * math.sqrt(dim) / ((1 - confidence) / 2)) / (2 * q - 1)
+    eps = max(root, 0.0) ** 2
+    if not eps < 0.5:
+        return math.inf
+    return theta_max + eps * max(theta_max - theta_min, 0.0) / (1 - 2 * eps)
+
+
+def _kw(cert: Mapping) -> tuple[bool, str, float, float]:
+    upper = float(cert["upper"])
+    if cert.get("breakdown"):  # an invariant Krylov subspace: a Ritz value plus its residual
+        recomputed = float(cert["theta_max"]) + float(cert["residual"])
+    else:
+        recomputed = kw_upper(float(cert["theta_max"]), float(cert["theta_min"]),
+                              int(cert["steps"]), int(cert["dim"]), float(cert["confidence"]))
+    # the stored bound must agree with the kernel's to rounding; what the kernel goes on with
+    # is the larger of the two, so that rounding never narrows the enclosure
+    ok = math.isfinite(upper) and upper >= recomputed - 1e-12 * abs(recomputed)
+    return ok, "" if ok else f"the upper bound {upper} is below the recomputed {recomputed}", \
+        max(upper, recomputed), float(cert["confidence"])
+
+
+@checker("kw-bound")
+def _check_kw(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    if claim.get("kind") != "model-certificate" or claim.get("part") != "top-eigenvalues":
+        return False, "a kw-bound certifies the top eigenvalues of a model certificate"
+    ok, reason, _, _ = _kw(cert)
+    return require(ok and status == "certified", reason or "a probabilistic bound certifies")
+
+
+def _filter_condition(claim: Mapping) -> sp.Basic:
+    from verify.kernel.filters import LAM, filter_condition
+
+    hyper = {"method": claim["optimizer"], **{k: claim[k] for k in ("alpha", "beta", "rho")
+                                               if claim.get(k) is not None}}
+    return filter_condition(hyper, LAM)
+
+
+@checker("spectrum-in-filter")
+def _check_spectrum(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    from verify.kernel.filters import LAM
+
+    if claim.get("kind") != "model-certificate" or claim.get("part") != "filter" or \
+            status != "certified":
+        return False, "spectrum-in-filter certifies the filter part of a model certificate"
+    ok_top, reason, upper, _ = _kw(cert["top"])
+    ok_bottom, reason_b, neg_lower, _ = _kw(cert["bottom"])
+    if not (ok_top and ok_bottom):
+        return False, reason or reason_b
+    lower = -neg_lower
+    flat = sp.Rational(str(cert["flat"]))
+    lo, hi = sp.Rational(repr(lower)), sp.Rational(repr(upper))
+    cond = _filter_condition(claim)
+    enc = SmtEncoder((LAM,))
+    text = enc.script([enc.boolean(sp.And(LAM >= lo, LAM <= hi)),
+                       enc.boolean(sp.Or(LAM < -flat, LAM > flat)),
+                       enc.boolean(sp.Not(cond))])
+    return confirm_unsat([text])
+
+
+@checker("eigenvalue-outside-filter")
+def _check_outside(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    from verify.kernel.filters import LAM
+
+    if claim.get("kind") != "model-certificate" or claim.get("part") != "filter" or \
+            status != "refuted":
+        return False, "an eigenvalue outside the filter refutes the filter part"
+    value, tol = float(cert["value"]), float(cert["tol"])
+    if not (tol >= float(cert["residual"]) and abs(float(cert["recheck"]) - value) <= tol):
+        return False, "the interval is narrower than the residual, or the re-check disagrees"
+    flat = sp.Rational(str(cert.get("flat", 0)))
+    lo, hi = sp.Rational(repr(value - tol)), sp.Rational(repr(value + tol))
+    if not (lo > flat or hi < -flat):
+        return False, "the eigenvalue interval meets the flat band"
+    cond = _filter_condition(claim)
+    enc = SmtEncoder((LAM,))
+    text = enc.script([enc.boolean(sp.And(LAM >= lo, LAM <= hi)), enc.boolean(cond)])
+    return confirm_unsat([text])
+
+

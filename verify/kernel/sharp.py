@@ -1,0 +1,278 @@
+"""Kernel obligations of the sharp-minimizer kinds (Dominguez Corella).
+
+For a claim ``{f, variables, point, norm}`` the kernel itself writes what must hold:
+
+* ``sharp-minimizer`` (modulus m): f(x) >= f(p) + m ||x - p|| for all x.
+  proved by ``sharp-smt`` ``{modulus m' >= m, texts}``: the negation for m', case-split on the
+  kinks of f, in SMT-LIB2 (:func:`sharp_queries`, regenerated here and compared), refuted by z3
+  and cvc5; refuted by ``point`` ``{x}``: f(x) - f(p) - m ||x - p|| < 0 in ball arithmetic.
+* ``sharpness-modulus`` (value v): alpha* = v. proved by ``modulus-exact`` ``{lower, upper}``:
+  ``lower`` a ``sharp-smt`` certificate for some m' >= v (so alpha* >= v) and ``upper`` a
+  ``ray-limit`` (the ratio's limit along p + t u, recomputed by SymPy, is <= v) or a
+  ``point-ratio`` (the ratio at a rational x is exactly <= v); refuted by ``point`` (a ratio
+  below v: alpha* < v), ``ray-limit`` (a limit below v) or ``sharp-smt`` with m' > v.
+* ``tilt-stable`` / ``lipschitz-stable`` (radius R): sharp with modulus R is equivalent to the
+  argmin form and implies the implication form: proved by ``sharp-smt`` with m' >= R; refuted
+  by ``tilt`` ``{xi, x}``: ||xi||_* < R exactly and f(x) - <xi, x> < f(p) - <xi, p> in balls (the
+  tilt zeta(y) = -<xi, y> for lipschitz-stable); the implication form also needs
+  ``supercoercive`` ``{eps, K, texts}``: f continuous on a closed domain (checked from the
+  formula) and f(x) >= eps ||x - p||^2 - K for all x (z3 and cvc5), so every tilted problem has
+  a minimizer, which is then not the point.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import sympy as sp
+
+from verify.errors import UnsupportedFunction
+from verify.kernel import checker, require
+from verify.kernel.balls import arb_eval
+from verify.kernel.facts import identically_zero, parse, parse_constant, sign_holds
+from verify.kernel.smt import SmtEncoder, confirm_unsat, pieces
+
+KINDS = ("sharp-minimizer", "sharpness-modulus", "tilt-stable", "lipschitz-stable")
+_FIELD = {"sharp-minimizer": "modulus", "sharpness-modulus": "value", "tilt-stable": "radius",
+          "lipschitz-stable": "radius"}
+
+
+class Problem:
+    """f, its variables, the point and the norm, read from a claim's JSON form."""
+
+    def __init__(self, claim: Mapping[str, Any]):
+        from verify.formula import make_symbols
+
+        self.variables = make_symbols(claim["variables"])
+        self.f = parse(claim["f"], self.variables)
+        self.point = tuple(parse_constant(c) for c in claim["point"])
+        self.norm = str(claim.get("norm", "2"))
+        if self.norm not in ("2", "1", "inf"):
+            raise ValueError(f"unknown norm {self.norm!r}")
+        if len(self.point) != len(self.variables):
+            raise ValueError("the point and the variables differ in length")
+        self.f_point = self.f.subs(dict(zip(self.variables, self.point)))
+
+    def norm_of(self, diff: Sequence[sp.Expr], which: str | None = None) -> sp.Expr:
+        which = which or self.norm
+        if which == "2":
+            return sp.sqrt(sum(d ** 2 for d in diff))
+        if which == "1":
+            return sum(sp.Abs(d) for d in diff)
+        return sp.Max(*[sp.Abs(d) for d in diff])
+
+    def dual_norm_below(self, xi: Sequence[sp.Expr], bound: sp.Expr) -> bool:
+        """||xi||_* < bound, decided exactly (the dual of 2 is 2, of 1 is inf, of inf is 1)."""
+        if self.norm == "2":
+            return sign_holds(sum(c ** 2 for c in xi) - bound ** 2, "<") and \
+                sign_holds(bound, ">")
+        dual = "inf" if self.norm == "1" else "1"
+        return sign_holds(self.norm_of(xi, dual) - bound, "<")
+
+    def gap_ball(self, x: Sequence[sp.Expr], m: sp.Expr) -> Any:
+        """A ball containing f(x) - f(p) - m ||x - p|| at a rational x."""
+        diff = [a - b for a, b in zip(x, self.point)]
+        return (arb_eval(self.f, dict(zip(self.variables, x))) - arb_eval(self.f_point)
+                - arb_eval(m) * arb_eval(self.norm_of(diff)))
+
+
+def sharp_queries(claim: Mapping[str, Any], modulus: sp.Expr) -> list[str]:
+    """The SMT-LIB2 texts of the negation of "f(x) >= f(p) + m ||x - p|| for all x" for an
+    algebraic m (an irrational m is a root of its minimal polynomial), one per kink-free piece (two per piece in the 2-norm: g < 0, or g >= 0 and
+    g^2 < m^2 ||x - p||^2, which needs no square root). Coordinates are centred at a rational
+    point. Unsatisfiable together exactly when the inequality holds on the domain of f.
+    Raises UnsupportedFunction when f leaves the SMT-encodable class."""
+    problem = Problem(claim)
+    m = sp.nsimplify(modulus) if not isinstance(modulus, sp.Basic) else modulus
+    variables, f = problem.variables, problem.f
+    shift = all(c.is_Rational for c in problem.point) and any(c != 0 for c in problem.point)
+    if shift:
+        variables = tuple(sp.Symbol(f"_u{i}", real=True) for i in range(len(variables)))
+        f = sp.expand(f.subs({v: c + u for v, c, u in zip(problem.variables, problem.point,
+                                                          variables)}, simultaneous=True))
+        diff = list(variables)
+    else:
+        diff = [v - p for v, p in zip(variables, problem.point)]
+    if problem.norm == "2":
+        lhs = f - problem.f_point
+    else:
+        lhs = f - problem.f_point - m * problem.norm_of(diff)
+    try:
+        cases = pieces(lhs)
+    except UnsupportedFunction:
+        cases = [(lhs, sp.true)]
+    texts = []
+    for piece, cond in cases:
+        goals = ["negative"] + (["squared"] if problem.norm == "2" else [])
+        for how in goals:
+            enc = SmtEncoder(variables)
+            g = enc.term(piece)
+            if how == "squared":
+                goal = (f"(and (>= {g} 0) (< (* {g} {g}) (* {enc.term(m * m)} "
+                        f"{enc.term(sum(d ** 2 for d in diff))})))")
+            else:
+                goal = f"(< {g} 0)"
+            texts.append(enc.script([enc.boolean(cond), goal]))
+    return texts
+
+
+def _sharp_smt(claim: Mapping, cert: Mapping, at_least: sp.Expr, strict: bool = False
+               ) -> tuple[bool, str]:
+    """``cert`` (sharp-smt) proves sharpness with a rational m' >= at_least (> if strict)."""
+    if cert.get("kind") != "sharp-smt":
+        return False, f"expected a sharp-smt certificate, got {cert.get('kind')!r}"
+    m = parse_constant(cert["modulus"])
+    if not sign_holds(m - at_least, ">" if strict else ">="):
+        return False, f"the certificate's modulus {m} is below {at_least}"
+    texts = sharp_queries(claim, m)
+    if list(cert.get("texts") or []) != texts:
+        return False, "the SMT texts are not the negation of this claim"
+    return confirm_unsat(texts)
+
+
+def _violation_at(claim: Mapping, x: Sequence[Any], m: sp.Expr) -> tuple[bool, str]:
+    problem = Problem(claim)
+    point = tuple(parse_constant(c) for c in x)
+    if len(point) != len(problem.variables) or not all(c.is_Rational for c in point):
+        return False, "the counterexample needs one rational coordinate per variable"
+    if point == problem.point:
+        return False, "the counterexample is the point itself"
+    gap = problem.gap_ball(point, m)
+    return require(gap < 0, f"f(x) - f(p) - {m}*||x - p|| < 0 is not certain at {list(x)}")
+
+
+@checker("sharp-smt")
+def _check_sharp_smt(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    kind = claim.get("kind")
+    if kind not in KINDS:
+        return False, f"sharp-smt certifies sharpness claims, not {kind!r}"
+    value = parse_constant(claim[_FIELD[kind]])
+    if kind == "sharpness-modulus":
+        # m' > v proved: alpha* >= m' > v, so alpha* = v is false
+        return _sharp_smt(claim, cert, value, strict=True) if status == "refuted" else \
+            (False, "alpha* = v needs a lower and an upper certificate (modulus-exact)")
+    if status != "proved":
+        return False, "an SMT proof of sharpness proves"
+    return _sharp_smt(claim, cert, value)
+
+
+@checker("point")
+def _check_point(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    kind = claim.get("kind")
+    if status != "refuted" or kind not in ("sharp-minimizer", "sharpness-modulus"):
+        return False, "a violating point refutes sharp-minimizer or sharpness-modulus claims"
+    return _violation_at(claim, cert["x"], parse_constant(claim[_FIELD[kind]]))
+
+
+def _ray_limit(claim: Mapping, cert: Mapping) -> sp.Expr:
+    """The limit of the ratio (f(p + t u) - f(p)) / (t ||u||) at t -> 0+ or oo (SymPy)."""
+    problem = Problem(claim)
+    u = [parse_constant(c) for c in cert["direction"]]
+    if not all(c.is_Rational for c in u) or all(c == 0 for c in u):
+        raise ValueError("the direction must be a nonzero rational vector")
+    t = sp.Symbol("t", positive=True)
+    ray = dict(zip(problem.variables, [p + t * c for p, c in zip(problem.point, u)]))
+    ratio = (problem.f.subs(ray) - problem.f_point) / (t * problem.norm_of(u))
+    target = {"0+": 0, "oo": sp.oo}[cert["at"]]
+    value = sp.limit(ratio, t, target, "+" if target == 0 else "-")
+    if value.has(sp.oo, -sp.oo, sp.zoo, sp.nan, sp.AccumBounds, sp.Limit) or value.free_symbols:
+        raise ValueError(f"the limit {value} is not a finite number")
+    claimed = parse_constant(cert["limit"])
+    if not identically_zero(value - claimed):
+        raise ValueError(f"the limit is {value}, not {claimed}")
+    return value
+
+
+def _upper(claim: Mapping, cert: Mapping) -> sp.Expr:
+    """An exact number >= alpha* from an upper certificate (raises when it does not check)."""
+    if cert.get("kind") == "ray-limit":
+        return _ray_limit(claim, cert)
+    if cert.get("kind") == "point-ratio":
+        problem = Problem(claim)
+        x = tuple(parse_constant(c) for c in cert["x"])
+        if not all(c.is_Rational for c in x) or x == problem.point:
+            raise ValueError("point-ratio needs a rational point other than p")
+        diff = [a - b for a, b in zip(x, problem.point)]
+        return (problem.f.subs(dict(zip(problem.variables, x))) - problem.f_point) / \
+            problem.norm_of(diff)
+    raise ValueError(f"unknown upper-bound certificate {cert.get('kind')!r}")
+
+
+@checker("modulus-exact")
+def _check_modulus_exact(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    if claim.get("kind") != "sharpness-modulus" or status != "proved":
+        return False, "modulus-exact proves a sharpness-modulus claim"
+    value = parse_constant(claim["value"])
+    ok, reason = _sharp_smt(claim, cert["lower"], value)
+    if not ok:
+        return False, f"lower bound: {reason}"
+    upper = _upper(claim, cert["upper"])
+    return require(sign_holds(upper - value, "<="), f"the upper bound {upper} exceeds {value}")
+
+
+@checker("ray-limit", "point-ratio")
+def _check_upper(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    """alpha* <= upper < v refutes alpha* = v."""
+    if claim.get("kind") != "sharpness-modulus" or status != "refuted":
+        return False, "an upper bound refutes a sharpness-modulus claim that is too large"
+    upper = _upper(claim, cert)
+    return require(sign_holds(upper - parse_constant(claim["value"]), "<"),
+                   "the upper bound is not below the claimed value")
+
+
+@checker("tilt")
+def _check_tilt(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    kind = claim.get("kind")
+    if status != "refuted" or kind not in ("tilt-stable", "lipschitz-stable"):
+        return False, "a tilt refutes tilt-stable or lipschitz-stable claims"
+    problem = Problem(claim)
+    radius = parse_constant(claim["radius"])
+    xi = [parse_constant(c) for c in cert["xi"]]
+    x = [parse_constant(c) for c in cert["x"]]
+    if not all(c.is_Rational for c in xi + x) or len(xi) != len(x) != len(problem.point):
+        return False, "the tilt and the point are rational vectors of the right length"
+    if not problem.dual_norm_below(xi, radius):
+        return False, f"the tilt's dual norm is not below {radius}"
+    lin = sum(c * (a - b) for c, a, b in zip(xi, x, problem.point))
+    gap = arb_eval(problem.f.subs(dict(zip(problem.variables, x))) - problem.f_point - lin)
+    if not gap < 0:
+        return False, "f(x) - <xi, x> < f(p) - <xi, p> is not certain"
+    if claim.get("form", "argmin") == "implication":
+        return _check_supercoercive(claim, cert.get("assumption1") or {})
+    return True, ""
+
+
+def coercivity_query(claim: Mapping, eps: sp.Rational, K: sp.Rational) -> str:
+    """SMT-LIB2 text of "f(x) < eps ||x - p||^2 - K for some x" (unsat: supercoercive)."""
+    problem = Problem(claim)
+    enc = SmtEncoder(problem.variables)
+    sq = sum((v - p) ** 2 for v, p in zip(problem.variables, problem.point))
+    return enc.script([f"(< {enc.term(problem.f)} {enc.term(eps * sq - K)})"])
+
+
+def continuous_on_closed_domain(f: sp.Expr) -> bool:
+    """f is built from +, *, nonnegative rational powers, Abs, Max, Min: continuous, and its
+    domain (where every fractional power's base is >= 0) is closed."""
+    for node in sp.preorder_traversal(f):
+        if node.is_Atom or node.is_Add or node.is_Mul or isinstance(node, (sp.Abs, sp.Max,
+                                                                           sp.Min)):
+            continue
+        if node.is_Pow and node.exp.is_Rational and node.exp >= 0:
+            continue
+        return False
+    return True
+
+
+def _check_supercoercive(claim: Mapping, cert: Mapping) -> tuple[bool, str]:
+    if cert.get("kind") != "supercoercive":
+        return False, "the implication form needs Assumption 1 (a supercoercive certificate)"
+    problem = Problem(claim)
+    if not continuous_on_closed_domain(problem.f):
+        return False, "f is not shown continuous on a closed domain"
+    eps, K = parse_constant(cert["eps"]), parse_constant(cert["K"])
+    if not (eps.is_Rational and K.is_Rational and eps > 0):
+        return False, "eps > 0 and K are rationals"
+    text = coercivity_query(claim, eps, K)
+    if list(cert.get("texts") or []) != [text]:
+        return False, "the SMT text is not the supercoercivity of this f"
+    return confirm_unsat([text])

@@ -1,0 +1,100 @@
+"""A run session: tasks into a stored run, each verdict stored as it comes, interrupts survived.
+
+Exit codes (:class:`ExitCode`, also listed by ``sharpflat --help``): 0 when nothing was refuted
+or errored, 1 when something was refuted, 2 when the run was interrupted, 3 when something
+errored (or sharpflat itself failed), 4 on a usage error, 5 when nothing was selected to run.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from verify.verdict import Status, Verdict
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    REFUTED = 1
+    INTERRUPTED = 2
+    ERROR = 3
+    USAGE = 4
+    NO_CHECKS = 5
+
+
+EXIT_CODES_HELP = ("exit status: 0 nothing refuted or errored, 1 something refuted, "
+                   "2 interrupted, 3 an error (a claim, a check or sharpflat itself), "
+                   "4 usage error, 5 nothing selected")
+
+
+def exit_code_for(verdicts: Iterable[Verdict]) -> ExitCode:
+    statuses = {v.status for v in verdicts}
+    if Status.ERROR in statuses:
+        return ExitCode.ERROR
+    if Status.REFUTED in statuses:
+        return ExitCode.REFUTED
+    return ExitCode.OK
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_session(store: Any, *, command: str, target: str, tasks: list, profile: str | None,
+                seed: int, workers: int, cluster: str | None, argv: list[str],
+                json_path: str | None, early: Sequence[Verdict] = (), info: dict | None = None,
+                on_start: Callable[[Any], None] | None = None,
+                on_verdict: Callable[[Verdict], None] | None = None
+                ) -> tuple[ExitCode, int, list[Verdict], bool]:
+    """Run ``tasks`` into a new stored run.
+
+    Returns (exit code, run id, verdicts, interrupted). ``on_start(task)`` and
+    ``on_verdict(verdict)`` report progress (the command line draws a bar or prints lines).
+    Each verdict is stored as soon as it is decided; an interrupt (Ctrl-C, SIGTERM) marks the
+    run interrupted and keeps what was stored."""
+    from verify import runner
+
+    run_id = store.begin_run(command=command, target=target, profile=profile, seed=seed,
+                             planned=len(tasks) + len(early), argv=argv, info=info)
+    verdicts: list[Verdict] = []
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupted = False
+    try:
+        for v in early:
+            store.add_verdict(run_id, v)
+            verdicts.append(v)
+            if on_verdict:
+                on_verdict(v)
+        for v in runner.execute(tasks, workers=workers, cluster=cluster, on_start=on_start):
+            store.add_verdict(run_id, v)
+            verdicts.append(v)
+            if on_verdict:
+                on_verdict(v)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        store.finish_run(run_id, "interrupted" if interrupted else "complete")
+    if json_path:
+        write_json(json_path, [v.to_dict() for v in verdicts])
+    if interrupted:
+        return ExitCode.INTERRUPTED, run_id, verdicts, True
+    return exit_code_for(verdicts), run_id, verdicts, False
+
+
+def write_json(path: str, payload: Any) -> None:
+    """Write JSON to ``path`` atomically, or to standard output when ``path`` is ``-``."""
+    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
