@@ -6,15 +6,23 @@ coefficients", Theoretical Computer Science 409(2), 2008, 269-281: an interior p
 (cvxpy with Clarabel, or SCS) finds a Gram matrix ``Q`` with ``p = z^T Q z``; ``Q`` is rounded to
 rationals of bounded denominator and projected *exactly* (in rationals) onto the affine space of
 Gram matrices that reproduce ``p``; the projected matrix is then tested for positive
-semidefiniteness by an exact LDL^T factorisation. Their Proposition (the rounding argument): if
-the solver's matrix lies within Frobenius distance ``delta`` of a Gram matrix whose smallest
-eigenvalue exceeds ``delta`` plus the rounding error, the projected rational matrix is PSD, since
-the orthogonal projection onto an affine space that contains that matrix does not increase the
-distance to it. This is why the solver is asked to maximise the smallest eigenvalue (a point
-deep inside the cone), and why polynomials whose Gram matrices are all singular (real zeros,
-e.g. Motzkin times ``x^2+y^2+1``) first go through a facial reduction step: kernel vectors of
-the numerical Gram matrix are rationalised and the Gram matrix is restricted to their
-orthogonal complement, where it can be strictly positive definite.
+semidefiniteness by an exact LDL^T factorisation. The paper's rounding argument: if the rounded
+matrix lies within Frobenius distance ``delta`` of a Gram matrix whose smallest eigenvalue
+exceeds ``delta``, the projected rational matrix is PSD, since the orthogonal projection onto an
+affine space that contains that matrix does not increase the distance to it. Hence the solver
+is asked to maximise the smallest eigenvalue (a point deep inside the cone). When every Gram
+matrix is singular (``p`` has real zeros: Motzkin times ``x^2+y^2+1``, Robinson times
+``x^2+y^2+z^2``) the optimum sits on a face; there a coarse grid may snap to an exact rational
+point of the face, and otherwise a facial reduction step rationalises the kernel of the
+numerical Gram matrix and restricts the Gram matrix to its complement, where it can be
+definite, and solves again.
+
+Positivstellensatz certificates (several Gram matrices and free multipliers in one identity)
+are rounded and projected jointly onto one affine space: by default the rows that a block with
+a single-monomial weight reaches (``s_0``) are corrected by that block alone (a diagonal
+system, as in the paper), the others by the orthogonal projection of the remaining unknowns;
+``projection="orthogonal"`` projects all unknowns orthogonally (long rationals when the blocks
+overlap).
 
 Guarantee. A certificate is returned only when the self-contained exact checkers
 :func:`check_sos_certificate` / :func:`check_psatz_certificate` accept it; they use rational
@@ -27,7 +35,15 @@ certificate of the requested shape was found.
 Solver statuses: ``optimal`` and ``optimal_inaccurate`` lead to a rounding attempt (an inaccurate
 point may still round to an exact certificate, and the exact check is the arbiter either way);
 every other status (``infeasible``, ``unbounded``, their ``_inaccurate`` forms, ``user_limit``,
-a solver exception, missing or non-finite values) is a reported failure.
+a solver exception, missing or non-finite values) is a reported failure. With the default
+max-min-eigenvalue objective an optimum ``t* < 0`` (beyond a tolerance) is reported as
+numerically infeasible without a rounding attempt: no PSD point lies near the affine space.
+
+What the checkers trust: Python's integers, ``fmpq`` (or ``Fraction``) arithmetic and their own
+few lines; and that the polynomials handed to them (``p``, the ``g_k``, the ``h_l``, ``eps``) are
+the claim's. A verification kernel should pass the claim's own polynomials rather than the copies
+stored in a certificate; the certificate's part is only the basis, the Gram matrices, which
+generators each block multiplies, and the multipliers.
 
 Importing this module imports neither NumPy, SciPy, SymPy nor cvxpy: the checkers can run on JSON
 data alone; the search functions import those lazily.
@@ -185,7 +201,7 @@ def check_sos_certificate(poly_coeffs: Any, basis: Sequence[Sequence[int]],
 
     Returns True only when the polynomial identity holds coefficient by coefficient and an exact
     LDL^T factorisation of ``Q`` has non-negative pivots (zero pivots with zero columns below).
-    Malformed input gives False, never an exception. Peyrl and Parrilo 2008, Section 3.
+    Malformed input gives False, never an exception (the check of Peyrl and Parrilo 2008).
     """
     try:
         p = _poly(poly_coeffs)
@@ -597,7 +613,7 @@ class _System:
         self.cols: list = []      # exact sparse columns {monomial: coeff}
         self.metric: list = []    # Frobenius weight of each unknown
         self.layout: list = []    # per term: list of (a, b); per mult: list of monomials
-        self.full: list = []      # per term: list of (monomial, a, b, value) for cvxpy
+        self.full: list = []      # per term: (phi_a phi_b weight, a, b), for cvxpy
         for t in terms:
             ph = t.phis()
             pairs, full = [], []
@@ -955,7 +971,11 @@ def _search(terms: list, mults: list, target: dict, *, solver: str, objective: s
         attempts.append({"stage": f"solve (facial step {step})", "status": status,
                          "objective": objv, "blocks": [t.rank for t in terms]})
         if status not in ROUNDABLE_STATUSES:
-            return SOSFailure(f"solver status {status}", status, objv, attempts, timings)
+            why = f"solver status {status}"
+            if step:
+                why += (f" after facial reduction step {step} (the rationalised kernel was "
+                        "probably not the face's: an irrational face cannot be reduced so)")
+            return SOSFailure(why, status, objv, attempts, timings)
         if objective == "max_min_eig" and objv is not None and objv < -kernel_tol * scale:
             return SOSFailure(f"numerically infeasible: the largest smallest Gram eigenvalue is "
                               f"{objv:.3g} < 0 (solver status {status}); no certificate of this "
@@ -1047,6 +1067,9 @@ def find_sos(p: Any, variables: Sequence[Any], *, solver: str = "CLARABEL",
     t0 = time.perf_counter()
     z = [tuple(b) for b in basis] if basis is not None else newton_basis(pc)
     timings["newton_s"] = time.perf_counter() - t0
+    if not z and basis is not None:
+        return SOSFailure("the given basis is empty and p is not zero", None, None, attempts,
+                          timings)
     if not z:
         return SOSFailure("empty Newton basis: p is not a sum of squares (Reznick 1978: the "
                           "half Newton polytope has no lattice point)", None, None, attempts,
@@ -1134,7 +1157,7 @@ def _psatz_terms(q: dict, G: list, H: list, nv: int, degree: int, products: Any,
 def find_psatz(p: Any, gs: Sequence[Any], variables: Sequence[Any], degree: int, *,
                hs: Sequence[Any] = (), products: Any = False, form: str = "putinar",
                eps: Any = 0, solver: str = "CLARABEL", objective: str = "max_min_eig",
-               denominators: Sequence[int] = DEFAULT_DENOMINATORS, facial_reduction: int = 2,
+               denominators: Sequence[int] = DEFAULT_DENOMINATORS, facial_reduction: int = 3,
                kernel_tol: float = 1e-6, solver_options: Mapping | None = None,
                projection: str = "absorb") -> PsatzCertificate | SOSFailure:
     """Positivstellensatz certificate of ``p >= eps`` on ``K = {g_k >= 0, h_l = 0}``.
