@@ -401,6 +401,24 @@ def test_projection_reproduces_the_polynomial_exactly_from_any_point():
     assert sos._gram_poly(basis, R) == pc
 
 
+def test_facial_reduction_recovers_a_rational_kernel_from_a_noisy_gram_matrix():
+    import numpy as np
+
+    kernel = sp.Matrix([[1, -1, 2, 0], [0, 0, 1, 1]])  # rows: the exact kernel
+    C = sp.Matrix.hstack(*kernel.nullspace())  # columns c with kernel * c = 0
+    A = sp.Matrix([[3, 1], [1, 2]])
+    R = np.array((C * A * C.T).tolist(), dtype=float)
+    R += 1e-11 * np.random.default_rng(0).standard_normal(R.shape)
+    R = (R + R.T) / 2
+    V, piv = sos._rational_kernel(R, 1e-6)
+    Vm = sp.Matrix([[sp.Rational(str(v)) for v in row] for row in V])
+    assert Vm.rank() == 2 and sp.Matrix.vstack(Vm, kernel).rank() == 2
+    term = sos._Term("rhs", (), {(0,): sos._Q(1, 1)}, [(0,), (1,), (2,), (3,)])
+    reduced = sos._reduce_face(term, R, 1e-6)
+    W = sp.Matrix([[sp.Rational(str(v)) for v in row] for row in reduced.W])
+    assert W.shape == (4, 2) and (kernel * W).is_zero_matrix
+
+
 # --------------------------------------------------------------------------------------------
 # Positivstellensatz
 # --------------------------------------------------------------------------------------------
