@@ -383,12 +383,38 @@ def test_solver_failures_give_no_bound():
     assert cert.solver_status.startswith("solver_error")
 
 
+def test_failed_exact_check_gives_no_bound():
+    """Multipliers rounded to 4 bits: the |x| optimum l ~ 1 + margin rounds to l = 1, where the
+    hidden block [[-1, 1], [1, -1]] is singular, so no attempt gets a rho; no bound."""
+    layers = L.network_layers(abs_net())
+    cert = L.lipsdp(layers, bits=4)
+    assert not cert.certified and cert.status == "check-failed"
+    assert cert.bound is None and cert.rho is None and cert.multipliers is None
+    assert len(cert.attempts) == 5 and all(a["solver_status"] == "optimal" for a in cert.attempts)
+
+
+def test_margin_attempt_certifies():
+    layers = L.network_layers(abs_net())
+    cert = certified(layers, margins=(1e-3,))
+    assert cert.margin == 1e-3 and 1 <= cert.bound <= L.to_fmpq(1.01)
+
+
 def test_scs_also_certifies():
     layers = L.network_layers(random_net(6, (3, 4, 2), nn.Tanh))
     a = certified(layers)
     b = certified(layers, solver="SCS", solver_options={"eps_abs": 1e-9, "eps_rel": 1e-9,
                                                         "max_iters": 100000})
     assert abs(a.bound_float - b.bound_float) <= 1e-3 * a.bound_float
+
+
+def test_cvxopt_where_installed():
+    import cvxpy as cp
+
+    if "CVXOPT" not in cp.installed_solvers():
+        pytest.skip("cvxopt is not installed")
+    layers = L.network_layers(random_net(6, (3, 4, 4, 2), nn.ReLU))
+    a, b = certified(layers), certified(layers, solver="CVXOPT")
+    assert abs(a.bound_float - b.bound_float) <= REL * a.bound_float
 
 
 def test_sqrt_upper():
