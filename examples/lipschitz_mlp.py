@@ -11,8 +11,13 @@ matrix checked exactly; a claim of the future kind would read
     id = "digits-mlp-lipschitz"
     kind = "network-lipschitz"
     network = "examples/lipschitz_mlp.py"
-    at_most = 60          # see benchmarks/lipschitz.py for the certified value
+    at_most = 77
     norm = "2"
+
+On the machine it was written on: LipSDP certifies L_2 <= 76.274 (solve: 3 s with CVXOPT, 60 s
+with Clarabel; exact check of the 128-row matrix: about 1.5 s), the product of the layer norms
+is 87.29, and sampling finds a pair with quotient 70.74 (so at_most = 70 is refuted);
+benchmarks/lipschitz.py measures them again.
 """
 
 import torch

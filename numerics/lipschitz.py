@@ -1030,10 +1030,12 @@ def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale
 
     Pairs: x ~ N(0, scale^2 I) with y = x + r u (u uniform direction, r log-uniform in
     [1e-4, 1] scale) and y = x + 1e-4 scale v (v the top right singular vector of the Jacobian
-    at x); the 8 best pairs are refined by ``steps`` Adam steps of gradient ascent (torch,
-    float64). Deterministic for a given ``seed``. With ``exact`` the best pair is re-evaluated
-    by :func:`exact_difference_quotient`, whose lower end is a rigorous lower bound of L (the
-    other side of Fazlyab et al. 2019's upper bound).
+    at x). Then ``steps`` Adam steps (torch, float64) of gradient ascent twice: of the 8 best
+    pairs' quotient in (x, y), and of ||J(x)||_2 at the 8 points of largest Jacobian norm (for
+    smooth activations; piecewise-linear networks have a locally constant J), each ending in a
+    pair (x, x + 1e-4 scale v). Deterministic for a given ``seed``. With ``exact`` the best pair
+    is re-evaluated by :func:`exact_difference_quotient`, whose lower end is a rigorous lower
+    bound of L (the other side of Fazlyab et al. 2019's upper bound).
     """
     import torch
 
@@ -1041,45 +1043,66 @@ def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale
         raise LipschitzError("samples >= 1, steps >= 0 and scale > 0 are needed")
     layers = _as_layers(layers)
     f = _torch_forward(layers)
+    jac = torch.func.vmap(torch.func.jacrev(f))
     rng = np.random.default_rng(seed)
     n0 = layers[0].in_features
     X = rng.normal(0.0, scale, (samples, n0))
     U = rng.normal(size=(samples, n0))
     U /= np.linalg.norm(U, axis=1, keepdims=True)
     r = scale * 10.0 ** rng.uniform(-4, 0, (samples, 1))
-    xs, ds = [X], [r * U]
+    h = 1e-4 * scale
+
+    def top_direction(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        J = jac(torch.tensor(x)).detach().numpy()                         # (m, out, n0)
+        _, sv, vt = np.linalg.svd(J)
+        return sv[:, 0], vt[:, 0, :]
+
     m = min(samples, 64)
-    Xt = torch.tensor(X[:m])
-    J = torch.func.vmap(torch.func.jacrev(f))(Xt).detach().numpy()        # (m, out, n0)
-    V = np.linalg.svd(J)[2][:, 0, :]                                      # top right s.v.
-    xs.append(X[:m])
-    ds.append(1e-4 * scale * V)
-    Xa, Da = np.concatenate(xs), np.concatenate(ds)
+    norms, V = top_direction(X[:m])
+    Xa, Da = np.concatenate([X, X[:m]]), np.concatenate([r * U, h * V])
 
     def quot(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         return (f(x + d) - f(x)).norm(dim=1) / d.norm(dim=1)
 
+    def finite(v: np.ndarray) -> np.ndarray:
+        return np.where(np.isfinite(v), v, -np.inf)
+
     with torch.no_grad():
-        q0 = quot(torch.tensor(Xa), torch.tensor(Da)).numpy()
-    q0 = np.where(np.isfinite(q0), q0, -np.inf)
+        q0 = finite(quot(torch.tensor(Xa), torch.tensor(Da)).numpy())
     order = np.argsort(-q0, kind="stable")[:8]
     best = (float(q0[order[0]]), Xa[order[0]].copy(), Da[order[0]].copy())
+
+    def consider(x: np.ndarray, d: np.ndarray) -> None:
+        nonlocal best
+        with torch.no_grad():
+            q = finite(quot(torch.tensor(x), torch.tensor(d)).numpy())
+        i = int(np.argmax(q))
+        if q[i] > best[0]:
+            best = (float(q[i]), x[i].copy(), d[i].copy())
+
     if steps > 0:
         x = torch.tensor(Xa[order], requires_grad=True)
         d = torch.tensor(Da[order], requires_grad=True)
         opt = torch.optim.Adam([x, d], lr=1e-2 * scale)
         for _ in range(steps):
             opt.zero_grad()
-            q = quot(x, d)
-            (-q.sum()).backward()
+            (-quot(x, d).sum()).backward()
             opt.step()
             with torch.no_grad():                       # keep ||d|| away from 0 and infinity
                 nd = d.norm(dim=1, keepdim=True)
                 d.mul_(torch.clamp(nd, 1e-6 * scale, 10 * scale) / nd)
-                qv = quot(x, d).numpy()
-            i = int(np.argmax(np.where(np.isfinite(qv), qv, -np.inf)))
-            if qv[i] > best[0]:
-                best = (float(qv[i]), x[i].detach().numpy().copy(), d[i].detach().numpy().copy())
+        consider(x.detach().numpy(), d.detach().numpy())
+        x = torch.tensor(X[:m][np.argsort(-finite(norms), kind="stable")[:8]], requires_grad=True)
+        opt = torch.optim.Adam([x], lr=5e-2 * scale)
+        for _ in range(steps):
+            opt.zero_grad()
+            s_ = torch.linalg.matrix_norm(jac(x), ord=2)
+            if not (s_.requires_grad and bool(torch.isfinite(s_).all())):
+                break                                   # J constant (linear) or overflow
+            (-s_.sum()).backward()
+            opt.step()
+        xs = x.detach().numpy()
+        consider(xs, h * top_direction(xs)[1])
     xb, yb = best[1], best[1] + best[2]
     out = SampledLowerBound(best[0], xb, yb, samples, seed)
     if exact and not np.array_equal(xb, yb):
