@@ -30,7 +30,8 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def load_example() -> nn.Module:
-    spec = importlib.util.spec_from_file_location("lipschitz_mlp", ROOT / "examples" / "lipschitz_mlp.py")
+    spec = importlib.util.spec_from_file_location("lipschitz_mlp",
+                                                  ROOT / "examples" / "lipschitz_mlp.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.model
@@ -63,13 +64,15 @@ def measure(name: str, model: nn.Module, solvers: list[str], samples: int) -> di
     for solver in solvers:
         cert = L.lipsdp(layers, solver=solver)
         row["lipsdp"][solver] = {
-            "certified": cert.certified, "bound": cert.bound_float, "solver_bound": cert.solver_bound,
+            "certified": cert.certified, "bound": cert.bound_float,
+            "solver_bound": cert.solver_bound,
             "solver_status": cert.solver_status, "margin": cert.margin,
             "solve_s": cert.solve_seconds, "check_s": cert.check_seconds,
             "total_s": cert.total_seconds, "exact_checks": sum(
                 1 for a in cert.attempts for c in a.get("checks", []) if "check_s" in c)}
         b = cert.bound_float
-        print(f"{name:28s} rows {row['rows']:4d}  {solver:8s} LipSDP {b if b else float('nan'):12.6g}"
+        print(f"{name:28s} rows {row['rows']:4d}  {solver:8s} "
+              f"LipSDP {b if b else float('nan'):12.6g}"
               f"  naive {naive.bound_float:12.6g}  sampled {low.lower:12.6g}"
               f"  solve {cert.solve_seconds:7.2f}s  exact check {cert.check_seconds:6.2f}s",
               flush=True)
@@ -86,10 +89,11 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     if not args.skip_example:
-        rows.append(measure("examples/lipschitz_mlp.py", load_example(), args.solvers, args.samples))
+        rows.append(measure("examples/lipschitz_mlp.py", load_example(), args.solvers,
+                            args.samples))
     for w in args.widths:
-        rows.append(measure(f"random relu 64-{w}x{args.depth}-10", random_relu(w, args.depth, 64, 10),
-                            args.solvers, args.samples))
+        rows.append(measure(f"random relu 64-{w}x{args.depth}-10",
+                            random_relu(w, args.depth, 64, 10), args.solvers, args.samples))
     out = {"machine": platform.platform(), "torch_threads": torch.get_num_threads(), "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "lipschitz.json").write_text(json.dumps(out, indent=2))

@@ -197,7 +197,8 @@ def activation_slopes(name: str, params: Mapping[str, Any] | None = None
     if name == "leaky_relu":
         a = to_fmpq(params["negative_slope"])
         return min(a, Q(1)), max(a, Q(1))
-    raise UnsupportedLayer(f"activation {name!r} has no slope bounds here ({', '.join(ACTIVATIONS)})")
+    raise UnsupportedLayer(f"activation {name!r} has no slope bounds here "
+                           f"({', '.join(ACTIVATIONS)})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,7 +293,8 @@ def _validate_layers(layers: Sequence[ExactLayer]) -> None:
                              f"{layers[i - 1].out_features}")
 
 
-def _identity_layer(n: int) -> tuple[flint.fmpq_mat, tuple[flint.fmpq, ...], np.ndarray, np.ndarray]:
+def _identity_layer(n: int) -> tuple[flint.fmpq_mat, tuple[flint.fmpq, ...], np.ndarray,
+                                     np.ndarray]:
     return (flint.fmpq_mat(n, n, [Q(int(i == j)) for i in range(n) for j in range(n)]),
             tuple(Q(0) for _ in range(n)), np.eye(n), np.zeros(n))
 
@@ -680,7 +682,8 @@ class LipschitzCertificate:
         }
 
 
-def lipsdp(layers: Any, *, solver: str = "CLARABEL", solver_options: Mapping[str, Any] | None = None,
+def lipsdp(layers: Any, *, solver: str = "CLARABEL",
+           solver_options: Mapping[str, Any] | None = None,
            margins: Sequence[float] = (0.0, 1e-9, 1e-7, 1e-5, 1e-3),
            rho_slacks: Sequence[float] = (1e-10, 1e-7, 1e-4), bits: int = 32,
            max_rows: int = 400, accept_inaccurate: bool = False) -> LipschitzCertificate:
@@ -772,7 +775,8 @@ def lipsdp(layers: Any, *, solver: str = "CLARABEL", solver_options: Mapping[str
         attempt["rho_repaired"] = rho_f * 2.0 ** P
         attempt["checks"] = []
         for slack in rho_slacks:
-            rho_n = _dyadic(max(0.0, rho_f + slack * max(abs(rho_f), sol.rho, 1e-300)), bits, up=True)
+            rho_n = _dyadic(max(0.0, rho_f + slack * max(abs(rho_f), sol.rho, 1e-300)), bits,
+                            up=True)
             top = float(np.linalg.eigvalsh(_matrix_f64(Wn, slopes_f, float(rho_n), lam_f))[-1])
             check: dict[str, Any] = {"slack": slack, "float_lambda_max": top}
             attempt["checks"].append(check)
@@ -827,13 +831,14 @@ class NaiveBound:
         return _float_up(self.bound)
 
 
-def naive_bound(layers: Any) -> NaiveBound:
+def naive_bound(layers: Any, gram_max: int = 200) -> NaiveBound:
     """The naive Lipschitz bound, product of layer norms and activation slope maxima.
 
     Sound upper bound of L_2(f) (composition of Lipschitz maps); LipSDP is never worse for
     activations with alpha = 0 (Fazlyab et al. 2019, Sec. 2.2). Each ||W||_2 is bounded by a
     rational c with c^2 I - G >= 0 proved exactly (G the smaller Gram matrix, charpoly sign
-    test), falling back to the exact Frobenius norm rounded up.
+    test), falling back to the exact Frobenius norm rounded up (also where the Gram matrix has
+    more than ``gram_max`` rows).
     """
     layers = _as_layers(layers)
     norms, methods, factors = [], [], []
@@ -843,9 +848,10 @@ def naive_bound(layers: Any) -> NaiveBound:
         n = G.nrows()
         sigma = float(np.linalg.norm(layer.weight_f64, 2))
         found = None
-        for infl in (1e-12, 1e-9, 1e-6):
+        for infl in ((1e-12, 1e-9, 1e-6) if n <= gram_max else ()):
             c = _dyadic(sigma * (1 + infl) + 1e-300, 40, up=True)
-            I = flint.fmpq_mat(n, n, [c * c if i == j else Q(0) for i in range(n) for j in range(n)])
+            I = flint.fmpq_mat(n, n, [c * c if i == j else Q(0)
+                                      for i in range(n) for j in range(n)])
             if _is_nsd_exact(G - I):
                 found = c
                 break
@@ -910,7 +916,8 @@ def exact_forward(layers: Any, x: Sequence[Any], prec: int = 256) -> list[Any]:
                 pre = [col[i, 0] + layer.bias[i] for i in range(layer.out_features)]
             else:
                 rows = layer.weight.tolist()
-                pre = [flint.arb(b) + sum((flint.arb(w) * v for w, v in zip(row, vals)), flint.arb(0))
+                pre = [flint.arb(b) + sum((flint.arb(w) * v for w, v in zip(row, vals)),
+                                          flint.arb(0))
                        for row, b in zip(rows, layer.bias)]
             vals = pre if layer.activation is None else [
                 _act_exact(layer.activation, layer.params, v) for v in pre]

@@ -99,6 +99,9 @@ def test_single_linear_is_its_spectral_norm():
     nb = L.naive_bound(layers)
     assert nb.methods == ["gram-charpoly"] and nb.bound ** 2 >= rayleigh
     assert nb.bound_float <= sigma * (1 + 1e-9)
+    fro = L.naive_bound(layers, gram_max=0)                 # ||W||_2 <= ||W||_F
+    assert fro.methods == ["frobenius"]
+    assert fro.bound ** 2 >= sum((e * e for e in Wq.entries()), Q(0)) >= rayleigh
 
 
 def test_abs_network_lipsdp_value_is_one():
@@ -129,7 +132,8 @@ def test_scalar_network_lipsdp_is_exact(act, beta):
 
 
 def test_relu_on_rn_is_one():
-    layers = L.network_layers(net(linear(np.eye(3).tolist()), nn.ReLU(), linear(np.eye(3).tolist())))
+    eye = np.eye(3).tolist()
+    layers = L.network_layers(net(linear(eye), nn.ReLU(), linear(eye)))
     cert = certified(layers)
     assert 1 <= cert.bound <= L.to_fmpq(1 + REL)
 
@@ -316,7 +320,8 @@ def test_linear_layers_are_merged_exactly_and_identities_inserted():
     assert [l.activation for l in layers] == ["relu", "tanh", None]
     exact = [[sum(Fraction(b.weight[i, k].item()) * Fraction(a.weight[k, j].item())
                   for k in range(4)) for j in range(3)] for i in range(2)]
-    assert [[Fraction(int(e.p), int(e.q)) for e in row] for row in layers[0].weight.tolist()] == exact
+    merged = [[Fraction(int(e.p), int(e.q)) for e in row] for row in layers[0].weight.tolist()]
+    assert merged == exact
     assert layers[2].weight == flint.fmpq_mat([[1]])               # identity appended
     first = L.network_layers(nn.Sequential(nn.ReLU(), nn.Linear(2, 2)))
     assert first[0].weight == flint.fmpq_mat([[1, 0], [0, 1]])     # identity prepended
