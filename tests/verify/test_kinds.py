@@ -102,3 +102,11 @@ def test_kinds_and_list_answer_without_loading_the_mathematics():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.strip()
     assert out == "[]", out
+
+
+def test_the_theory_page_covers_every_check_and_kind():
+    """docs/theory.md says which check or kind covers each statement: none may be missing."""
+    page = (ROOT / "docs" / "theory.md").read_text(encoding="utf-8")
+    missing = [c.id for c in registry.discover() if f"`{c.id}`" not in page]
+    missing += [k for k in registry.kinds() if f"`{k}`" not in page]
+    assert not missing, f"add to docs/theory.md: {missing}"

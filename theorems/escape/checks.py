@@ -264,7 +264,7 @@ def algorithms(seed: int, scale: int = 1) -> Verdict:
 
 
 @check("escape.digits", paper=PAPER, statement="the CIFAR-10 experiment, scaled to scikit-learn "
-       "digits (EXPERIMENTS.md 2)", summary="from a memorizing bad minimum of a digits MLP: SGD, "
+       "digits", summary="from a memorizing bad minimum of a digits MLP: SGD, "
        "random smoothing and the sharpness-aware perturbation (batch 32 and 1) with half-MSE; "
        "train/test accuracy and Hessian trace over steps (reported, with plots)",
        smoke={"train_size": 100, "steps": 20, "every": 10, "width": 32,

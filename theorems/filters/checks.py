@@ -45,9 +45,9 @@ def _label(method: str, form: str) -> str:
     return f"{method} ({form})" if OPTIMIZERS[method].forms else method
 
 
-@check("filters.symbolic", paper=PAPER, statement="Propositions 3.1, 3.4 and the filters of "
-       "the filters of the implemented maps", summary="the filter derived from each implemented map equals the closed "
-       "form for symbolic alpha > 0, 0 <= beta < 1, rho > 0 (z3 and cvc5)",
+@check("filters.symbolic", paper=PAPER, statement="Propositions 3.1, 3.4 (the filters of "
+       "the implemented maps)", summary="the filter derived from each implemented map equals "
+       "the closed form for symbolic alpha > 0, 0 <= beta < 1, rho > 0 (z3 and cvc5)",
        smoke={"methods": 2})
 def propositions_3_1_3_4(seed: int, methods: int | None = None) -> Verdict:
     from verify.kernel.smt import SmtEncoder

@@ -79,7 +79,7 @@ def quadratic_expansion(seed: int, trials: int = 6) -> Verdict:
 
 
 @check("geometry.duality", paper=PAPER, statement="reconstructed definitions (duality f̄(x,t) <= r iff "
-       "f°(x,r) >= t) and 3.6 item 1", summary="random continuous 2-D functions: an independent "
+       "f°(x,r) >= t)", summary="random continuous 2-D functions: an independent "
        "ray-bisection estimate d of the level-set distance satisfies f°(x, d(1+1e-3)) >= t and "
        "f°(x, d(1-1e-3)) < t with certified intervals, and lies in the certified interval of "
        "level_set_distance", smoke={"trials": 1})
