@@ -27,6 +27,7 @@ MAX_LENGTH = 20_000
 MAX_DEPTH = 60
 MAX_INT_DIGITS = 200
 MAX_CONST_EXPONENT = 1_000
+MAX_SET_ELEMENTS = 1_000
 
 #: name -> (SymPy callable, allowed argument counts (None = 1 or more))
 FUNCTIONS: dict[str, tuple[object, tuple[int, ...] | None]] = {
@@ -202,6 +203,14 @@ class _Builder:
             return sp.Rational(segment.replace("_", ""))
         except (TypeError, ValueError):
             return sp.Rational(repr(value))
+
+    def _Set(self, node: ast.Set, depth: int) -> sp.Basic:
+        """``{a, b}``: SymPy's printed form of ``FiniteSet(a, b)`` (only where sets are read)."""
+        if "FiniteSet" not in self.functions:
+            raise self.fail("'Set' is not allowed")
+        if len(node.elts) > MAX_SET_ELEMENTS:
+            raise self.fail(f"a set of more than {MAX_SET_ELEMENTS} elements")
+        return sp.FiniteSet(*(self.build(e, depth) for e in node.elts))
 
     def _Name(self, node: ast.Name, depth: int) -> sp.Basic:
         name = node.id

@@ -143,3 +143,14 @@ def test_gd_hovers_at_the_edge_of_stability_on_digits():
     late = np.array(run["lambda_max"][len(run["lambda_max"]) // 2:])
     assert np.all(np.abs(late / run["edge"] - 1) <= 0.03), run["lambda_max"]
     assert run["loss"][-1] < run["loss"][0]
+
+
+def test_a_filter_set_with_an_isolated_point_is_proved_from_its_printed_form():
+    """Regression: Hessian USAM (A) at alpha = 1/10, rho = 1/20 has the filter set
+    {-20} u [0, l+]; SymPy prints the point as {-20}, which the claim parser rejected, so the
+    exact set could not be claimed (the verdict was an error)."""
+    S = F.filter_set("hessian-usam", form="A", alpha=R(1, 10), rho=R(1, 20))
+    assert S.contains(-20) is sp.true and S.contains(-19) is sp.false
+    claim = F.filter_set_claim("hessian-usam", form="A", alpha=R(1, 10), rho=R(1, 20),
+                               equals=str(S), id="hessian-usam-A")
+    assert claim.check().status is Status.PROVED

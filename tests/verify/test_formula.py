@@ -70,6 +70,13 @@ def test_sets():
         parse_set("x + 1")
     with pytest.raises(UnparsableFormula):
         parse_formula("Interval(0, 1)", (x,))  # sets only where a set is expected
+    # regression: SymPy prints FiniteSet(-20) as {-20}; the filter set of Hessian USAM (A)
+    # (Union({-20}, Interval(0, ...))) could not be read back from a verdict's JSON
+    cubic = sp.Union(sp.FiniteSet(-20), sp.Interval(0, sp.root(3, 3)))
+    assert parse_set(str(cubic)) == cubic
+    assert parse_set("{1, 2}") == sp.FiniteSet(1, 2)
+    with pytest.raises(UnparsableFormula):
+        parse_formula("{1, 2}", ())                  # a set display is a set, only where sets are
 
 
 leaves = st.one_of(st.sampled_from([x, y]), st.integers(-20, 20).map(sp.Integer),
