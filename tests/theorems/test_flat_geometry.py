@@ -220,3 +220,15 @@ def test_max_variation_of_kinked_functions_is_bounded_not_an_error():
     # a jump (sign) has no mean-value form; the natural interval extension still bounds it
     b = G.max_variation(sp.sign(X) * Y, (X, Y), (0, 0), 1)
     assert b.lower <= 1 <= b.upper and b.upper < 1 + 1e-6
+
+
+def test_the_trivial_lower_bound_of_a_concave_function_is_proved_exactly():
+    """Regression: f° >= 0 always (y = x); for a negative definite quadratic the witness is the
+    point itself and its value an exact 0, which the float conversion rounded down to -5e-324
+    (below at_least = 0), so the kernel rejected a true claim."""
+    x0, x1, x2 = sp.symbols("x0 x1 x2", real=True)
+    f = -x0 ** 2 - x0 * x1 / 2 - 3 * x1 ** 2 / 4 + 3 * x1 * x2 / 2 - 3 * x2 ** 2 / 2
+    assert (-sp.hessian(f, (x0, x1, x2))).is_positive_definite     # f is concave
+    claim = G.max_variation_claim(f, (0, 0, 0), sp.Rational(3, 5), at_least=0,
+                                  variables=(x0, x1, x2), id="concave")
+    assert claim.check().status is Status.PROVED

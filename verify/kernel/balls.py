@@ -181,13 +181,18 @@ def _compile(e: sp.Basic, index: Mapping[sp.Symbol, int]) -> Callable:
 
 
 def arb_lo(ball: flint.arb) -> float:
-    """A float that is certainly <= every number in the ball."""
-    return math.nextafter(float(ball.lower()), -math.inf)
+    """A float that is certainly <= every number in the ball (the endpoint itself when the
+    nearest float is already below it, e.g. an exact 0)."""
+    end = ball.lower()
+    value = float(end)
+    return value if flint.arb(value) <= end else math.nextafter(value, -math.inf)
 
 
 def arb_hi(ball: flint.arb) -> float:
     """A float that is certainly >= every number in the ball."""
-    return math.nextafter(float(ball.upper()), math.inf)
+    end = ball.upper()
+    value = float(end)
+    return value if flint.arb(value) >= end else math.nextafter(value, math.inf)
 
 
 def rational_point(values: Sequence[float], max_denominator: int = 10**12) -> tuple:
