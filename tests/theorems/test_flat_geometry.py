@@ -232,3 +232,16 @@ def test_the_trivial_lower_bound_of_a_concave_function_is_proved_exactly():
     claim = G.max_variation_claim(f, (0, 0, 0), sp.Rational(3, 5), at_least=0,
                                   variables=(x0, x1, x2), id="concave")
     assert claim.check().status is Status.PROVED
+
+
+@pytest.mark.parametrize("offset, want", [(sp.Rational(2, 10**7), Status.PROVED),
+                                          (-sp.Rational(2, 10**7), Status.REFUTED)])
+def test_a_threshold_closer_than_the_default_tolerance_is_still_decided(offset, want):
+    """Regression: the subdivision stopped at its relative tolerance (1e-6) even when the
+    interval still contained the claimed bound, so a true claim 1e-7 above f° was
+    inconclusive. f = (x^2 + y^2)^2 + x on the unit ball at 0: f° = 2 (at y = (1, 0))."""
+    X, Y = sp.symbols("X Y", real=True)
+    f = (X ** 2 + Y ** 2) ** 2 + X
+    claim = G.max_variation_claim(f, (0, 0), 1, at_most=2 + offset, variables=(X, Y),
+                                  id="close")
+    assert claim.check().status is want

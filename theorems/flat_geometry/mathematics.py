@@ -140,6 +140,10 @@ def normalize(b: Bounds, f: sp.Expr, variables: Sequence[sp.Symbol], x: Sequence
                   b.details, b.lower_certificate, b.upper_certificate)
 
 
+#: boxes a max-variation decision may subdivide when its first interval contains the threshold
+REFINE_BOXES = 100_000
+
+
 def decide_max_variation(claim: dict[str, Any], f: sp.Expr, variables: Sequence[sp.Symbol],
                          point: Sequence[Any], radius: Any, *, at_most: Any = None,
                          at_least: Any = None, norm: str = "2", normalization: str = "none",
@@ -149,13 +153,24 @@ def decide_max_variation(claim: dict[str, Any], f: sp.Expr, variables: Sequence[
     if at_most is None and at_least is None:
         raise InvalidClaim("a max-variation claim needs at_most or at_least")
     d = Decision(claim)
-    b = normalize(max_variation(f, variables, point, radius, norm=norm, method=method,
-                                seed=seed), f, variables, point, radius, normalization)
+    parts = [(name, exact_number(value, name)) for name, value in
+             (("at_most", at_most), ("at_least", at_least)) if value is not None]
+
+    def bounds(**refine: Any) -> FlatnessBounds:
+        return normalize(max_variation(f, variables, point, radius, norm=norm, method=method,
+                                       seed=seed, **refine), f, variables, point, radius,
+                         normalization)
+
+    b = bounds()
+    straddled = [v for _, v in parts if b.lower <= float(v) <= b.upper]
+    if len(straddled) == 1 and normalization == "none" and math.isfinite(b.upper):
+        # the interval contains the threshold: subdivide on, until the threshold is separated
+        # (a deterministic budget of boxes, not a tolerance)
+        v = float(straddled[0])
+        b = bounds(rtol=0.0, atol=0.0, max_boxes=REFINE_BOXES, stop_above=v, stop_below=v)
     shown = f"f°(x, r){'' if normalization == 'none' else ' / ' + normalization}"
     msg = f"{shown} in [{b.lower:.10g}, {b.upper:.10g}] ({b.method})"
     kw = dict(bounds=(b.lower, b.upper), evidence={"bounds": b.to_dict()})
-    parts = [(name, exact_number(value, name)) for name, value in
-             (("at_most", at_most), ("at_least", at_least)) if value is not None]
     for name, v in parts:
         if name == "at_most" and b.lower > float(v) and b.lower_certificate:
             return d.refuted(b.method, f"{msg}: at_most {v} fails",
