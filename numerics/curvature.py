@@ -14,17 +14,23 @@ Hessian-vector products (``hvp=``):
 
 * ``"reverse"``: reverse-over-reverse (Pearlmutter by double backward); a block of vectors is one
   batched backward (``is_grads_batched``, i.e. vmap over the backward pass); with one data batch
-  the graph of the gradient is built once and reused for every product.
+  the graph of the gradient is built once (timed apart, ``stats["graph_s"]``) and reused for
+  every product, by copies of the operator (``-op``, :meth:`HessianOperator.using`) too.
 * ``"forward"``: forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``), ``vmap``-ped
   over a block of vectors.
 * ``"auto"`` (default): ``"reverse"``, falling back to ``"forward"`` if an operator of the model
   has no batching rule for the double backward (``fallback_reason`` says which).
-
-Blocks are cut to ``block_size`` vectors (halved automatically on CUDA out-of-memory).
 * ``"finite-difference"``: central differences of gradients (oracle for tests only).
 
+Blocks of vectors are cut to ``block_size`` vectors per call. By default the size starts at 1
+(single products) and larger blocks are tried on the real work only while the trial costs at most
+a tenth of the products already done (:class:`BlockTuner`); the choice is cached per model shape,
+device and dtype. On a CPU a batched double backward rarely beats single products per vector, so
+the trials end at the first size that is not 10% faster. Out-of-memory halves the block.
+
 Error statements: :meth:`HessianOperator.trace` gives a Student-t confidence interval over the
-i.i.d. probe values (asymptotic in the number of probes); :meth:`HessianOperator.top_eigenvalues`
+i.i.d. probe values (asymptotic in the number of probes; with Welch-Satterthwaite degrees of
+freedom for the stratified estimator); :meth:`HessianOperator.top_eigenvalues`
 gives Ritz residual norms (each Rayleigh value lies within its residual of an eigenvalue, a
 rigorous statement up to floating-point error in the products), the Rayleigh quotient as a lower
 bound of lambda_max, and an upper bound valid with a stated probability from Kuczynski and
@@ -35,7 +41,9 @@ Wozniakowski (SIAM J. Matrix Anal. Appl. 13(4), 1992, Theorem 4.2: random-start 
 from __future__ import annotations
 
 import copy
+import heapq
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -47,7 +55,8 @@ from torch.func import functional_call, grad, jvp, vmap
 
 Tensor = torch.Tensor
 HVP_METHODS = ("auto", "reverse", "forward", "finite-difference")
-TRACE_METHODS = ("hutchinson", "hutch++")
+TRACE_METHODS = ("hutchinson", "hutch++", "stratified")
+_EXACT_BLOCK = 8  # stratified trace: parameter blocks this small are traced exactly
 
 
 class CurvatureError(ValueError):
@@ -68,10 +77,13 @@ class TooLarge(CurvatureError):
 
 @dataclass
 class TraceEstimate:
-    """A Hutchinson or Hutch++ estimate of tr(H) with a confidence interval.
+    """A Hutchinson, Hutch++ or stratified estimate of tr(H) with a confidence interval.
 
     ``lower``/``upper`` is a Student-t interval of level ``confidence`` over the i.i.d. probe
-    values (the random part of the estimator; Hutch++'s projected part is exact).
+    values (the random part of the estimator; Hutch++'s projected part and the exactly traced
+    blocks of the stratified estimator are exact), with ``df`` degrees of freedom; ``interval``
+    states the assumption. ``strata`` (stratified only) lists each parameter block's name, size,
+    number of probes, mean and standard deviation of its probe values.
     """
 
     value: float
@@ -84,10 +96,21 @@ class TraceEstimate:
     std_error: float
     samples: list[float] = field(repr=False, default_factory=list)
     interval: str = "Student-t over i.i.d. probe values (asymptotic in the number of probes)"
+    df: float = math.inf
+    strata: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def relative_std_error(self) -> float:
+        """``std_error / |value|`` (``inf`` for a zero value with a positive error)."""
+        if self.std_error == 0:
+            return 0.0
+        return self.std_error / abs(self.value) if self.value else math.inf
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("value", "lower", "upper", "confidence", "matvecs",
-                                              "probes", "method", "std_error", "interval")}
+        out = {k: getattr(self, k) for k in ("value", "lower", "upper", "confidence", "matvecs",
+                                             "probes", "method", "std_error", "interval")}
+        out["df"] = self.df if math.isfinite(self.df) else None  # strict JSON has no inf
+        return out
 
 
 @dataclass
@@ -212,6 +235,97 @@ def _same_batch(a: Any, b: Any) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
+# block size
+# --------------------------------------------------------------------------------------------
+
+# block-size tuners by model shape, data shape, device, dtype and product method (see
+# HessianOperator._tuning_key): operators on the same model share one, so a second operator
+# continues the first one's search or starts from its result
+_TUNERS: dict[tuple, "BlockTuner"] = {}
+
+
+def _candidate_block_sizes(device: torch.device, dim: int, dtype: torch.dtype) -> tuple[int, ...]:
+    """Block sizes a tuner may try: 1, 4, 16, 64 (CUDA: and 256), each block of vectors at
+    most 256 MiB on a CPU and an eighth of the free memory on CUDA."""
+    sizes = (1, 4, 16, 64, 256) if device.type == "cuda" else (1, 4, 16, 64)
+    if device.type == "cuda":
+        cap = torch.cuda.mem_get_info(device)[0] // 8
+    else:
+        cap = 256 * 2 ** 20
+    row = dim * torch.empty((), dtype=dtype).element_size()
+    return tuple(b for b in sizes if b == 1 or b * row <= cap)
+
+
+class BlockTuner:
+    """Chooses the number of vectors per batched product on the real work, at a bounded cost.
+
+    Single products come first. Larger sizes are tried in increasing order, each on three
+    calls, but only while the vectors spent in trials, this one included, stay within
+    ``budget`` times all vectors multiplied so far: trials are real work and never more than
+    that fraction of it, amortized across calls (and across operators sharing the tuner). A
+    size is kept when its median time per vector is 10% below the median of the best size's
+    last nine calls (medians, because a loaded machine stalls single calls); the search ends at
+    the first size that is not, or at the last size.
+
+    Parameters
+    ----------
+    sizes
+        Increasing candidate sizes, starting at 1.
+    budget
+        Largest fraction of the vectors that may go to trials.
+    key
+        The tuning key (see ``HessianOperator._tuning_key``).
+    """
+
+    TRIAL_CALLS = 3
+
+    def __init__(self, sizes: Iterable[int], budget: float = 0.1, key: Any = None):
+        self.sizes, self.budget, self.key = tuple(sizes), budget, key
+        if not self.sizes or self.sizes[0] != 1:
+            raise CurvatureError(f"block sizes must start at 1, got {self.sizes}")
+        self.best = 1
+        self.per_vector: dict[int, list[float]] = {}
+        self.vectors = 0
+        self.trial_vectors = 0
+        self._next = 1
+        self.done = len(self.sizes) == 1
+
+    def _trial(self) -> int | None:
+        if self.done:
+            return None
+        b = self.sizes[self._next]
+        return b if self.trial_vectors + b <= self.budget * self.vectors else None
+
+    def wanted(self) -> int:
+        """The size the next call should have: a trial size when one is due, else the best."""
+        return self._trial() or self.best
+
+    def size_for(self, remaining: int) -> int:
+        """The size of the next call with ``remaining`` vectors left to multiply."""
+        b = self._trial()
+        return b if b is not None and b <= remaining else min(self.best, remaining)
+
+    def record(self, size: int, seconds: float) -> bool:
+        """Account a call of ``size`` vectors that took ``seconds``; True if it was a trial."""
+        self.vectors += size
+        times = self.per_vector.setdefault(size, [])
+        times.append(seconds / size)
+        del times[:-16]
+        trial = not self.done and size == self.sizes[self._next]
+        if not trial:
+            return False
+        self.trial_vectors += size
+        if len(times) >= self.TRIAL_CALLS:
+            if statistics.median(times) < 0.9 * statistics.median(self.per_vector[self.best][-9:]):
+                self.best = size
+                self._next += 1
+                self.done = self._next == len(self.sizes)
+            else:
+                self.done = True
+        return True
+
+
+# --------------------------------------------------------------------------------------------
 # the operator
 # --------------------------------------------------------------------------------------------
 
@@ -229,8 +343,14 @@ class HessianOperator:
     hvp
         One of :data:`HVP_METHODS` (see the module docstring).
     block_size
-        Vectors per batched call; by default tuned on the first products (1, 4, 16, 64, ...
-        vectors per call, timed; the fastest per vector is kept).
+        Vectors per batched call; by default chosen by a :class:`BlockTuner` on the real work
+        (single products first; see the module docstring).
+
+    Attributes
+    ----------
+    stats
+        Seconds spent building the gradient graph (``graph_s``), in products (``product_s``,
+        ``products``) and, of those, in block-size trials (``tuning_s``, ``tuning_products``).
     """
 
     def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
@@ -265,14 +385,34 @@ class HessianOperator:
         self.dim = int(sum(self.sizes))
         first = self.params[wanted[0]]
         self.device, self.dtype = first.device, first.dtype
+        if block_size is not None and (not isinstance(block_size, int) or block_size < 1):
+            raise CurvatureError(f"block_size must be a positive integer, got {block_size!r}")
         self.block_size = block_size
-        self._tuning: list[float] | None = [] if block_size is None else None
-        self._warm = False
+        self._tuner: BlockTuner | None = None
+        if block_size is None:
+            key = self._tuning_key()
+            if key not in _TUNERS:
+                _TUNERS[key] = BlockTuner(_candidate_block_sizes(self.device, self.dim,
+                                                                 self.dtype), key=key)
+            self._tuner = _TUNERS[key]
+            if self._tuner.done:
+                self.block_size = self._tuner.best
         self._sign = 1
         self.matvecs = 0
-        self._graph: tuple[list[Tensor], list[Tensor]] | None = None
+        # shared (not copied) by -op and using(): one gradient graph, one set of timings
+        self._cache: dict[str, Any] = {"graph": None}
+        self.stats: dict[str, float] = {"graph_s": 0.0, "product_s": 0.0, "products": 0,
+                                        "tuning_s": 0.0, "tuning_products": 0}
         self._reverse_batched_ok = True
         self.fallback_reason: str | None = None
+
+    def _tuning_key(self) -> tuple:
+        """What a tuned block size depends on: model class and parameter shapes, data shapes,
+        device, dtype and product method."""
+        inputs = self._batches[0][0] if self._single else None
+        return (type(self.model).__qualname__, tuple(tuple(s) for s in self.shapes),
+                tuple(inputs.shape) if inputs is not None else None, self.num_batches,
+                str(self.device), self.dtype, self.hvp_method)
 
     # -- vectors ------------------------------------------------------------------------------
     def to_dict(self, flat: Tensor) -> dict[str, Tensor]:
@@ -351,64 +491,63 @@ class HessianOperator:
         out = self._products(rows)
         return out if self._sign > 0 else -out
 
+    def _kernel(self) -> Callable[[Tensor], Tensor]:
+        if self.hvp_method == "forward" or (self.hvp_method == "auto"
+                                            and not self._reverse_batched_ok):
+            return self._hvp_forward
+        return self._hvp_reverse
+
     def _products(self, rows: Tensor) -> Tensor:
         k = rows.shape[0]
         self.matvecs += k
         if self.hvp_method == "finite-difference":
             return torch.stack([self._hvp_fd(r) for r in rows])
-        if self.hvp_method == "auto" and not self._reverse_batched_ok:
-            kernel = self._hvp_forward
-        else:
-            kernel = self._hvp_forward if self.hvp_method == "forward" else self._hvp_reverse
+        kernel = self._kernel()
+        if kernel == self._hvp_reverse and self._single and self._cache["graph"] is None:
+            t0 = self._clock()
+            self._cache["graph"] = self._grad_graph(*self._batches[0])
+            self.stats["graph_s"] += self._clock() - t0
         out, start = [], 0
         while start < k:
-            size = min(self._next_block_size(), k - start)
+            tuner = self._tuner if self.block_size is None else None
+            size = tuner.size_for(k - start) if tuner else min(self.block_size, k - start)
             try:
-                t0 = self._clock()
+                t0 = self._clock(sync=tuner is not None)
                 out.append(kernel(rows[start:start + size]))
-                self._record_block(size, self._clock() - t0)
-                start += size
+                seconds = self._clock(sync=tuner is not None) - t0
             except torch.cuda.OutOfMemoryError:
                 if size == 1:
                     raise
-                self.block_size, self._tuning = max(1, size // 2), None
+                self.block_size = max(1, size // 2)
                 torch.cuda.empty_cache()
+                continue
             except RuntimeError as exc:
                 # an operator without a batching rule for the double backward: fall back once
-                if self.hvp_method != "auto" or kernel is self._hvp_forward or size == 1:
+                if self.hvp_method != "auto" or kernel != self._hvp_reverse or size == 1:
                     raise
                 self._reverse_batched_ok, kernel = False, self._hvp_forward
                 self.fallback_reason = str(exc).splitlines()[0]
-        if self.block_size is None and k > 1 and self._tuning:
-            # the block ran out before the search ended: keep the best size seen
-            self.block_size = self._TRIAL_SIZES[int(np.argmin(self._tuning))]
-        return torch.cat(out)
+                continue
+            start += size
+            self.stats["product_s"] += seconds
+            self.stats["products"] += size
+            if tuner is not None:
+                if tuner.record(size, seconds):
+                    self.stats["tuning_s"] += seconds
+                    self.stats["tuning_products"] += size
+                if tuner.done:
+                    self.block_size = tuner.best
+        return out[0] if len(out) == 1 else torch.cat(out)
 
-    # block-size tuning: while no block size is fixed, blocks of 1, 4, 16, 64 (CUDA: up to 256)
-    # vectors are timed on the real work; the first size that does not beat the previous one's
-    # time per vector by 10% ends the search and the best so far is kept.
-    _TRIAL_SIZES = (1, 4, 16, 64, 256)
-
-    def _next_block_size(self) -> int:
+    def preferred_rows(self) -> int:
+        """How many vectors a caller that generates its own (e.g. probes) should pass per call:
+        the block size, or the next trial size while the tuner may still try one."""
         if self.block_size is not None:
             return self.block_size
-        return self._TRIAL_SIZES[len(self._tuning)]
+        return self._tuner.wanted()
 
-    def _record_block(self, size: int, seconds: float) -> None:
-        if self.block_size is not None or size != self._TRIAL_SIZES[len(self._tuning)]:
-            return
-        if not self._warm:  # the first call builds graphs and caches: not representative
-            self._warm = True
-            return
-        self._tuning.append(seconds / size)
-        limit = 5 if self.device.type == "cuda" else 4
-        if len(self._tuning) >= 2 and self._tuning[-1] > 0.9 * self._tuning[-2] or \
-                len(self._tuning) == limit:
-            best = int(np.argmin(self._tuning))
-            self.block_size = self._TRIAL_SIZES[best]
-
-    def _clock(self) -> float:
-        if self.device.type == "cuda":
+    def _clock(self, sync: bool = True) -> float:
+        if sync and self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter()
 
@@ -455,28 +594,24 @@ class HessianOperator:
         return leaves, list(grads)
 
     def _hvp_reverse(self, rows: Tensor) -> Tensor:
-        """H applied to a (k, dim) block by one batched double backward per data batch
-        (``is_grads_batched``), reusing the gradient graph when there is one batch."""
+        """H applied to a (k, dim) block by one double backward per data batch (batched with
+        ``is_grads_batched`` when k > 1), reusing the gradient graph when there is one batch."""
         k = rows.shape[0]
-        vs = [t.reshape(k, *s) for t, s in zip(torch.split(rows, self.sizes, dim=1),
-                                                 self.shapes)]
-        total = torch.zeros_like(rows)
+        if k == 1:
+            vs = [t.view(s) for t, s in zip(torch.split(rows[0], self.sizes), self.shapes)]
+        else:
+            vs = [t.reshape(k, *s) for t, s in zip(torch.split(rows, self.sizes, dim=1),
+                                                     self.shapes)]
+        total = None
         for w, x, y in self._weighted_batches():
-            if self._single:
-                if self._graph is None:
-                    self._graph = self._grad_graph(x, y)
-                leaves, grads = self._graph
-            else:
-                leaves, grads = self._grad_graph(x, y)
-            if k == 1:
-                hv = torch.autograd.grad(grads, leaves, grad_outputs=[v[0] for v in vs],
-                                         retain_graph=True, allow_unused=True)
-                hv = [h[None] if h is not None else None for h in hv]
-            else:
-                hv = torch.autograd.grad(grads, leaves, grad_outputs=vs, retain_graph=True,
-                                         allow_unused=True, is_grads_batched=True)
-            total += w * torch.cat([(h if h is not None else torch.zeros_like(v)).reshape(k, -1)
-                                    for h, v in zip(hv, vs)], dim=1)
+            leaves, grads = self._cache["graph"] if self._single else self._grad_graph(x, y)
+            hv = torch.autograd.grad(grads, leaves, grad_outputs=vs, retain_graph=self._single,
+                                     allow_unused=True, is_grads_batched=k > 1)
+            flat = torch.cat([(h if h is not None else torch.zeros_like(v)).reshape(k, -1)
+                              for h, v in zip(hv, vs)], dim=1)
+            if self._single:  # weight 1
+                return flat
+            total = flat.mul_(w) if total is None else total.add_(flat, alpha=w)
         return total
 
     def _hvp_fd(self, v: Tensor) -> Tensor:
@@ -506,21 +641,59 @@ class HessianOperator:
 
     # -- trace ------------------------------------------------------------------------------
     def trace(self, probes: int = 100, method: str = "hutchinson", seed: int = 0,
-              confidence: float = 0.95) -> TraceEstimate:
-        """Hutchinson or Hutch++ estimate of tr(H) using ``probes`` products (Rademacher
-        probes), with a Student-t interval of level ``confidence``."""
+              confidence: float = 0.95, *, rtol: float | None = None,
+              min_probes: int = 10, pilot: int = 3) -> TraceEstimate:
+        """Estimate tr(H) from at most ``probes`` products, with a confidence interval.
+
+        Parameters
+        ----------
+        probes
+            Products to use; with ``rtol``, the most to use.
+        method
+            ``"hutchinson"``: mean of z^T H z over Rademacher probes z.
+            ``"hutch++"``: Meyer, Musco, Musco and Woodruff (2021): a third of the products
+            sketch a subspace Q whose trace tr(Q^T H Q) is exact, the rest are Hutchinson probes
+            projected off Q (pays when a few eigenvalues carry most of ||H||_F).
+            ``"stratified"``: the parameter blocks (one per tensor) are strata: tr(H) =
+            sum_l tr(H_ll), each estimated from probes supported on block l, so the cross-block
+            entries of H, which add variance to Hutchinson and nothing to the trace, drop out;
+            blocks of at most 8 entries are traced exactly with unit vectors; ``pilot`` probes per
+            block, then Neyman allocation (probes where the estimated standard deviation is
+            largest) in rounds that at most double the products. Pays when the cross-block
+            entries carry much of ||H||_F, as for networks whose output is linear in each layer's
+            parameters (ReLU networks), where the within-layer blocks of the residual term
+            sum_c (dloss/df_c) Hess f_c vanish.
+        seed
+            Seeds the probes (drawn vector by vector, so the probes do not depend on how the
+            products are blocked).
+        confidence
+            Level of the Student-t interval over the i.i.d. probe values (the stratified
+            estimator: Welch-Satterthwaite degrees of freedom over the independent blocks); the
+            interval is asymptotic in the number of probes.
+        rtol
+            Stop as soon as the estimated standard error is at most ``rtol * |estimate|``
+            (Hutchinson: checked after each probe from ``min_probes`` on; stratified: after each
+            allocation round). The interval then ignores the stopping rule, which is valid
+            asymptotically (Chow and Robbins 1965), not exactly.
+        """
         if method not in TRACE_METHODS:
             raise CurvatureError(f"method must be one of {TRACE_METHODS}, got {method!r}")
         if not 0 < confidence < 1:
             raise CurvatureError(f"confidence must lie in (0, 1), got {confidence}")
+        if rtol is not None and not rtol > 0:
+            raise CurvatureError(f"rtol must be positive, got {rtol}")
+        if rtol is not None and method == "hutch++":
+            raise CurvatureError("rtol (adaptive stopping) is available for 'hutchinson' and "
+                                 "'stratified', not 'hutch++'")
         gen = torch.Generator(device=self.device).manual_seed(seed)
         before = self.matvecs
+        if method == "stratified":
+            return self._trace_stratified(probes, gen, confidence, rtol, pilot, before)
         exact = 0.0
         if method == "hutchinson":
             if probes < 2:
                 raise CurvatureError("Hutchinson needs at least 2 probes for an interval")
-            Z = self._rademacher(probes, gen)
-            samples = (Z * self._apply_rows(Z)).sum(dim=1)
+            samples_np = self._hutchinson_samples(probes, gen, rtol, max(2, min_probes))
         else:
             if probes < 6:
                 raise CurvatureError("Hutch++ needs at least 6 probes (3 per phase)")
@@ -532,8 +705,7 @@ class HessianOperator:
             exact = float((Qr * self._apply_rows(Qr)).sum())
             G = self._rademacher(m, gen)
             G = G - (G @ Q) @ Qr
-            samples = (G * self._apply_rows(G)).sum(dim=1)
-        samples_np = samples.detach().double().cpu().numpy()
+            samples_np = (G * self._apply_rows(G)).sum(dim=1).detach().double().cpu().numpy()
         if not np.all(np.isfinite(samples_np)):
             raise CurvatureError("a Hessian product was not finite (NaN/inf in the model or loss)")
         n = len(samples_np)
@@ -541,27 +713,170 @@ class HessianOperator:
         se = float(samples_np.std(ddof=1) / math.sqrt(n))
         half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * se
         value = exact + mean
+        interval = TraceEstimate.interval
+        if rtol is not None:
+            interval += f"; stopped at standard error <= {rtol:g} |estimate| (asymptotic)"
         return TraceEstimate(value=value, lower=value - half, upper=value + half,
-                             confidence=confidence, matvecs=self.matvecs - before, probes=probes,
-                             method=method, std_error=se, samples=samples_np.tolist())
+                             confidence=confidence, matvecs=self.matvecs - before,
+                             probes=n if method == "hutchinson" else probes, method=method,
+                             std_error=se, samples=samples_np.tolist(), interval=interval,
+                             df=n - 1)
 
-    def _rademacher(self, k: int, gen: torch.Generator) -> Tensor:
-        z = torch.randint(0, 2, (k, self.dim), generator=gen, device=self.device)
-        return (2 * z - 1).to(self.dtype)
+    def _hutchinson_samples(self, probes: int, gen: torch.Generator, rtol: float | None,
+                            min_probes: int) -> np.ndarray:
+        """z^T H z for up to ``probes`` Rademacher probes, generated and multiplied in blocks
+        (never all in memory); with ``rtol``, cut at the first probe count >= ``min_probes``
+        where the standard error is within ``rtol`` of the mean (a function of the probe values
+        only, not of the blocking)."""
+        values = np.empty(0)
+        while len(values) < probes:
+            c = min(self.preferred_rows(), probes - len(values))
+            Z = self._rademacher(c, gen)
+            new = _rowwise_dot(Z, self._apply_rows(Z)).detach().double().cpu().numpy()
+            first = len(values)
+            values = np.concatenate([values, new])
+            if rtol is not None and len(values) >= min_probes:
+                n = np.arange(1, len(values) + 1)
+                mean = np.cumsum(values) / n
+                var = np.maximum(np.cumsum(values ** 2) / n - mean ** 2, 0.0) * n / np.maximum(
+                    n - 1, 1)
+                ok = np.flatnonzero((n >= min_probes) & (n > first)
+                                    & (np.sqrt(var / n) <= rtol * np.abs(mean)))
+                if ok.size:
+                    return values[:ok[0] + 1]
+        return values
+
+    def _trace_stratified(self, probes: int, gen: torch.Generator, confidence: float,
+                          rtol: float | None, pilot: int, before: int) -> TraceEstimate:
+        if pilot < 2:
+            raise CurvatureError(f"pilot must be at least 2 (a variance per block), got {pilot}")
+        offsets = np.cumsum([0] + self.sizes)
+        exact_blocks = [b for b, d in enumerate(self.sizes) if d <= _EXACT_BLOCK]
+        blocks = [b for b, d in enumerate(self.sizes) if d > _EXACT_BLOCK]
+        need = sum(self.sizes[b] for b in exact_blocks) + pilot * len(blocks)
+        if probes < need:
+            raise CurvatureError(
+                f"the stratified trace needs at least {need} probes here ({pilot} per parameter "
+                f"block for {len(blocks)} blocks, plus unit vectors for blocks of at most "
+                f"{_EXACT_BLOCK} entries), got {probes}; use method='hutchinson'")
+        exact = 0.0
+        if exact_blocks:
+            idx = torch.cat([torch.arange(int(offsets[b]), int(offsets[b + 1]))
+                             for b in exact_blocks]).to(self.device)
+            for part in idx.split(max(1, self.preferred_rows())):
+                E = torch.zeros((len(part), self.dim), device=self.device, dtype=self.dtype)
+                E[torch.arange(len(part)), part] = 1
+                exact += float(self._apply_rows(E)[torch.arange(len(part)), part].double().sum())
+        values: dict[int, list[float]] = {b: [] for b in blocks}
+
+        def draw(order: list[int]) -> None:
+            start = 0
+            while start < len(order):
+                part = order[start:start + max(1, self.preferred_rows())]
+                Z = torch.zeros((len(part), self.dim), device=self.device, dtype=self.dtype)
+                for i, b in enumerate(part):
+                    Z[i, offsets[b]:offsets[b + 1]] = self._rademacher(1, gen, self.sizes[b])[0]
+                HZ = self._apply_rows(Z)
+                quad = torch.stack([Z[i, offsets[b]:offsets[b + 1]] @ HZ[i, offsets[b]:
+                                                                         offsets[b + 1]]
+                                    for i, b in enumerate(part)])
+                for b, q in zip(part, quad.double().cpu().tolist()):
+                    values[b].append(q)
+                start += len(part)
+
+        def summary() -> tuple[float, float, float, np.ndarray, np.ndarray]:
+            n = np.array([len(values[b]) for b in blocks], dtype=float)
+            mean = np.array([np.mean(values[b]) for b in blocks])
+            var = np.array([np.var(values[b], ddof=1) for b in blocks])
+            if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(var)):
+                raise CurvatureError("a Hessian product was not finite (NaN/inf in the model "
+                                     "or loss)")
+            v = var / n
+            total = float(v.sum())
+            df = total ** 2 / float((v ** 2 / (n - 1)).sum()) if total > 0 else math.inf
+            return exact + float(mean.sum()), math.sqrt(total), df, n, var
+
+        draw([b for b in blocks for _ in range(pilot)])
+        used = need
+        while blocks:
+            value, se, df, n, var = summary()
+            if rtol is not None and se <= rtol * abs(value):
+                break
+            sampled = int(n.sum())
+            remaining = probes - used
+            sd = np.sqrt(var)
+            if remaining <= 0 or sd.sum() == 0:
+                break
+            round_size = min(remaining, sampled)           # at most doubles the probes
+            if rtol is not None and value != 0:
+                # Neyman allocation: variance (sum_l sd_l)^2 / N over N block probes
+                target = math.ceil((sd.sum() / (rtol * abs(value))) ** 2)
+                round_size = max(1, min(round_size, target - sampled))
+            # greedy Neyman: each probe where it removes the most variance; a floor of 1% of the
+            # largest standard deviation keeps every block sampled as the probes grow
+            weight = np.maximum(var, (0.01 * sd.max()) ** 2)
+            counts = n.copy()
+            heap = [(-weight[i] / (counts[i] * (counts[i] + 1)), i) for i in range(len(blocks))]
+            heapq.heapify(heap)
+            order = []
+            for _ in range(round_size):
+                _, i = heapq.heappop(heap)
+                order.append(blocks[i])
+                counts[i] += 1
+                heapq.heappush(heap, (-weight[i] / (counts[i] * (counts[i] + 1)), i))
+            draw(sorted(order))
+            used += round_size
+        if blocks:
+            value, se, df, n, var = summary()
+        else:
+            value, se, df, n, var = exact, 0.0, math.inf, np.zeros(0), np.zeros(0)
+        half = float(stats.t.ppf((1 + confidence) / 2, df)) * se if se > 0 else 0.0
+        strata = [{"name": self.names[b], "size": self.sizes[b], "probes": len(values[b]),
+                   "mean": float(np.mean(values[b])), "std": float(math.sqrt(var[i]))}
+                  for i, b in enumerate(blocks)]
+        strata += [{"name": self.names[b], "size": self.sizes[b], "probes": self.sizes[b],
+                    "exact": True} for b in exact_blocks]
+        interval = ("Student-t with Welch-Satterthwaite degrees of freedom over independent "
+                    "per-block i.i.d. probe values (asymptotic; allocation by the same samples)")
+        if rtol is not None:
+            interval += f"; stopped at standard error <= {rtol:g} |estimate|"
+        return TraceEstimate(value=value, lower=value - half, upper=value + half,
+                             confidence=confidence, matvecs=self.matvecs - before, probes=used,
+                             method="stratified", std_error=se,
+                             samples=[q for b in blocks for q in values[b]], interval=interval,
+                             df=df, strata=strata)
+
+    def _rademacher(self, k: int, gen: torch.Generator, size: int | None = None) -> Tensor:
+        """``k`` rows of ``size`` (default ``dim``) i.i.d. signs, drawn row by row so that a
+        stream of rows does not depend on how it is cut into blocks. Each sign is one bit of a
+        uniform random byte (eight signs per draw of the generator)."""
+        n = self.dim if size is None else size
+        out = torch.empty((k, n), device=self.device, dtype=self.dtype)
+        shifts = torch.arange(8, dtype=torch.uint8, device=self.device)
+        for row in out:
+            octets = torch.randint(0, 256, ((n + 7) // 8,), dtype=torch.uint8, generator=gen,
+                                   device=self.device)
+            row.copy_(((octets[:, None] >> shifts) & 1).reshape(-1)[:n])
+        return out.mul_(2).sub_(1)
 
     # -- eigenvalues -------------------------------------------------------------------------
     def top_eigenvalues(self, k: int = 1, tol: float = 1e-6, seed: int = 0, *,
                         max_steps: int | None = None, confidence: float = 0.95,
                         reorthogonalize: bool = True, certify: bool = False,
-                        bound_rtol: float | None = None, check_every: int = 5) -> EigenEstimate:
+                        bound_rtol: float | None = None,
+                        check_every: int | None = None) -> EigenEstimate:
         """The ``k`` largest eigenvalues by Lanczos from a random start, run until each of the
         top ``k`` Ritz pairs has residual ``<= tol * max|Ritz value|`` and, if ``bound_rtol`` is given,
         the probabilistic upper bound of lambda_max lies within ``bound_rtol * max|Ritz value|``
-        of the top Ritz value (or ``max_steps`` is reached)."""
+        of the top Ritz value (or ``max_steps`` is reached). The stopping test reads the
+        coefficients on the host every ``check_every`` steps (default: every step on a CPU,
+        where that read costs nothing, every 5 on CUDA, where it waits for the device)."""
         if k < 1 or k > self.dim:
             raise CurvatureError(f"k must lie in [1, {self.dim}], got {k}")
         if not 0 < confidence < 1:
             raise CurvatureError(f"confidence must lie in (0, 1), got {confidence}")
+        if check_every is None:
+            check_every = 5 if self.device.type == "cuda" else 1
         before = self.matvecs
         max_steps = min(self.dim, max_steps or max(300, 4 * k))
         gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -629,6 +944,11 @@ class HessianOperator:
         return SpectralDensity(nodes=nodes, weights=weights, matvecs=self.matvecs - before)
 
 
+def _rowwise_dot(A: Tensor, B: Tensor) -> Tensor:
+    """(a_i . b_i) for the rows of two (k, n) blocks, without a (k, n) temporary."""
+    return (A[:, None, :] @ B[:, :, None]).reshape(-1)
+
+
 def _scale(theta: np.ndarray) -> float:
     """The residual scale of a Lanczos run: max |Ritz value|, an estimate of ||H||_2 from below
     (tolerances are relative to it, so eigenvalues near zero converge in absolute terms)."""
@@ -672,7 +992,9 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
             grown[:j] = Q
             Q = grown
         Q[j] = q
-        w = apply_rows(q[None])[0].clone()
+        w = apply_rows(q[None])[0]
+        if w.untyped_storage().data_ptr() == q.untyped_storage().data_ptr():
+            w = w.clone()  # the operator handed back its input: w is updated in place
         a = torch.dot(w, q)
         alpha[j] = a
         # in-place updates with device scalars: no host sync, no temporaries of length dim
