@@ -642,7 +642,7 @@ class HessianOperator:
     # -- trace ------------------------------------------------------------------------------
     def trace(self, probes: int = 100, method: str = "hutchinson", seed: int = 0,
               confidence: float = 0.95, *, rtol: float | None = None,
-              min_probes: int = 10, pilot: int = 3) -> TraceEstimate:
+              min_probes: int = 20, pilot: int = 2) -> TraceEstimate:
         """Estimate tr(H) from at most ``probes`` products, with a confidence interval.
 
         Parameters
@@ -659,7 +659,11 @@ class HessianOperator:
             entries of H, which add variance to Hutchinson and nothing to the trace, drop out;
             blocks of at most 8 entries are traced exactly with unit vectors; ``pilot`` probes per
             block, then Neyman allocation (probes where the estimated standard deviation is
-            largest) in rounds that at most double the products. Pays when the cross-block
+            largest) in rounds that at most double the products. A block's variance is the
+            larger of the sample variance of its probe values and an unbiased estimate that
+            averages over its entries, 2 (||H_ll||_F^2 - sum_i H_ii^2) from ||H_ll z||^2 and
+            pairs of probes (conservative; the same estimate steers the allocation, so a block
+            whose few values happen to agree is not starved). Pays when the cross-block
             entries carry much of ||H||_F, as for networks whose output is linear in each layer's
             parameters (ReLU networks), where the within-layer blocks of the residual term
             sum_c (dloss/df_c) Hess f_c vanish.
@@ -673,8 +677,12 @@ class HessianOperator:
         rtol
             Stop as soon as the estimated standard error is at most ``rtol * |estimate|``
             (Hutchinson: checked after each probe from ``min_probes`` on; stratified: after each
-            allocation round). The interval then ignores the stopping rule, which is valid
-            asymptotically (Chow and Robbins 1965), not exactly.
+            allocation round, once the interval has ``min_probes - 1`` degrees of freedom). The
+            interval then ignores the stopping rule, which is valid asymptotically (Chow and
+            Robbins 1965), not exactly; ``min_probes`` keeps a stop from resting on a variance
+            estimated from a handful of values.
+        pilot
+            Stratified: probes per parameter block before the allocation (at least 2).
         """
         if method not in TRACE_METHODS:
             raise CurvatureError(f"method must be one of {TRACE_METHODS}, got {method!r}")
@@ -688,7 +696,8 @@ class HessianOperator:
         gen = torch.Generator(device=self.device).manual_seed(seed)
         before = self.matvecs
         if method == "stratified":
-            return self._trace_stratified(probes, gen, confidence, rtol, pilot, before)
+            return self._trace_stratified(probes, gen, confidence, rtol, pilot, before,
+                                          max(2, min_probes) - 1)
         exact = 0.0
         if method == "hutchinson":
             if probes < 2:
@@ -747,7 +756,8 @@ class HessianOperator:
         return values
 
     def _trace_stratified(self, probes: int, gen: torch.Generator, confidence: float,
-                          rtol: float | None, pilot: int, before: int) -> TraceEstimate:
+                          rtol: float | None, pilot: int, before: int,
+                          min_df: int) -> TraceEstimate:
         if pilot < 2:
             raise CurvatureError(f"pilot must be at least 2 (a variance per block), got {pilot}")
         offsets = np.cumsum([0] + self.sizes)
@@ -768,6 +778,13 @@ class HessianOperator:
                 E[torch.arange(len(part)), part] = 1
                 exact += float(self._apply_rows(E)[torch.arange(len(part)), part].double().sum())
         values: dict[int, list[float]] = {b: [] for b in blocks}
+        # for the allocation, a variance estimate that averages over a block's entries:
+        # Var(z^T A z) = 2 (||A||_F^2 - sum_i A_ii^2) with E||A z||^2 = ||A||_F^2 and, for
+        # independent z, z', E[(z o Az)_i (z' o Az')_i] = A_ii^2
+        frob = {b: 0.0 for b in blocks}
+        wsum = {b: torch.zeros(self.sizes[b], device=self.device, dtype=torch.float64)
+                for b in blocks}
+        wsq = {b: 0.0 for b in blocks}
 
         def draw(order: list[int]) -> None:
             start = 0
@@ -777,12 +794,26 @@ class HessianOperator:
                 for i, b in enumerate(part):
                     Z[i, offsets[b]:offsets[b + 1]] = self._rademacher(1, gen, self.sizes[b])[0]
                 HZ = self._apply_rows(Z)
-                quad = torch.stack([Z[i, offsets[b]:offsets[b + 1]] @ HZ[i, offsets[b]:
-                                                                         offsets[b + 1]]
-                                    for i, b in enumerate(part)])
-                for b, q in zip(part, quad.double().cpu().tolist()):
+                stats_ = []
+                for i, b in enumerate(part):
+                    z = Z[i, offsets[b]:offsets[b + 1]].double()
+                    u = HZ[i, offsets[b]:offsets[b + 1]].double()
+                    w = z * u
+                    wsum[b] += w
+                    stats_.append(torch.stack([z @ u, u @ u, w @ w]))
+                for b, (q, f, ww) in zip(part, torch.stack(stats_).cpu().tolist()):
                     values[b].append(q)
+                    frob[b] += f
+                    wsq[b] += ww
                 start += len(part)
+
+        def allocation_variance() -> np.ndarray:
+            out = []
+            for b in blocks:
+                n = len(values[b])
+                diag = (float(wsum[b] @ wsum[b]) - wsq[b]) / (n * (n - 1))
+                out.append(max(2 * (frob[b] / n - diag), 0.0))
+            return np.array(out)
 
         def summary() -> tuple[float, float, float, np.ndarray, np.ndarray]:
             n = np.array([len(values[b]) for b in blocks], dtype=float)
@@ -791,7 +822,7 @@ class HessianOperator:
             if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(var)):
                 raise CurvatureError("a Hessian product was not finite (NaN/inf in the model "
                                      "or loss)")
-            v = var / n
+            v = np.maximum(var, allocation_variance()) / n
             total = float(v.sum())
             df = total ** 2 / float((v ** 2 / (n - 1)).sum()) if total > 0 else math.inf
             return exact + float(mean.sum()), math.sqrt(total), df, n, var
@@ -800,21 +831,27 @@ class HessianOperator:
         used = need
         while blocks:
             value, se, df, n, var = summary()
-            if rtol is not None and se <= rtol * abs(value):
+            tight = rtol is not None and se <= rtol * abs(value)
+            if tight and df >= min_df:
                 break
             sampled = int(n.sum())
             remaining = probes - used
-            sd = np.sqrt(var)
-            if remaining <= 0 or sd.sum() == 0:
+            if remaining <= 0 or not var.any():
                 break
+            alloc = allocation_variance()
+            sd = np.sqrt(alloc)
             round_size = min(remaining, sampled)           # at most doubles the probes
-            if rtol is not None and value != 0:
+            if tight:  # tight enough, but on too few degrees of freedom: a quarter more
+                round_size = max(1, min(round_size, sampled // 4))
+            elif rtol is not None and value != 0:
                 # Neyman allocation: variance (sum_l sd_l)^2 / N over N block probes
                 target = math.ceil((sd.sum() / (rtol * abs(value))) ** 2)
                 round_size = max(1, min(round_size, target - sampled))
-            # greedy Neyman: each probe where it removes the most variance; a floor of 1% of the
-            # largest standard deviation keeps every block sampled as the probes grow
-            weight = np.maximum(var, (0.01 * sd.max()) ** 2)
+            # greedy Neyman: each probe where it removes the most variance (estimated over the
+            # block's entries, so a block whose few probe values happen to agree is not
+            # starved); a floor of 1% of the largest standard deviation keeps every block
+            # sampled as the probes grow
+            weight = np.maximum(alloc, (0.01 * sd.max()) ** 2)
             counts = n.copy()
             heap = [(-weight[i] / (counts[i] * (counts[i] + 1)), i) for i in range(len(blocks))]
             heapq.heapify(heap)
@@ -837,7 +874,8 @@ class HessianOperator:
         strata += [{"name": self.names[b], "size": self.sizes[b], "probes": self.sizes[b],
                     "exact": True} for b in exact_blocks]
         interval = ("Student-t with Welch-Satterthwaite degrees of freedom over independent "
-                    "per-block i.i.d. probe values (asymptotic; allocation by the same samples)")
+                    "per-block i.i.d. probe values, each block's variance the larger of two "
+                    "estimates (asymptotic; allocation by the same samples)")
         if rtol is not None:
             interval += f"; stopped at standard error <= {rtol:g} |estimate|"
         return TraceEstimate(value=value, lower=value - half, upper=value + half,
