@@ -190,7 +190,10 @@ class ProductCounter:
     """Counts PyHessian's Hessian-vector products (wraps the function its module calls)."""
 
     def __init__(self):
-        import pyhessian.hessian as module
+        import importlib
+
+        # the module, not the class of the same name that pyhessian/__init__.py exports
+        module = importlib.import_module("pyhessian.hessian")
 
         self.module, self.original, self.count = module, module.hessian_vector_product, 0
 

@@ -449,7 +449,9 @@ class HessianOperator:
         if v.shape[0] != self.dim or v.dim() > 2:
             raise CurvatureError(f"expected a vector of length {self.dim} or a ({self.dim}, k) "
                                  f"block, got shape {tuple(v.shape)}")
-        if not torch.isfinite(v).all():
+        # one reduction decides for finite vectors; the entrywise test only confirms (a sum
+        # of huge finite entries can overflow)
+        if not torch.isfinite(v.sum()) and not torch.isfinite(v).all():
             raise CurvatureError("the vector has non-finite entries")
         return v.to(device=self.device, dtype=self.dtype)
 
@@ -487,33 +489,52 @@ class HessianOperator:
         """H applied to each row of a (k, dim) block (the layout used internally)."""
         return self._apply_rows(self._check_flat(rows.T).T)
 
-    def _apply_rows(self, rows: Tensor) -> Tensor:
-        out = self._products(rows)
-        return out if self._sign > 0 else -out
+    def _apply_rows(self, rows: Tensor, out: Tensor | None = None) -> Tensor:
+        """H (or -H) applied to the rows of a (k, dim) block; written into ``out`` if given."""
+        res = self._products(rows, out=out)
+        if self._sign > 0:
+            return res
+        return res.neg_() if out is not None else -res
 
-    def _kernel(self) -> Callable[[Tensor], Tensor]:
+    def _quadratic_forms(self, rows: Tensor) -> Tensor:
+        """(z_i^T H z_i) for the rows z_i of a (k, dim) block (reverse products never build
+        the flat H z_i: the forms are summed parameter by parameter)."""
+        res = self._products(rows, quadratic=True)
+        return res if self._sign > 0 else -res
+
+    def _kernel(self) -> Callable[..., Tensor]:
         if self.hvp_method == "forward" or (self.hvp_method == "auto"
                                             and not self._reverse_batched_ok):
             return self._hvp_forward
         return self._hvp_reverse
 
-    def _products(self, rows: Tensor) -> Tensor:
+    def _products(self, rows: Tensor, *, quadratic: bool = False,
+                  out: Tensor | None = None) -> Tensor:
         k = rows.shape[0]
         self.matvecs += k
         if self.hvp_method == "finite-difference":
-            return torch.stack([self._hvp_fd(r) for r in rows])
+            res = torch.stack([self._hvp_fd(r) for r in rows])
+            if quadratic:
+                return _rowwise_dot(rows, res)
+            return res if out is None else out.copy_(res)
         kernel = self._kernel()
         if kernel == self._hvp_reverse and self._single and self._cache["graph"] is None:
             t0 = self._clock()
             self._cache["graph"] = self._grad_graph(*self._batches[0])
             self.stats["graph_s"] += self._clock() - t0
-        out, start = [], 0
+        parts, start = [], 0
         while start < k:
             tuner = self._tuner if self.block_size is None else None
             size = tuner.size_for(k - start) if tuner else min(self.block_size, k - start)
+            block = rows[start:start + size]
             try:
                 t0 = self._clock(sync=tuner is not None)
-                out.append(kernel(rows[start:start + size]))
+                if kernel == self._hvp_reverse:
+                    parts.append(kernel(block, quadratic=quadratic,
+                                        out=None if out is None else out[start:start + size]))
+                else:
+                    hv = kernel(block)
+                    parts.append(_rowwise_dot(block, hv) if quadratic else hv)
                 seconds = self._clock(sync=tuner is not None) - t0
             except torch.cuda.OutOfMemoryError:
                 if size == 1:
@@ -537,7 +558,13 @@ class HessianOperator:
                     self.stats["tuning_products"] += size
                 if tuner.done:
                     self.block_size = tuner.best
-        return out[0] if len(out) == 1 else torch.cat(out)
+        if out is not None and not quadratic:
+            for i, part in enumerate(parts):  # kernels that ignore ``out``
+                dst = out[sum(p.shape[0] for p in parts[:i]):][:part.shape[0]]
+                if part.data_ptr() != dst.data_ptr():
+                    dst.copy_(part)
+            return out
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def preferred_rows(self) -> int:
         """How many vectors a caller that generates its own (e.g. probes) should pass per call:
@@ -593,9 +620,11 @@ class HessianOperator:
             grads = torch.autograd.grad(loss, leaves, create_graph=True)
         return leaves, list(grads)
 
-    def _hvp_reverse(self, rows: Tensor) -> Tensor:
+    def _hvp_reverse(self, rows: Tensor, *, quadratic: bool = False,
+                     out: Tensor | None = None) -> Tensor:
         """H applied to a (k, dim) block by one double backward per data batch (batched with
-        ``is_grads_batched`` when k > 1), reusing the gradient graph when there is one batch."""
+        ``is_grads_batched`` when k > 1), reusing the gradient graph when there is one batch;
+        with ``quadratic`` the (k,) forms z^T H z, reduced parameter by parameter."""
         k = rows.shape[0]
         if k == 1:
             vs = [t.view(s) for t, s in zip(torch.split(rows[0], self.sizes), self.shapes)]
@@ -607,11 +636,28 @@ class HessianOperator:
             leaves, grads = self._cache["graph"] if self._single else self._grad_graph(x, y)
             hv = torch.autograd.grad(grads, leaves, grad_outputs=vs, retain_graph=self._single,
                                      allow_unused=True, is_grads_batched=k > 1)
-            flat = torch.cat([(h if h is not None else torch.zeros_like(v)).reshape(k, -1)
-                              for h, v in zip(hv, vs)], dim=1)
-            if self._single:  # weight 1
-                return flat
-            total = flat.mul_(w) if total is None else total.add_(flat, alpha=w)
+            if quadratic:
+                used = [(h, v) for h, v in zip(hv, vs) if h is not None]
+                if k == 1:
+                    part = torch.stack([torch.dot(h.reshape(-1), v.reshape(-1))
+                                        for h, v in used]).sum().reshape(1)
+                else:
+                    part = sum(_rowwise_dot(h.reshape(k, -1), v.reshape(k, -1))
+                               for h, v in used)
+                if not used:
+                    part = rows.new_zeros(k)
+            else:
+                pieces = [(h if h is not None else torch.zeros_like(v)).reshape(k, -1)
+                          for h, v in zip(hv, vs)]
+                if self._single:  # weight 1
+                    return torch.cat(pieces, dim=1, out=out) if out is not None else \
+                        torch.cat(pieces, dim=1)
+                part = torch.cat(pieces, dim=1)
+            if self._single:
+                return part
+            total = part.mul_(w) if total is None else total.add_(part, alpha=w)
+        if out is not None:
+            return out.copy_(total)
         return total
 
     def _hvp_fd(self, v: Tensor) -> Tensor:
@@ -738,10 +784,13 @@ class HessianOperator:
         where the standard error is within ``rtol`` of the mean (a function of the probe values
         only, not of the blocking)."""
         values = np.empty(0)
+        buffer = None   # reused: a fresh block of probes pays page faults on every touch
         while len(values) < probes:
             c = min(self.preferred_rows(), probes - len(values))
-            Z = self._rademacher(c, gen)
-            new = _rowwise_dot(Z, self._apply_rows(Z)).detach().double().cpu().numpy()
+            if buffer is None or buffer.shape[0] != c:
+                buffer = torch.empty((c, self.dim), device=self.device, dtype=self.dtype)
+            Z = self._rademacher(c, gen, out=buffer)
+            new = self._quadratic_forms(Z).detach().double().cpu().numpy()
             first = len(values)
             values = np.concatenate([values, new])
             if rtol is not None and len(values) >= min_probes:
@@ -884,12 +933,14 @@ class HessianOperator:
                              samples=[q for b in blocks for q in values[b]], interval=interval,
                              df=df, strata=strata)
 
-    def _rademacher(self, k: int, gen: torch.Generator, size: int | None = None) -> Tensor:
+    def _rademacher(self, k: int, gen: torch.Generator, size: int | None = None,
+                    out: Tensor | None = None) -> Tensor:
         """``k`` rows of ``size`` (default ``dim``) i.i.d. signs, drawn row by row so that a
         stream of rows does not depend on how it is cut into blocks. Each sign is one bit of a
         uniform random byte (eight signs per draw of the generator)."""
         n = self.dim if size is None else size
-        out = torch.empty((k, n), device=self.device, dtype=self.dtype)
+        if out is None:
+            out = torch.empty((k, n), device=self.device, dtype=self.dtype)
         shifts = torch.arange(8, dtype=torch.uint8, device=self.device)
         for row in out:
             octets = torch.randint(0, 256, ((n + 7) // 8,), dtype=torch.uint8, generator=gen,
@@ -900,7 +951,7 @@ class HessianOperator:
     # -- eigenvalues -------------------------------------------------------------------------
     def top_eigenvalues(self, k: int = 1, tol: float = 1e-6, seed: int = 0, *,
                         max_steps: int | None = None, confidence: float = 0.95,
-                        reorthogonalize: bool = True, certify: bool = False,
+                        reorthogonalize: bool | str = True, certify: bool = False,
                         bound_rtol: float | None = None,
                         check_every: int | None = None) -> EigenEstimate:
         """The ``k`` largest eigenvalues by Lanczos from a random start, run until each of the
@@ -932,11 +983,12 @@ class HessianOperator:
             return upper - theta[top[0]] <= bound_rtol * _scale(theta)
 
         lz = lanczos(self._apply_rows, start, max_steps, reorthogonalize=reorthogonalize,
-                     stop=done, check_every=check_every)
+                     stop=done, check_every=check_every, product_into=True,
+                     workspace=self._cache.setdefault("lanczos_blocks", []))
         theta, S = np.linalg.eigh(lz.tridiagonal())
         order = np.argsort(theta)[::-1][:k]
         ritz = torch.as_tensor(S[:, order], dtype=self.dtype, device=self.device)
-        Y = (lz.basis.T @ ritz).T                                    # (k, dim) Ritz vectors
+        Y = lz.ritz_vectors(ritz)                                    # (k, dim) Ritz vectors
         Y = Y / Y.norm(dim=1, keepdim=True)
         HY = self._apply_rows(Y)
         rayleigh = (Y * HY).sum(dim=1)
@@ -960,7 +1012,7 @@ class HessianOperator:
 
     # -- density ------------------------------------------------------------------------------
     def spectral_density(self, runs: int = 10, steps: int = 80, seed: int = 0,
-                         reorthogonalize: bool = True) -> SpectralDensity:
+                         reorthogonalize: bool | str = True) -> SpectralDensity:
         """Stochastic Lanczos quadrature (Ubaru, Chen, Saad 2017): ``runs`` Lanczos runs of
         ``steps`` steps from Rademacher starts; nodes are Ritz values, weights the squared first
         components of the Ritz vectors."""
@@ -973,7 +1025,9 @@ class HessianOperator:
         weights = np.zeros((runs, steps))
         for r in range(runs):
             z = self._rademacher(1, gen)[0]
-            lz = lanczos(self._apply_rows, z, steps, reorthogonalize=reorthogonalize)
+            lz = lanczos(self._apply_rows, z, steps, reorthogonalize=reorthogonalize,
+                         product_into=True,
+                         workspace=self._cache.setdefault("lanczos_blocks", []))
             theta, S = np.linalg.eigh(lz.tridiagonal())
             m = len(theta)
             nodes[r, :m], weights[r, :m] = theta, S[0] ** 2
@@ -1001,9 +1055,19 @@ def _scale(theta: np.ndarray) -> float:
 class LanczosResult:
     alpha: np.ndarray
     beta: np.ndarray            # beta[j] couples steps j and j+1; beta[-1] is the last residual
-    basis: Tensor               # (steps, dim), on the operator's device
+    vectors: "_Basis"           # the Lanczos vectors, on the operator's device
     steps: int
     breakdown: bool
+    reorthogonalizations: int = 0   # steps with a full Gram-Schmidt pass
+
+    @property
+    def basis(self) -> Tensor:
+        """The Lanczos vectors as a (steps, dim) tensor (a copy)."""
+        return self.vectors.matrix(self.steps)
+
+    def ritz_vectors(self, coefficients: Tensor) -> Tensor:
+        """Q^T S for a (steps, k) coefficient matrix S: the (k, dim) Ritz vectors as rows."""
+        return self.vectors.combine(coefficients, self.steps).T.contiguous()
 
     def tridiagonal(self) -> np.ndarray:
         m = self.steps
@@ -1011,53 +1075,191 @@ class LanczosResult:
                 + np.diag(self.beta[:m - 1], -1))
 
 
+class _Basis:
+    """Lanczos vectors as rows of fixed blocks of 16 (never copied to grow; rows past the last
+    written are never read). Blocks come from ``pool`` when given (and new ones join it), so
+    repeated runs reuse memory instead of paying page faults on fresh pages."""
+
+    ROWS = 16
+
+    def __init__(self, dim: int, like: Tensor, pool: list[Tensor] | None = None):
+        self.dim, self.like, self.blocks, self.count = dim, like, [], 0
+        self.pool = pool if pool is not None else []
+        self.pool[:] = [b for b in self.pool if b.shape == (self.ROWS, dim)
+                        and b.dtype == like.dtype and b.device == like.device]
+
+    def next_slot(self) -> Tensor:
+        """The next row to write (a view), allocating a block when needed; not yet counted."""
+        if self.count == len(self.blocks) * self.ROWS:
+            if len(self.blocks) < len(self.pool):
+                self.blocks.append(self.pool[len(self.blocks)])
+            else:
+                self.blocks.append(torch.empty((self.ROWS, self.dim), dtype=self.like.dtype,
+                                               device=self.like.device))
+                self.pool.append(self.blocks[-1])
+        return self.blocks[-1][self.count % self.ROWS]
+
+    def append_slot(self) -> Tensor:
+        """The next row to write, counted as written."""
+        row = self.next_slot()
+        self.count += 1
+        return row
+
+    def row(self, i: int) -> Tensor:
+        return self.blocks[i // self.ROWS][i % self.ROWS]
+
+    def _parts(self) -> list[Tensor]:
+        return self._first(self.count)
+
+    def coefficients(self, w: Tensor) -> Tensor:
+        """Q w for the rows written so far."""
+        return torch.cat([part @ w for part in self._parts()])
+
+    def subtract(self, w: Tensor, c: Tensor) -> None:
+        """w -= Q^T c, in place."""
+        start = 0
+        for part in self._parts():
+            w.addmv_(part.T, c[start:start + part.shape[0]], alpha=-1)
+            start += part.shape[0]
+
+    def owns(self, t: Tensor) -> bool:
+        ptr = t.untyped_storage().data_ptr()
+        return any(ptr == b.untyped_storage().data_ptr() for b in self.blocks)
+
+    def _first(self, m: int) -> list[Tensor]:
+        full, rest = divmod(m, self.ROWS)
+        return self.blocks[:full] + ([self.blocks[full][:rest]] if rest else [])
+
+    def matrix(self, m: int) -> Tensor:
+        """The first m rows as one (m, dim) tensor."""
+        parts = self._first(m)
+        return torch.cat(parts) if parts else self.like.new_empty((0, self.dim))
+
+    def combine(self, coef: Tensor, m: int) -> Tensor:
+        """Q_m^T coef for an (m, k) coefficient matrix: (dim, k)."""
+        out, start = None, 0
+        for part in self._first(m):
+            term = part.T @ coef[start:start + part.shape[0]]
+            out = term if out is None else out.add_(term)
+            start += part.shape[0]
+        return out
+
+
 def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *,
-            reorthogonalize: bool = True, stop: Callable[[np.ndarray, np.ndarray], bool] | None
-            = None, check_every: int = 5) -> LanczosResult:
-    """Symmetric Lanczos with full (twice, classical Gram-Schmidt) reorthogonalization. All
-    vectors stay on the device; the host reads the coefficients only every ``check_every``
-    steps, to evaluate ``stop(ritz_values, ritz_residual_estimates)``."""
+            reorthogonalize: bool | str = True,
+            stop: Callable[[np.ndarray, np.ndarray], bool] | None = None,
+            check_every: int = 5, product_into: bool = False,
+            workspace: list[Tensor] | None = None) -> LanczosResult:
+    """Symmetric Lanczos from ``start``, keeping its basis orthogonal.
+
+    ``reorthogonalize``:
+
+    * ``"full"``: every step a classical Gram-Schmidt pass against the whole basis (which also
+      does the three-term recurrence: alpha_j = q_j^T H q_j is the pass's last coefficient) and
+      a second pass when the first removed more off the older vectors than it left
+      (Daniel-Gragg-Kaufman-Stewart; always on CUDA, where the test would wait for the device);
+    * ``"partial"``: the three-term recurrence, with the full pass only when Simon's recurrence
+      for the inner products omega_jk = q_j^T q_k (Simon 1984, with Larsen's rounding term)
+      estimates that one exceeds sqrt(eps), and on the step after; the basis stays
+      semi-orthogonal, so T_j is the projection of H on its span to O(eps ||H||) (Simon 1984,
+      Theorem 4) and the Ritz values are as accurate as with full reorthogonalization;
+    * ``True``: ``"full"`` (in float32 with millions of parameters the rounding term
+      sqrt(dim) eps / 2 of the recurrence is already near sqrt(eps), so ``"partial"`` would
+      reorthogonalize almost every step anyway); ``False``: none.
+
+    All vectors stay on the device; on CUDA the host reads the coefficients only every
+    ``check_every`` steps, to evaluate ``stop(ritz_values, ritz_residual_estimates)`` (on a CPU
+    those reads cost nothing and the coefficients are host floats). With ``product_into``,
+    ``apply_rows(rows, out=...)`` writes each product into the basis row it becomes (no fresh
+    vector per step). ``workspace``: a list of basis blocks to reuse (and extend); the result's
+    vectors live there, so a later run with the same workspace overwrites them."""
     dim = start.shape[0]
-    # the basis grows by doubling, so memory follows the steps taken, not the step limit
-    Q = torch.zeros((min(steps, 16), dim), dtype=start.dtype, device=start.device)
-    alpha = torch.zeros(steps, dtype=start.dtype, device=start.device)
-    beta = torch.zeros(steps, dtype=start.dtype, device=start.device)
-    q = start / start.norm()
+    host = start.device.type != "cuda"
+    mode = reorthogonalize
+    if mode is True:
+        mode = "full"
+    if mode not in (False, "full", "partial"):
+        raise CurvatureError(f"reorthogonalize must be True, False, 'full' or 'partial', got "
+                             f"{reorthogonalize!r}")
+    if mode == "partial" and not host:
+        raise CurvatureError("partial reorthogonalization reads every coefficient on the host: "
+                             "use 'full' on CUDA")
+    Q = _Basis(dim, start, workspace)
+    if host:
+        alpha, beta = np.zeros(steps), np.zeros(steps)
+    else:
+        alpha = torch.zeros(steps, dtype=start.dtype, device=start.device)
+        beta = torch.zeros(steps, dtype=start.dtype, device=start.device)
+    torch.div(start, start.norm(), out=Q.append_slot())
+    tiny = torch.finfo(start.dtype).tiny
+    eps = float(torch.finfo(start.dtype).eps)
+    eps1, delta = math.sqrt(dim) * eps / 2, math.sqrt(eps)
+    omega_prev, omega = np.zeros(0), np.ones(1)     # omega_{j-1,.} and omega_{j,.}
+    force = False                                    # reorthogonalize this step regardless
+    passes = 0
     m, breakdown = steps, False
     for j in range(steps):
-        if j == Q.shape[0]:
-            grown = torch.zeros((min(steps, 2 * j), dim), dtype=Q.dtype, device=Q.device)
-            grown[:j] = Q
-            Q = grown
-        Q[j] = q
-        w = apply_rows(q[None])[0]
-        if w.untyped_storage().data_ptr() == q.untyped_storage().data_ptr():
-            w = w.clone()  # the operator handed back its input: w is updated in place
+        q = Q.row(j)
+        if product_into:
+            w = Q.next_slot()
+            apply_rows(q[None], out=w[None])
+        else:
+            w = apply_rows(q[None])[0]
+            if Q.owns(w):
+                w = w.clone()  # the operator handed back its input: w is updated in place
+        # three-term recurrence first (the large components go with modified Gram-Schmidt
+        # accuracy), then the reorthogonalization against the whole basis
         a = torch.dot(w, q)
-        alpha[j] = a
-        # in-place updates with device scalars: no host sync, no temporaries of length dim
-        w.addcmul_(q, a, value=-1)
-        if j > 0:
-            w.addcmul_(Q[j - 1], beta[j - 1], value=-1)
-        if reorthogonalize:
-            # classical Gram-Schmidt against the whole basis, twice ("twice is enough"); on the
-            # CPU the second pass is skipped when the first kept most of w (Daniel-Gragg-
-            # Kaufman-Stewart), a host read that is free there
-            before = w.norm() if not w.is_cuda else None
-            w.addmv_(Q[:j + 1].T, Q[:j + 1] @ w, alpha=-1)
-            if w.is_cuda or float(w.norm()) < 0.7071 * float(before):
-                w.addmv_(Q[:j + 1].T, Q[:j + 1] @ w, alpha=-1)
-        b = w.norm()
-        beta[j] = b
+        if host:
+            a = float(a)
+            w.add_(q, alpha=-a)
+            if j > 0:
+                w.add_(Q.row(j - 1), alpha=-beta[j - 1])
+        else:
+            w.addcmul_(q, a, value=-1)
+            if j > 0:
+                w.addcmul_(Q.row(j - 1), beta[j - 1], value=-1)
+        due = mode == "full"
+        if mode == "partial":
+            b = float(w.norm())
+            new = np.empty(j + 2)
+            if j > 0:
+                k = np.arange(j)
+                num = beta[k] * omega[k + 1] + (alpha[k] - a) * omega[k] \
+                    - beta[j - 1] * omega_prev[k]
+                num[1:] += beta[k[1:] - 1] * omega[k[1:] - 1]
+                new[:j] = (num + np.sign(num) * eps1 * (beta[k] + b)) / max(b, tiny)
+            new[j], new[j + 1] = eps1, 1.0
+            due = force or (j > 0 and np.abs(new[:j]).max() > delta)
+            if due:
+                new[:j + 1] = eps1
+                force = not force  # the next vector as well (Simon), then back to the test
+            omega_prev, omega = omega, new
+        if due:
+            passes += 1
+            c = Q.coefficients(w)
+            Q.subtract(w, c)
+            b = w.norm()
+            # a second pass when the first removed more than it left (Daniel-Gragg-Kaufman-
+            # Stewart: |w| < |w before| / sqrt(2), with |w before|^2 = |w|^2 + |c|^2); always
+            # on CUDA, where the test would wait for the device
+            if not host or float(c.norm()) > float(b):
+                Q.subtract(w, Q.coefficients(w))
+                b = w.norm()
+            if host:
+                b = float(b)
+        elif mode is False:
+            b = float(w.norm()) if host else w.norm()
+        alpha[j], beta[j] = a, b
         last = j == steps - 1
-        if (j + 1) % check_every == 0 or last:
-            al = alpha[:j + 1].double().cpu().numpy()
-            be = beta[:j + 1].double().cpu().numpy()
-            tiny = np.flatnonzero(be <= 1e-10 * max(float(np.abs(al).max()), 1e-300))
-            if tiny.size:  # invariant subspace reached at the first tiny beta
-                m, breakdown = int(tiny[0]) + 1, True
+        if host or (j + 1) % check_every == 0 or last:
+            al = alpha[:j + 1] if host else alpha[:j + 1].double().cpu().numpy()
+            be = beta[:j + 1] if host else beta[:j + 1].double().cpu().numpy()
+            small = np.flatnonzero(be <= 1e-10 * max(float(np.abs(al).max()), 1e-300))
+            if small.size:  # invariant subspace reached at the first tiny beta
+                m, breakdown = int(small[0]) + 1, True
                 break
-            if stop is not None:
+            if stop is not None and ((j + 1) % check_every == 0 or last):
                 T = np.diag(al) + np.diag(be[:-1], 1) + np.diag(be[:-1], -1)
                 theta, S = np.linalg.eigh(T)
                 if stop(theta, np.abs(be[-1] * S[-1])):
@@ -1065,11 +1267,19 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
                     break
         if last:
             break
-        # no host sync here: a tiny b is caught at the next check, and the steps after it dropped
-        q = w / torch.clamp(b, min=torch.finfo(w.dtype).tiny)
-    return LanczosResult(alpha=alpha[:m].double().cpu().numpy(),
-                         beta=beta[:m].double().cpu().numpy(), basis=Q[:m], steps=m,
-                         breakdown=breakdown)
+        # on CUDA no host sync here: a tiny b is caught at the next check, the steps after it
+        # dropped
+        if product_into:  # w is the next row already
+            w.div_(max(b, tiny) if host else torch.clamp(b, min=tiny))
+            Q.count += 1
+        else:
+            torch.div(w, max(b, tiny) if host else torch.clamp(b, min=tiny),
+                      out=Q.append_slot())
+    alpha = alpha[:m] if host else alpha[:m].double().cpu().numpy()
+    beta = beta[:m] if host else beta[:m].double().cpu().numpy()
+    return LanczosResult(alpha=np.asarray(alpha, dtype=float), beta=np.asarray(beta, dtype=float),
+                         vectors=Q, steps=m, breakdown=breakdown,
+                         reorthogonalizations=passes)
 
 
 def kw_epsilon(steps: int, dim: int, failure: float) -> float:

@@ -428,3 +428,26 @@ def test_copies_share_the_gradient_graph(problem):
     assert torch.allclose(neg @ v, -(H @ v), atol=1e-10)
     assert neg._cache["graph"] is graph and fd._cache["graph"] is graph
     assert op.stats["products"] == 2 and op.stats["graph_s"] > 0
+
+
+@pytest.mark.parametrize("mode", ["full", "partial"])
+def test_lanczos_basis_stays_orthogonal_and_ritz_values_are_exact(mode):
+    """80 steps on a 300 x 300 matrix with three outliers (3, 4, 5): without reorthogonalization
+    the basis would lose orthogonality as they converge. Full keeps it to rounding, partial
+    (Simon) to sqrt(eps), and both give the outliers to rounding."""
+    rng = np.random.default_rng(3)
+    n = 300
+    Qm, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    lams = np.concatenate([np.linspace(0, 1, n - 3), [3.0, 4.0, 5.0]])
+    A = torch.tensor(Qm @ np.diag(lams) @ Qm.T)
+    lz = lanczos(lambda R: R @ A, torch.tensor(rng.normal(size=n)), 80, reorthogonalize=mode)
+    B = lz.basis
+    loss = float((B @ B.T - torch.eye(lz.steps, dtype=B.dtype)).abs().max())
+    eps = torch.finfo(torch.float64).eps
+    assert loss <= (1e3 * eps if mode == "full" else 10 * math.sqrt(eps))
+    ritz = np.sort(np.linalg.eigvalsh(lz.tridiagonal()))[::-1][:3]
+    assert np.allclose(ritz, [5.0, 4.0, 3.0], rtol=0, atol=1e-10)
+    if mode == "partial":
+        assert 0 < lz.reorthogonalizations < lz.steps
+    else:
+        assert lz.reorthogonalizations == lz.steps
