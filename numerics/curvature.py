@@ -1163,9 +1163,11 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
       estimates that one exceeds sqrt(eps), and on the step after; the basis stays
       semi-orthogonal, so T_j is the projection of H on its span to O(eps ||H||) (Simon 1984,
       Theorem 4) and the Ritz values are as accurate as with full reorthogonalization;
-    * ``True``: ``"full"`` (in float32 with millions of parameters the rounding term
-      sqrt(dim) eps / 2 of the recurrence is already near sqrt(eps), so ``"partial"`` would
-      reorthogonalize almost every step anyway); ``False``: none.
+    * ``True``: ``"partial"`` on a CPU when the recurrence's rounding term sqrt(dim) eps / 2 is
+      below a tenth of sqrt(eps) (float64; float32 up to ~6e5 parameters), else ``"full"`` (with
+      millions of float32 parameters that term is near sqrt(eps) and ``"partial"`` would
+      reorthogonalize almost every step anyway; on CUDA its test would wait for the device);
+      ``False``: none.
 
     All vectors stay on the device; on CUDA the host reads the coefficients only every
     ``check_every`` steps, to evaluate ``stop(ritz_values, ritz_residual_estimates)`` (on a CPU
@@ -1176,8 +1178,9 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
     dim = start.shape[0]
     host = start.device.type != "cuda"
     mode = reorthogonalize
+    eps = float(torch.finfo(start.dtype).eps)
     if mode is True:
-        mode = "full"
+        mode = "partial" if host and math.sqrt(dim) * eps / 2 <= math.sqrt(eps) / 10 else "full"
     if mode not in (False, "full", "partial"):
         raise CurvatureError(f"reorthogonalize must be True, False, 'full' or 'partial', got "
                              f"{reorthogonalize!r}")
@@ -1192,7 +1195,6 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
         beta = torch.zeros(steps, dtype=start.dtype, device=start.device)
     torch.div(start, start.norm(), out=Q.append_slot())
     tiny = torch.finfo(start.dtype).tiny
-    eps = float(torch.finfo(start.dtype).eps)
     eps1, delta = math.sqrt(dim) * eps / 2, math.sqrt(eps)
     omega_prev, omega = np.zeros(0), np.ones(1)     # omega_{j-1,.} and omega_{j,.}
     force = False                                    # reorthogonalize this step regardless
