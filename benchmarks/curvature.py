@@ -260,11 +260,24 @@ def bench_model(name: str, model: torch.nn.Module, batch: tuple, device: str, ar
         # the explanation, checked: its stopping rule replayed on its own probe values
         "explained_by_pyhessian_stop": pyhessian_stop(tr_old, -1.0) == len(tr_old) == used}
 
+    # ---- let the block-size tuner settle on real work (timed apart) ----------------------
+    t0, settle_vectors = time.perf_counter(), 0
+    if ours.block_size is None:
+        W = torch.randn(64, ours.dim, device=device)
+        while ours.block_size is None and settle_vectors < 4096:
+            ours.matmat(W)
+            settle_vectors += 64
+        del W
+    row["tuner_settle"] = {"s": time.perf_counter() - t0, "vectors": settle_vectors,
+                           "block_size": ours.block_size,
+                           "stats_after": dict(ours.stats)}
+    log(f"tuner settled: {row['tuner_settle']}")
+
     # ---- HVP costs ----------------------------------------------------------------------
     v = torch.randn(ours.dim, device=device)
     ours @ v
     single, _ = repeat(lambda: ours @ v, device, 10)
-    nblock = 8
+    nblock = max(8, ours.block_size or 1)
     V = torch.randn(nblock, ours.dim, device=device)
     block, _ = repeat(lambda: ours.matmat(V), device, 3)
     vmap4 = HessianOperator(model, loss_fn, batch, block_size=4)

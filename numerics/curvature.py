@@ -242,6 +242,8 @@ def _same_batch(a: Any, b: Any) -> bool:
 # HessianOperator._tuning_key): operators on the same model share one, so a second operator
 # continues the first one's search or starts from its result
 _TUNERS: dict[tuple, "BlockTuner"] = {}
+# a CPU product slower than this is compute-bound: blocks are not tried (see BlockTuner)
+_CPU_COMPUTE_BOUND_S = 0.05
 
 
 def _candidate_block_sizes(device: torch.device, dim: int, dtype: torch.dtype) -> tuple[int, ...]:
@@ -265,7 +267,10 @@ class BlockTuner:
     that fraction of it, amortized across calls (and across operators sharing the tuner). A
     size is kept when its median time per vector is 10% below the median of the best size's
     last nine calls (medians, because a loaded machine stalls single calls); the search ends at
-    the first size that is not, or at the last size.
+    the first size that is not, or at the last size. With ``compute_bound_s`` (CPUs) it also
+    ends, at single products, once their median time exceeds it: a block saves per-call
+    overhead (milliseconds) and no arithmetic on a CPU, so it cannot win 10% of a product that
+    takes longer.
 
     Parameters
     ----------
@@ -275,12 +280,16 @@ class BlockTuner:
         Largest fraction of the vectors that may go to trials.
     key
         The tuning key (see ``HessianOperator._tuning_key``).
+    compute_bound_s
+        Single-product time beyond which blocks are not tried (None: always tried).
     """
 
     TRIAL_CALLS = 3
 
-    def __init__(self, sizes: Iterable[int], budget: float = 0.1, key: Any = None):
+    def __init__(self, sizes: Iterable[int], budget: float = 0.1, key: Any = None,
+                 compute_bound_s: float | None = None):
         self.sizes, self.budget, self.key = tuple(sizes), budget, key
+        self.compute_bound_s = compute_bound_s
         if not self.sizes or self.sizes[0] != 1:
             raise CurvatureError(f"block sizes must start at 1, got {self.sizes}")
         self.best = 1
@@ -313,6 +322,10 @@ class BlockTuner:
         del times[:-16]
         trial = not self.done and size == self.sizes[self._next]
         if not trial:
+            if (size == 1 and not self.done and self.compute_bound_s is not None
+                    and len(times) >= self.TRIAL_CALLS
+                    and statistics.median(times) > self.compute_bound_s):
+                self.done = True   # best stays 1
             return False
         self.trial_vectors += size
         if len(times) >= self.TRIAL_CALLS:
@@ -392,8 +405,9 @@ class HessianOperator:
         if block_size is None:
             key = self._tuning_key()
             if key not in _TUNERS:
-                _TUNERS[key] = BlockTuner(_candidate_block_sizes(self.device, self.dim,
-                                                                 self.dtype), key=key)
+                _TUNERS[key] = BlockTuner(
+                    _candidate_block_sizes(self.device, self.dim, self.dtype), key=key,
+                    compute_bound_s=_CPU_COMPUTE_BOUND_S if self.device.type == "cpu" else None)
             self._tuner = _TUNERS[key]
             if self._tuner.done:
                 self.block_size = self._tuner.best
@@ -632,7 +646,8 @@ class HessianOperator:
             vs = [t.reshape(k, *s) for t, s in zip(torch.split(rows, self.sizes, dim=1),
                                                      self.shapes)]
         total = None
-        for w, x, y in self._weighted_batches():
+        batches = [(1.0, None, None)] if self._single else self._weighted_batches()
+        for w, x, y in batches:
             leaves, grads = self._cache["graph"] if self._single else self._grad_graph(x, y)
             hv = torch.autograd.grad(grads, leaves, grad_outputs=vs, retain_graph=self._single,
                                      allow_unused=True, is_grads_batched=k > 1)
@@ -795,9 +810,11 @@ class HessianOperator:
             values = np.concatenate([values, new])
             if rtol is not None and len(values) >= min_probes:
                 n = np.arange(1, len(values) + 1)
-                mean = np.cumsum(values) / n
-                var = np.maximum(np.cumsum(values ** 2) / n - mean ** 2, 0.0) * n / np.maximum(
-                    n - 1, 1)
+                shifted = values - values[0]   # running moments without cancellation
+                mean_s = np.cumsum(shifted) / n
+                var = np.maximum(np.cumsum(shifted ** 2) / n - mean_s ** 2, 0.0) * n \
+                    / np.maximum(n - 1, 1)
+                mean = mean_s + values[0]
                 ok = np.flatnonzero((n >= min_probes) & (n > first)
                                     & (np.sqrt(var / n) <= rtol * np.abs(mean)))
                 if ok.size:
@@ -959,7 +976,11 @@ class HessianOperator:
         the probabilistic upper bound of lambda_max lies within ``bound_rtol * max|Ritz value|``
         of the top Ritz value (or ``max_steps`` is reached). The stopping test reads the
         coefficients on the host every ``check_every`` steps (default: every step on a CPU,
-        where that read costs nothing, every 5 on CUDA, where it waits for the device)."""
+        where that read costs nothing, every 5 on CUDA, where it waits for the device).
+        ``reorthogonalize`` is passed to :func:`lanczos`; the reported values and residuals
+        come from fresh products with the normalized Ritz vectors whatever it is. The Lanczos
+        vectors are kept between calls (``_cache["lanczos_blocks"]``) so that repeated calls
+        write into memory already mapped."""
         if k < 1 or k > self.dim:
             raise CurvatureError(f"k must lie in [1, {self.dim}], got {k}")
         if not 0 < confidence < 1:

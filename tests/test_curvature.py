@@ -451,3 +451,16 @@ def test_lanczos_basis_stays_orthogonal_and_ritz_values_are_exact(mode):
         assert 0 < lz.reorthogonalizations < lz.steps
     else:
         assert lz.reorthogonalizations == lz.steps
+
+
+def test_block_tuner_skips_blocks_for_compute_bound_products():
+    from numerics.curvature import BlockTuner
+
+    tuner = BlockTuner((1, 4, 16), budget=0.1, compute_bound_s=0.05)
+    for _ in range(3):
+        tuner.record(1, 0.2)          # 200 ms single products: compute-bound
+    assert tuner.done and tuner.best == 1 and tuner.trial_vectors == 0
+    quick = BlockTuner((1, 4, 16), budget=0.1, compute_bound_s=0.05)
+    for _ in range(3):
+        quick.record(1, 0.002)
+    assert not quick.done
