@@ -14,17 +14,23 @@ Hessian-vector products (``hvp=``):
 
 * ``"reverse"``: reverse-over-reverse (Pearlmutter by double backward); a block of vectors is one
   batched backward (``is_grads_batched``, i.e. vmap over the backward pass); with one data batch
-  the graph of the gradient is built once and reused for every product.
+  the graph of the gradient is built once (timed apart, ``stats["graph_s"]``) and reused for
+  every product, by copies of the operator (``-op``, :meth:`HessianOperator.using`) too.
 * ``"forward"``: forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``), ``vmap``-ped
   over a block of vectors.
 * ``"auto"`` (default): ``"reverse"``, falling back to ``"forward"`` if an operator of the model
   has no batching rule for the double backward (``fallback_reason`` says which).
-
-Blocks are cut to ``block_size`` vectors (halved automatically on CUDA out-of-memory).
 * ``"finite-difference"``: central differences of gradients (oracle for tests only).
 
+Blocks of vectors are cut to ``block_size`` vectors per call. By default the size starts at 1
+(single products) and larger blocks are tried on the real work only while the trial costs at most
+a tenth of the products already done (:class:`BlockTuner`); the choice is cached per model shape,
+device and dtype. On a CPU a batched double backward rarely beats single products per vector, so
+the trials end at the first size that is not 10% faster. Out-of-memory halves the block.
+
 Error statements: :meth:`HessianOperator.trace` gives a Student-t confidence interval over the
-i.i.d. probe values (asymptotic in the number of probes); :meth:`HessianOperator.top_eigenvalues`
+i.i.d. probe values (asymptotic in the number of probes; with Welch-Satterthwaite degrees of
+freedom for the stratified estimator); :meth:`HessianOperator.top_eigenvalues`
 gives Ritz residual norms (each Rayleigh value lies within its residual of an eigenvalue, a
 rigorous statement up to floating-point error in the products), the Rayleigh quotient as a lower
 bound of lambda_max, and an upper bound valid with a stated probability from Kuczynski and
@@ -35,7 +41,9 @@ Wozniakowski (SIAM J. Matrix Anal. Appl. 13(4), 1992, Theorem 4.2: random-start 
 from __future__ import annotations
 
 import copy
+import heapq
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -47,7 +55,8 @@ from torch.func import functional_call, grad, jvp, vmap
 
 Tensor = torch.Tensor
 HVP_METHODS = ("auto", "reverse", "forward", "finite-difference")
-TRACE_METHODS = ("hutchinson", "hutch++")
+TRACE_METHODS = ("hutchinson", "hutch++", "stratified")
+_EXACT_BLOCK = 8  # stratified trace: parameter blocks this small are traced exactly
 
 
 class CurvatureError(ValueError):
@@ -68,10 +77,13 @@ class TooLarge(CurvatureError):
 
 @dataclass
 class TraceEstimate:
-    """A Hutchinson or Hutch++ estimate of tr(H) with a confidence interval.
+    """A Hutchinson, Hutch++ or stratified estimate of tr(H) with a confidence interval.
 
     ``lower``/``upper`` is a Student-t interval of level ``confidence`` over the i.i.d. probe
-    values (the random part of the estimator; Hutch++'s projected part is exact).
+    values (the random part of the estimator; Hutch++'s projected part and the exactly traced
+    blocks of the stratified estimator are exact), with ``df`` degrees of freedom; ``interval``
+    states the assumption. ``strata`` (stratified only) lists each parameter block's name, size,
+    number of probes, mean and standard deviation of its probe values.
     """
 
     value: float
@@ -84,10 +96,21 @@ class TraceEstimate:
     std_error: float
     samples: list[float] = field(repr=False, default_factory=list)
     interval: str = "Student-t over i.i.d. probe values (asymptotic in the number of probes)"
+    df: float = math.inf
+    strata: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def relative_std_error(self) -> float:
+        """``std_error / |value|`` (``inf`` for a zero value with a positive error)."""
+        if self.std_error == 0:
+            return 0.0
+        return self.std_error / abs(self.value) if self.value else math.inf
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("value", "lower", "upper", "confidence", "matvecs",
-                                              "probes", "method", "std_error", "interval")}
+        out = {k: getattr(self, k) for k in ("value", "lower", "upper", "confidence", "matvecs",
+                                             "probes", "method", "std_error", "interval")}
+        out["df"] = self.df if math.isfinite(self.df) else None  # strict JSON has no inf
+        return out
 
 
 @dataclass
@@ -215,6 +238,110 @@ def _same_batch(a: Any, b: Any) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
+# block size
+# --------------------------------------------------------------------------------------------
+
+# block-size tuners by model shape, data shape, device, dtype and product method (see
+# HessianOperator._tuning_key): operators on the same model share one, so a second operator
+# continues the first one's search or starts from its result
+_TUNERS: dict[tuple, "BlockTuner"] = {}
+# a CPU product slower than this is compute-bound: blocks are not tried (see BlockTuner)
+_CPU_COMPUTE_BOUND_S = 0.05
+
+
+def _candidate_block_sizes(device: torch.device, dim: int, dtype: torch.dtype) -> tuple[int, ...]:
+    """Block sizes a tuner may try: 1, 4, 16, 64 (CUDA: and 256), each block of vectors at
+    most 256 MiB on a CPU and an eighth of the free memory on CUDA."""
+    sizes = (1, 4, 16, 64, 256) if device.type == "cuda" else (1, 4, 16, 64)
+    if device.type == "cuda":
+        cap = torch.cuda.mem_get_info(device)[0] // 8
+    else:
+        cap = 256 * 2 ** 20
+    row = dim * torch.empty((), dtype=dtype).element_size()
+    return tuple(b for b in sizes if b == 1 or b * row <= cap)
+
+
+class BlockTuner:
+    """Chooses the number of vectors per batched product on the real work, at a bounded cost.
+
+    Single products come first. Larger sizes are tried in increasing order, each on three
+    calls, but only while the vectors spent in trials, this one included, stay within
+    ``budget`` times all vectors multiplied so far: trials are real work and never more than
+    that fraction of it, amortized across calls (and across operators sharing the tuner). A
+    size is kept when its median time per vector is 10% below the median of the best size's
+    last nine calls (medians, because a loaded machine stalls single calls); the search ends at
+    the first size that is not, or at the last size. With ``compute_bound_s`` (CPUs) it also
+    ends, at single products, once their median time exceeds it: a block saves per-call
+    overhead (milliseconds) and no arithmetic on a CPU, so it cannot win 10% of a product that
+    takes longer.
+
+    Parameters
+    ----------
+    sizes
+        Increasing candidate sizes, starting at 1.
+    budget
+        Largest fraction of the vectors that may go to trials.
+    key
+        The tuning key (see ``HessianOperator._tuning_key``).
+    compute_bound_s
+        Single-product time beyond which blocks are not tried (None: always tried).
+    """
+
+    TRIAL_CALLS = 3
+
+    def __init__(self, sizes: Iterable[int], budget: float = 0.1, key: Any = None,
+                 compute_bound_s: float | None = None):
+        self.sizes, self.budget, self.key = tuple(sizes), budget, key
+        self.compute_bound_s = compute_bound_s
+        if not self.sizes or self.sizes[0] != 1:
+            raise CurvatureError(f"block sizes must start at 1, got {self.sizes}")
+        self.best = 1
+        self.per_vector: dict[int, list[float]] = {}
+        self.vectors = 0
+        self.trial_vectors = 0
+        self._next = 1
+        self.done = len(self.sizes) == 1
+
+    def _trial(self) -> int | None:
+        if self.done:
+            return None
+        b = self.sizes[self._next]
+        return b if self.trial_vectors + b <= self.budget * self.vectors else None
+
+    def wanted(self) -> int:
+        """The size the next call should have: a trial size when one is due, else the best."""
+        return self._trial() or self.best
+
+    def size_for(self, remaining: int) -> int:
+        """The size of the next call with ``remaining`` vectors left to multiply."""
+        b = self._trial()
+        return b if b is not None and b <= remaining else min(self.best, remaining)
+
+    def record(self, size: int, seconds: float) -> bool:
+        """Account a call of ``size`` vectors that took ``seconds``; True if it was a trial."""
+        self.vectors += size
+        times = self.per_vector.setdefault(size, [])
+        times.append(seconds / size)
+        del times[:-16]
+        trial = not self.done and size == self.sizes[self._next]
+        if not trial:
+            if (size == 1 and not self.done and self.compute_bound_s is not None
+                    and len(times) >= self.TRIAL_CALLS
+                    and statistics.median(times) > self.compute_bound_s):
+                self.done = True   # best stays 1
+            return False
+        self.trial_vectors += size
+        if len(times) >= self.TRIAL_CALLS:
+            if statistics.median(times) < 0.9 * statistics.median(self.per_vector[self.best][-9:]):
+                self.best = size
+                self._next += 1
+                self.done = self._next == len(self.sizes)
+            else:
+                self.done = True
+        return True
+
+
+# --------------------------------------------------------------------------------------------
 # the operator
 # --------------------------------------------------------------------------------------------
 
@@ -232,8 +359,14 @@ class HessianOperator:
     hvp
         One of :data:`HVP_METHODS` (see the module docstring).
     block_size
-        Vectors per batched call; by default tuned on the first products (1, 4, 16, 64, ...
-        vectors per call, timed; the fastest per vector is kept).
+        Vectors per batched call; by default chosen by a :class:`BlockTuner` on the real work
+        (single products first; see the module docstring).
+
+    Attributes
+    ----------
+    stats
+        Seconds spent building the gradient graph (``graph_s``), in products (``product_s``,
+        ``products``) and, of those, in block-size trials (``tuning_s``, ``tuning_products``).
     """
 
     def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
@@ -268,14 +401,35 @@ class HessianOperator:
         self.dim = int(sum(self.sizes))
         first = self.params[wanted[0]]
         self.device, self.dtype = first.device, first.dtype
+        if block_size is not None and (not isinstance(block_size, int) or block_size < 1):
+            raise CurvatureError(f"block_size must be a positive integer, got {block_size!r}")
         self.block_size = block_size
-        self._tuning: list[float] | None = [] if block_size is None else None
-        self._warm = False
+        self._tuner: BlockTuner | None = None
+        if block_size is None:
+            key = self._tuning_key()
+            if key not in _TUNERS:
+                _TUNERS[key] = BlockTuner(
+                    _candidate_block_sizes(self.device, self.dim, self.dtype), key=key,
+                    compute_bound_s=_CPU_COMPUTE_BOUND_S if self.device.type == "cpu" else None)
+            self._tuner = _TUNERS[key]
+            if self._tuner.done:
+                self.block_size = self._tuner.best
         self._sign = 1
         self.matvecs = 0
-        self._graph: tuple[list[Tensor], list[Tensor]] | None = None
+        # shared (not copied) by -op and using(): one gradient graph, one set of timings
+        self._cache: dict[str, Any] = {"graph": None}
+        self.stats: dict[str, float] = {"graph_s": 0.0, "product_s": 0.0, "products": 0,
+                                        "tuning_s": 0.0, "tuning_products": 0}
         self._reverse_batched_ok = True
         self.fallback_reason: str | None = None
+
+    def _tuning_key(self) -> tuple:
+        """What a tuned block size depends on: model class and parameter shapes, data shapes,
+        device, dtype and product method."""
+        inputs = self._batches[0][0] if self._single else None
+        return (type(self.model).__qualname__, tuple(tuple(s) for s in self.shapes),
+                tuple(inputs.shape) if inputs is not None else None, self.num_batches,
+                str(self.device), self.dtype, self.hvp_method)
 
     # -- vectors ------------------------------------------------------------------------------
     def to_dict(self, flat: Tensor) -> dict[str, Tensor]:
@@ -312,7 +466,9 @@ class HessianOperator:
         if v.shape[0] != self.dim or v.dim() > 2:
             raise CurvatureError(f"expected a vector of length {self.dim} or a ({self.dim}, k) "
                                  f"block, got shape {tuple(v.shape)}")
-        if not torch.isfinite(v).all():
+        # one reduction decides for finite vectors; the entrywise test only confirms (a sum
+        # of huge finite entries can overflow)
+        if not torch.isfinite(v.sum()) and not torch.isfinite(v).all():
             raise CurvatureError("the vector has non-finite entries")
         return v.to(device=self.device, dtype=self.dtype)
 
@@ -350,68 +506,92 @@ class HessianOperator:
         """H applied to each row of a (k, dim) block (the layout used internally)."""
         return self._apply_rows(self._check_flat(rows.T).T)
 
-    def _apply_rows(self, rows: Tensor) -> Tensor:
-        out = self._products(rows)
-        return out if self._sign > 0 else -out
+    def _apply_rows(self, rows: Tensor, out: Tensor | None = None) -> Tensor:
+        """H (or -H) applied to the rows of a (k, dim) block; written into ``out`` if given."""
+        res = self._products(rows, out=out)
+        if self._sign > 0:
+            return res
+        return res.neg_() if out is not None else -res
 
-    def _products(self, rows: Tensor) -> Tensor:
+    def _quadratic_forms(self, rows: Tensor) -> Tensor:
+        """(z_i^T H z_i) for the rows z_i of a (k, dim) block (reverse products never build
+        the flat H z_i: the forms are summed parameter by parameter)."""
+        res = self._products(rows, quadratic=True)
+        return res if self._sign > 0 else -res
+
+    def _kernel(self) -> Callable[..., Tensor]:
+        if self.hvp_method == "forward" or (self.hvp_method == "auto"
+                                            and not self._reverse_batched_ok):
+            return self._hvp_forward
+        return self._hvp_reverse
+
+    def _products(self, rows: Tensor, *, quadratic: bool = False,
+                  out: Tensor | None = None) -> Tensor:
         k = rows.shape[0]
         self.matvecs += k
         if self.hvp_method == "finite-difference":
-            return torch.stack([self._hvp_fd(r) for r in rows])
-        if self.hvp_method == "auto" and not self._reverse_batched_ok:
-            kernel = self._hvp_forward
-        else:
-            kernel = self._hvp_forward if self.hvp_method == "forward" else self._hvp_reverse
-        out, start = [], 0
+            res = torch.stack([self._hvp_fd(r) for r in rows])
+            if quadratic:
+                return _rowwise_dot(rows, res)
+            return res if out is None else out.copy_(res)
+        kernel = self._kernel()
+        if kernel == self._hvp_reverse and self._single and self._cache["graph"] is None:
+            t0 = self._clock()
+            self._cache["graph"] = self._grad_graph(*self._batches[0])
+            self.stats["graph_s"] += self._clock() - t0
+        parts, start = [], 0
         while start < k:
-            size = min(self._next_block_size(), k - start)
+            tuner = self._tuner if self.block_size is None else None
+            size = tuner.size_for(k - start) if tuner else min(self.block_size, k - start)
+            block = rows[start:start + size]
             try:
-                t0 = self._clock()
-                out.append(kernel(rows[start:start + size]))
-                self._record_block(size, self._clock() - t0)
-                start += size
+                t0 = self._clock(sync=tuner is not None)
+                if kernel == self._hvp_reverse:
+                    parts.append(kernel(block, quadratic=quadratic,
+                                        out=None if out is None else out[start:start + size]))
+                else:
+                    hv = kernel(block)
+                    parts.append(_rowwise_dot(block, hv) if quadratic else hv)
+                seconds = self._clock(sync=tuner is not None) - t0
             except torch.cuda.OutOfMemoryError:
                 if size == 1:
                     raise
-                self.block_size, self._tuning = max(1, size // 2), None
+                self.block_size = max(1, size // 2)
                 torch.cuda.empty_cache()
+                continue
             except RuntimeError as exc:
                 # an operator without a batching rule for the double backward: fall back once
-                if self.hvp_method != "auto" or kernel is self._hvp_forward or size == 1:
+                if self.hvp_method != "auto" or kernel != self._hvp_reverse or size == 1:
                     raise
                 self._reverse_batched_ok, kernel = False, self._hvp_forward
                 self.fallback_reason = str(exc).splitlines()[0]
-        if self.block_size is None and k > 1 and self._tuning:
-            # the block ran out before the search ended: keep the best size seen
-            self.block_size = self._TRIAL_SIZES[int(np.argmin(self._tuning))]
-        return torch.cat(out)
+                continue
+            start += size
+            self.stats["product_s"] += seconds
+            self.stats["products"] += size
+            if tuner is not None:
+                if tuner.record(size, seconds):
+                    self.stats["tuning_s"] += seconds
+                    self.stats["tuning_products"] += size
+                if tuner.done:
+                    self.block_size = tuner.best
+        if out is not None and not quadratic:
+            for i, part in enumerate(parts):  # kernels that ignore ``out``
+                dst = out[sum(p.shape[0] for p in parts[:i]):][:part.shape[0]]
+                if part.data_ptr() != dst.data_ptr():
+                    dst.copy_(part)
+            return out
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
-    # block-size tuning: while no block size is fixed, blocks of 1, 4, 16, 64 (CUDA: up to 256)
-    # vectors are timed on the real work; the first size that does not beat the previous one's
-    # time per vector by 10% ends the search and the best so far is kept.
-    _TRIAL_SIZES = (1, 4, 16, 64, 256)
-
-    def _next_block_size(self) -> int:
+    def preferred_rows(self) -> int:
+        """How many vectors a caller that generates its own (e.g. probes) should pass per call:
+        the block size, or the next trial size while the tuner may still try one."""
         if self.block_size is not None:
             return self.block_size
-        return self._TRIAL_SIZES[len(self._tuning)]
+        return self._tuner.wanted()
 
-    def _record_block(self, size: int, seconds: float) -> None:
-        if self.block_size is not None or size != self._TRIAL_SIZES[len(self._tuning)]:
-            return
-        if not self._warm:  # the first call builds graphs and caches: not representative
-            self._warm = True
-            return
-        self._tuning.append(seconds / size)
-        limit = 5 if self.device.type == "cuda" else 4
-        if len(self._tuning) >= 2 and self._tuning[-1] > 0.9 * self._tuning[-2] or \
-                len(self._tuning) == limit:
-            best = int(np.argmin(self._tuning))
-            self.block_size = self._TRIAL_SIZES[best]
-
-    def _clock(self) -> float:
-        if self.device.type == "cuda":
+    def _clock(self, sync: bool = True) -> float:
+        if sync and self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter()
 
@@ -457,29 +637,45 @@ class HessianOperator:
             grads = torch.autograd.grad(loss, leaves, create_graph=True)
         return leaves, list(grads)
 
-    def _hvp_reverse(self, rows: Tensor) -> Tensor:
-        """H applied to a (k, dim) block by one batched double backward per data batch
-        (``is_grads_batched``), reusing the gradient graph when there is one batch."""
+    def _hvp_reverse(self, rows: Tensor, *, quadratic: bool = False,
+                     out: Tensor | None = None) -> Tensor:
+        """H applied to a (k, dim) block by one double backward per data batch (batched with
+        ``is_grads_batched`` when k > 1), reusing the gradient graph when there is one batch;
+        with ``quadratic`` the (k,) forms z^T H z, reduced parameter by parameter."""
         k = rows.shape[0]
-        vs = [t.reshape(k, *s) for t, s in zip(torch.split(rows, self.sizes, dim=1),
-                                                 self.shapes)]
-        total = torch.zeros_like(rows)
-        for w, x, y in self._weighted_batches():
+        if k == 1:
+            vs = [t.view(s) for t, s in zip(torch.split(rows[0], self.sizes), self.shapes)]
+        else:
+            vs = [t.reshape(k, *s) for t, s in zip(torch.split(rows, self.sizes, dim=1),
+                                                     self.shapes)]
+        total = None
+        batches = [(1.0, None, None)] if self._single else self._weighted_batches()
+        for w, x, y in batches:
+            leaves, grads = self._cache["graph"] if self._single else self._grad_graph(x, y)
+            hv = torch.autograd.grad(grads, leaves, grad_outputs=vs, retain_graph=self._single,
+                                     allow_unused=True, is_grads_batched=k > 1)
+            if quadratic:
+                used = [(h, v) for h, v in zip(hv, vs) if h is not None]
+                if k == 1:
+                    part = torch.stack([torch.dot(h.reshape(-1), v.reshape(-1))
+                                        for h, v in used]).sum().reshape(1)
+                else:
+                    part = sum(_rowwise_dot(h.reshape(k, -1), v.reshape(k, -1))
+                               for h, v in used)
+                if not used:
+                    part = rows.new_zeros(k)
+            else:
+                pieces = [(h if h is not None else torch.zeros_like(v)).reshape(k, -1)
+                          for h, v in zip(hv, vs)]
+                if self._single:  # weight 1
+                    return torch.cat(pieces, dim=1, out=out) if out is not None else \
+                        torch.cat(pieces, dim=1)
+                part = torch.cat(pieces, dim=1)
             if self._single:
-                if self._graph is None:
-                    self._graph = self._grad_graph(x, y)
-                leaves, grads = self._graph
-            else:
-                leaves, grads = self._grad_graph(x, y)
-            if k == 1:
-                hv = torch.autograd.grad(grads, leaves, grad_outputs=[v[0] for v in vs],
-                                         retain_graph=True, allow_unused=True)
-                hv = [h[None] if h is not None else None for h in hv]
-            else:
-                hv = torch.autograd.grad(grads, leaves, grad_outputs=vs, retain_graph=True,
-                                         allow_unused=True, is_grads_batched=True)
-            total += w * torch.cat([(h if h is not None else torch.zeros_like(v)).reshape(k, -1)
-                                    for h, v in zip(hv, vs)], dim=1)
+                return part
+            total = part.mul_(w) if total is None else total.add_(part, alpha=w)
+        if out is not None:
+            return out.copy_(total)
         return total
 
     def _hvp_fd(self, v: Tensor) -> Tensor:
@@ -509,21 +705,68 @@ class HessianOperator:
 
     # -- trace ------------------------------------------------------------------------------
     def trace(self, probes: int = 100, method: str = "hutchinson", seed: int = 0,
-              confidence: float = 0.95) -> TraceEstimate:
-        """Hutchinson or Hutch++ estimate of tr(H) using ``probes`` products (Rademacher
-        probes), with a Student-t interval of level ``confidence``."""
+              confidence: float = 0.95, *, rtol: float | None = None,
+              min_probes: int = 20, pilot: int = 2) -> TraceEstimate:
+        """Estimate tr(H) from at most ``probes`` products, with a confidence interval.
+
+        Parameters
+        ----------
+        probes
+            Products to use; with ``rtol``, the most to use.
+        method
+            ``"hutchinson"``: mean of z^T H z over Rademacher probes z.
+            ``"hutch++"``: Meyer, Musco, Musco and Woodruff (2021): a third of the products
+            sketch a subspace Q whose trace tr(Q^T H Q) is exact, the rest are Hutchinson probes
+            projected off Q (pays when a few eigenvalues carry most of ||H||_F).
+            ``"stratified"``: the parameter blocks (one per tensor) are strata: tr(H) =
+            sum_l tr(H_ll), each estimated from probes supported on block l, so the cross-block
+            entries of H, which add variance to Hutchinson and nothing to the trace, drop out;
+            blocks of at most 8 entries are traced exactly with unit vectors; ``pilot`` probes per
+            block, then Neyman allocation (probes where the estimated standard deviation is
+            largest) in rounds that at most double the products. A block's variance is the
+            larger of the sample variance of its probe values and an unbiased estimate that
+            averages over its entries, 2 (||H_ll||_F^2 - sum_i H_ii^2) from ||H_ll z||^2 and
+            pairs of probes (conservative; the same estimate steers the allocation, so a block
+            whose few values happen to agree is not starved). Pays when the cross-block
+            entries carry much of ||H||_F, as for networks whose output is linear in each layer's
+            parameters (ReLU networks), where the within-layer blocks of the residual term
+            sum_c (dloss/df_c) Hess f_c vanish.
+        seed
+            Seeds the probes (drawn vector by vector, so the probes do not depend on how the
+            products are blocked).
+        confidence
+            Level of the Student-t interval over the i.i.d. probe values (the stratified
+            estimator: Welch-Satterthwaite degrees of freedom over the independent blocks); the
+            interval is asymptotic in the number of probes.
+        rtol
+            Stop as soon as the estimated standard error is at most ``rtol * |estimate|``
+            (Hutchinson: checked after each probe from ``min_probes`` on; stratified: after each
+            allocation round, once the interval has ``min_probes - 1`` degrees of freedom). The
+            interval then ignores the stopping rule, which is valid asymptotically (Chow and
+            Robbins 1965), not exactly; ``min_probes`` keeps a stop from resting on a variance
+            estimated from a handful of values.
+        pilot
+            Stratified: probes per parameter block before the allocation (at least 2).
+        """
         if method not in TRACE_METHODS:
             raise CurvatureError(f"method must be one of {TRACE_METHODS}, got {method!r}")
         if not 0 < confidence < 1:
             raise CurvatureError(f"confidence must lie in (0, 1), got {confidence}")
+        if rtol is not None and not rtol > 0:
+            raise CurvatureError(f"rtol must be positive, got {rtol}")
+        if rtol is not None and method == "hutch++":
+            raise CurvatureError("rtol (adaptive stopping) is available for 'hutchinson' and "
+                                 "'stratified', not 'hutch++'")
         gen = torch.Generator(device=self.device).manual_seed(seed)
         before = self.matvecs
+        if method == "stratified":
+            return self._trace_stratified(probes, gen, confidence, rtol, pilot, before,
+                                          max(2, min_probes) - 1)
         exact = 0.0
         if method == "hutchinson":
             if probes < 2:
                 raise CurvatureError("Hutchinson needs at least 2 probes for an interval")
-            Z = self._rademacher(probes, gen)
-            samples = (Z * self._apply_rows(Z)).sum(dim=1)
+            samples_np = self._hutchinson_samples(probes, gen, rtol, max(2, min_probes))
         else:
             if probes < 6:
                 raise CurvatureError("Hutch++ needs at least 6 probes (3 per phase)")
@@ -535,8 +778,7 @@ class HessianOperator:
             exact = float((Qr * self._apply_rows(Qr)).sum())
             G = self._rademacher(m, gen)
             G = G - (G @ Q) @ Qr
-            samples = (G * self._apply_rows(G)).sum(dim=1)
-        samples_np = samples.detach().double().cpu().numpy()
+            samples_np = (G * self._apply_rows(G)).sum(dim=1).detach().double().cpu().numpy()
         if not np.all(np.isfinite(samples_np)):
             raise CurvatureError("a Hessian product was not finite (NaN/inf in the model or loss)")
         n = len(samples_np)
@@ -544,27 +786,210 @@ class HessianOperator:
         se = float(samples_np.std(ddof=1) / math.sqrt(n))
         half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * se
         value = exact + mean
+        interval = TraceEstimate.interval
+        if rtol is not None:
+            interval += f"; stopped at standard error <= {rtol:g} |estimate| (asymptotic)"
         return TraceEstimate(value=value, lower=value - half, upper=value + half,
-                             confidence=confidence, matvecs=self.matvecs - before, probes=probes,
-                             method=method, std_error=se, samples=samples_np.tolist())
+                             confidence=confidence, matvecs=self.matvecs - before,
+                             probes=n if method == "hutchinson" else probes, method=method,
+                             std_error=se, samples=samples_np.tolist(), interval=interval,
+                             df=n - 1)
 
-    def _rademacher(self, k: int, gen: torch.Generator) -> Tensor:
-        z = torch.randint(0, 2, (k, self.dim), generator=gen, device=self.device)
-        return (2 * z - 1).to(self.dtype)
+    def _hutchinson_samples(self, probes: int, gen: torch.Generator, rtol: float | None,
+                            min_probes: int) -> np.ndarray:
+        """z^T H z for up to ``probes`` Rademacher probes, generated and multiplied in blocks
+        (never all in memory); with ``rtol``, cut at the first probe count >= ``min_probes``
+        where the standard error is within ``rtol`` of the mean (a function of the probe values
+        only, not of the blocking)."""
+        values = np.empty(0)
+        buffer = None   # reused: a fresh block of probes pays page faults on every touch
+        while len(values) < probes:
+            c = min(self.preferred_rows(), probes - len(values))
+            if buffer is None or buffer.shape[0] != c:
+                buffer = torch.empty((c, self.dim), device=self.device, dtype=self.dtype)
+            Z = self._rademacher(c, gen, out=buffer)
+            new = self._quadratic_forms(Z).detach().double().cpu().numpy()
+            first = len(values)
+            values = np.concatenate([values, new])
+            if rtol is not None and len(values) >= min_probes:
+                n = np.arange(1, len(values) + 1)
+                shifted = values - values[0]   # running moments without cancellation
+                mean_s = np.cumsum(shifted) / n
+                var = np.maximum(np.cumsum(shifted ** 2) / n - mean_s ** 2, 0.0) * n \
+                    / np.maximum(n - 1, 1)
+                mean = mean_s + values[0]
+                ok = np.flatnonzero((n >= min_probes) & (n > first)
+                                    & (np.sqrt(var / n) <= rtol * np.abs(mean)))
+                if ok.size:
+                    return values[:ok[0] + 1]
+        return values
+
+    def _trace_stratified(self, probes: int, gen: torch.Generator, confidence: float,
+                          rtol: float | None, pilot: int, before: int,
+                          min_df: int) -> TraceEstimate:
+        if pilot < 2:
+            raise CurvatureError(f"pilot must be at least 2 (a variance per block), got {pilot}")
+        offsets = np.cumsum([0] + self.sizes)
+        exact_blocks = [b for b, d in enumerate(self.sizes) if d <= _EXACT_BLOCK]
+        blocks = [b for b, d in enumerate(self.sizes) if d > _EXACT_BLOCK]
+        need = sum(self.sizes[b] for b in exact_blocks) + pilot * len(blocks)
+        if probes < need:
+            raise CurvatureError(
+                f"the stratified trace needs at least {need} probes here ({pilot} per parameter "
+                f"block for {len(blocks)} blocks, plus unit vectors for blocks of at most "
+                f"{_EXACT_BLOCK} entries), got {probes}; use method='hutchinson'")
+        exact = 0.0
+        if exact_blocks:
+            idx = torch.cat([torch.arange(int(offsets[b]), int(offsets[b + 1]))
+                             for b in exact_blocks]).to(self.device)
+            for part in idx.split(max(1, self.preferred_rows())):
+                E = torch.zeros((len(part), self.dim), device=self.device, dtype=self.dtype)
+                E[torch.arange(len(part)), part] = 1
+                exact += float(self._apply_rows(E)[torch.arange(len(part)), part].double().sum())
+        values: dict[int, list[float]] = {b: [] for b in blocks}
+        # for the allocation, a variance estimate that averages over a block's entries:
+        # Var(z^T A z) = 2 (||A||_F^2 - sum_i A_ii^2) with E||A z||^2 = ||A||_F^2 and, for
+        # independent z, z', E[(z o Az)_i (z' o Az')_i] = A_ii^2
+        frob = {b: 0.0 for b in blocks}
+        wsum = {b: torch.zeros(self.sizes[b], device=self.device, dtype=torch.float64)
+                for b in blocks}
+        wsq = {b: 0.0 for b in blocks}
+
+        def draw(order: list[int]) -> None:
+            start = 0
+            while start < len(order):
+                part = order[start:start + max(1, self.preferred_rows())]
+                Z = torch.zeros((len(part), self.dim), device=self.device, dtype=self.dtype)
+                for i, b in enumerate(part):
+                    Z[i, offsets[b]:offsets[b + 1]] = self._rademacher(1, gen, self.sizes[b])[0]
+                HZ = self._apply_rows(Z)
+                stats_ = []
+                for i, b in enumerate(part):
+                    z = Z[i, offsets[b]:offsets[b + 1]].double()
+                    u = HZ[i, offsets[b]:offsets[b + 1]].double()
+                    w = z * u
+                    wsum[b] += w
+                    stats_.append(torch.stack([z @ u, u @ u, w @ w]))
+                for b, (q, f, ww) in zip(part, torch.stack(stats_).cpu().tolist()):
+                    values[b].append(q)
+                    frob[b] += f
+                    wsq[b] += ww
+                start += len(part)
+
+        def allocation_variance() -> np.ndarray:
+            out = []
+            for b in blocks:
+                n = len(values[b])
+                diag = (float(wsum[b] @ wsum[b]) - wsq[b]) / (n * (n - 1))
+                out.append(max(2 * (frob[b] / n - diag), 0.0))
+            return np.array(out)
+
+        def summary() -> tuple[float, float, float, np.ndarray, np.ndarray]:
+            n = np.array([len(values[b]) for b in blocks], dtype=float)
+            mean = np.array([np.mean(values[b]) for b in blocks])
+            var = np.array([np.var(values[b], ddof=1) for b in blocks])
+            if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(var)):
+                raise CurvatureError("a Hessian product was not finite (NaN/inf in the model "
+                                     "or loss)")
+            v = np.maximum(var, allocation_variance()) / n
+            total = float(v.sum())
+            df = total ** 2 / float((v ** 2 / (n - 1)).sum()) if total > 0 else math.inf
+            return exact + float(mean.sum()), math.sqrt(total), df, n, var
+
+        draw([b for b in blocks for _ in range(pilot)])
+        used = need
+        while blocks:
+            value, se, df, n, var = summary()
+            tight = rtol is not None and se <= rtol * abs(value)
+            if tight and df >= min_df:
+                break
+            sampled = int(n.sum())
+            remaining = probes - used
+            if remaining <= 0 or not var.any():
+                break
+            alloc = allocation_variance()
+            sd = np.sqrt(alloc)
+            round_size = min(remaining, sampled)           # at most doubles the probes
+            if tight:  # tight enough, but on too few degrees of freedom: a quarter more
+                round_size = max(1, min(round_size, sampled // 4))
+            elif rtol is not None and value != 0:
+                # Neyman allocation: variance (sum_l sd_l)^2 / N over N block probes
+                target = math.ceil((sd.sum() / (rtol * abs(value))) ** 2)
+                round_size = max(1, min(round_size, target - sampled))
+            # greedy Neyman: each probe where it removes the most variance (estimated over the
+            # block's entries, so a block whose few probe values happen to agree is not
+            # starved); a floor of 1% of the largest standard deviation keeps every block
+            # sampled as the probes grow
+            weight = np.maximum(alloc, (0.01 * sd.max()) ** 2)
+            counts = n.copy()
+            heap = [(-weight[i] / (counts[i] * (counts[i] + 1)), i) for i in range(len(blocks))]
+            heapq.heapify(heap)
+            order = []
+            for _ in range(round_size):
+                _, i = heapq.heappop(heap)
+                order.append(blocks[i])
+                counts[i] += 1
+                heapq.heappush(heap, (-weight[i] / (counts[i] * (counts[i] + 1)), i))
+            draw(sorted(order))
+            used += round_size
+        if blocks:
+            value, se, df, n, var = summary()
+        else:
+            value, se, df, n, var = exact, 0.0, math.inf, np.zeros(0), np.zeros(0)
+        half = float(stats.t.ppf((1 + confidence) / 2, df)) * se if se > 0 else 0.0
+        strata = [{"name": self.names[b], "size": self.sizes[b], "probes": len(values[b]),
+                   "mean": float(np.mean(values[b])), "std": float(math.sqrt(var[i]))}
+                  for i, b in enumerate(blocks)]
+        strata += [{"name": self.names[b], "size": self.sizes[b], "probes": self.sizes[b],
+                    "exact": True} for b in exact_blocks]
+        interval = ("Student-t with Welch-Satterthwaite degrees of freedom over independent "
+                    "per-block i.i.d. probe values, each block's variance the larger of two "
+                    "estimates (asymptotic; allocation by the same samples)")
+        if rtol is not None:
+            interval += f"; stopped at standard error <= {rtol:g} |estimate|"
+        return TraceEstimate(value=value, lower=value - half, upper=value + half,
+                             confidence=confidence, matvecs=self.matvecs - before, probes=used,
+                             method="stratified", std_error=se,
+                             samples=[q for b in blocks for q in values[b]], interval=interval,
+                             df=df, strata=strata)
+
+    def _rademacher(self, k: int, gen: torch.Generator, size: int | None = None,
+                    out: Tensor | None = None) -> Tensor:
+        """``k`` rows of ``size`` (default ``dim``) i.i.d. signs, drawn row by row so that a
+        stream of rows does not depend on how it is cut into blocks. Each sign is one bit of a
+        uniform random byte (eight signs per draw of the generator)."""
+        n = self.dim if size is None else size
+        if out is None:
+            out = torch.empty((k, n), device=self.device, dtype=self.dtype)
+        shifts = torch.arange(8, dtype=torch.uint8, device=self.device)
+        for row in out:
+            octets = torch.randint(0, 256, ((n + 7) // 8,), dtype=torch.uint8, generator=gen,
+                                   device=self.device)
+            row.copy_(((octets[:, None] >> shifts) & 1).reshape(-1)[:n])
+        return out.mul_(2).sub_(1)
 
     # -- eigenvalues -------------------------------------------------------------------------
     def top_eigenvalues(self, k: int = 1, tol: float = 1e-6, seed: int = 0, *,
                         max_steps: int | None = None, confidence: float = 0.95,
-                        reorthogonalize: bool = True, certify: bool = False,
-                        bound_rtol: float | None = None, check_every: int = 5) -> EigenEstimate:
+                        reorthogonalize: bool | str = True, certify: bool = False,
+                        bound_rtol: float | None = None,
+                        check_every: int | None = None) -> EigenEstimate:
         """The ``k`` largest eigenvalues by Lanczos from a random start, run until each of the
         top ``k`` Ritz pairs has residual ``<= tol * max|Ritz value|`` and, if ``bound_rtol`` is given,
         the probabilistic upper bound of lambda_max lies within ``bound_rtol * max|Ritz value|``
-        of the top Ritz value (or ``max_steps`` is reached)."""
+        of the top Ritz value (or ``max_steps`` is reached). The stopping test reads the
+        coefficients on the host every ``check_every`` steps (default: every step on a CPU,
+        where that read costs nothing, every 5 on CUDA, where it waits for the device).
+        ``reorthogonalize`` is passed to :func:`lanczos`; the reported values and residuals
+        come from fresh products with the normalized Ritz vectors whatever it is. The Lanczos
+        vectors are kept between calls (``_cache["lanczos_blocks"]``) so that repeated calls
+        write into memory already mapped."""
         if k < 1 or k > self.dim:
             raise CurvatureError(f"k must lie in [1, {self.dim}], got {k}")
         if not 0 < confidence < 1:
             raise CurvatureError(f"confidence must lie in (0, 1), got {confidence}")
+        if check_every is None:
+            check_every = 5 if self.device.type == "cuda" else 1
         before = self.matvecs
         max_steps = min(self.dim, max_steps or max(300, 4 * k))
         gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -582,11 +1007,12 @@ class HessianOperator:
             return upper - theta[top[0]] <= bound_rtol * _scale(theta)
 
         lz = lanczos(self._apply_rows, start, max_steps, reorthogonalize=reorthogonalize,
-                     stop=done, check_every=check_every)
+                     stop=done, check_every=check_every, product_into=True,
+                     workspace=self._cache.setdefault("lanczos_blocks", []))
         theta, S = np.linalg.eigh(lz.tridiagonal())
         order = np.argsort(theta)[::-1][:k]
         ritz = torch.as_tensor(S[:, order], dtype=self.dtype, device=self.device)
-        Y = (lz.basis.T @ ritz).T                                    # (k, dim) Ritz vectors
+        Y = lz.ritz_vectors(ritz)                                    # (k, dim) Ritz vectors
         Y = Y / Y.norm(dim=1, keepdim=True)
         HY = self._apply_rows(Y)
         rayleigh = (Y * HY).sum(dim=1)
@@ -611,7 +1037,7 @@ class HessianOperator:
 
     # -- density ------------------------------------------------------------------------------
     def spectral_density(self, runs: int = 10, steps: int = 80, seed: int = 0,
-                         reorthogonalize: bool = True) -> SpectralDensity:
+                         reorthogonalize: bool | str = True) -> SpectralDensity:
         """Stochastic Lanczos quadrature (Ubaru, Chen, Saad 2017): ``runs`` Lanczos runs of
         ``steps`` steps from Rademacher starts; nodes are Ritz values, weights the squared first
         components of the Ritz vectors."""
@@ -624,13 +1050,20 @@ class HessianOperator:
         weights = np.zeros((runs, steps))
         for r in range(runs):
             z = self._rademacher(1, gen)[0]
-            lz = lanczos(self._apply_rows, z, steps, reorthogonalize=reorthogonalize)
+            lz = lanczos(self._apply_rows, z, steps, reorthogonalize=reorthogonalize,
+                         product_into=True,
+                         workspace=self._cache.setdefault("lanczos_blocks", []))
             theta, S = np.linalg.eigh(lz.tridiagonal())
             m = len(theta)
             nodes[r, :m], weights[r, :m] = theta, S[0] ** 2
             if m < steps:  # breakdown: pad with zero-weight copies of the last node
                 nodes[r, m:] = theta[-1]
         return SpectralDensity(nodes=nodes, weights=weights, matvecs=self.matvecs - before)
+
+
+def _rowwise_dot(A: Tensor, B: Tensor) -> Tensor:
+    """(a_i . b_i) for the rows of two (k, n) blocks, without a (k, n) temporary."""
+    return (A[:, None, :] @ B[:, :, None]).reshape(-1)
 
 
 def _scale(theta: np.ndarray) -> float:
@@ -647,9 +1080,19 @@ def _scale(theta: np.ndarray) -> float:
 class LanczosResult:
     alpha: np.ndarray
     beta: np.ndarray            # beta[j] couples steps j and j+1; beta[-1] is the last residual
-    basis: Tensor               # (steps, dim), on the operator's device
+    vectors: "_Basis"           # the Lanczos vectors, on the operator's device
     steps: int
     breakdown: bool
+    reorthogonalizations: int = 0   # steps with a full Gram-Schmidt pass
+
+    @property
+    def basis(self) -> Tensor:
+        """The Lanczos vectors as a (steps, dim) tensor (a copy)."""
+        return self.vectors.matrix(self.steps)
+
+    def ritz_vectors(self, coefficients: Tensor) -> Tensor:
+        """Q^T S for a (steps, k) coefficient matrix S: the (k, dim) Ritz vectors as rows."""
+        return self.vectors.combine(coefficients, self.steps).T.contiguous()
 
     def tridiagonal(self) -> np.ndarray:
         m = self.steps
@@ -657,51 +1100,193 @@ class LanczosResult:
                 + np.diag(self.beta[:m - 1], -1))
 
 
+class _Basis:
+    """Lanczos vectors as rows of fixed blocks of 16 (never copied to grow; rows past the last
+    written are never read). Blocks come from ``pool`` when given (and new ones join it), so
+    repeated runs reuse memory instead of paying page faults on fresh pages."""
+
+    ROWS = 16
+
+    def __init__(self, dim: int, like: Tensor, pool: list[Tensor] | None = None):
+        self.dim, self.like, self.blocks, self.count = dim, like, [], 0
+        self.pool = pool if pool is not None else []
+        self.pool[:] = [b for b in self.pool if b.shape == (self.ROWS, dim)
+                        and b.dtype == like.dtype and b.device == like.device]
+
+    def next_slot(self) -> Tensor:
+        """The next row to write (a view), allocating a block when needed; not yet counted."""
+        if self.count == len(self.blocks) * self.ROWS:
+            if len(self.blocks) < len(self.pool):
+                self.blocks.append(self.pool[len(self.blocks)])
+            else:
+                self.blocks.append(torch.empty((self.ROWS, self.dim), dtype=self.like.dtype,
+                                               device=self.like.device))
+                self.pool.append(self.blocks[-1])
+        return self.blocks[-1][self.count % self.ROWS]
+
+    def append_slot(self) -> Tensor:
+        """The next row to write, counted as written."""
+        row = self.next_slot()
+        self.count += 1
+        return row
+
+    def row(self, i: int) -> Tensor:
+        return self.blocks[i // self.ROWS][i % self.ROWS]
+
+    def _parts(self) -> list[Tensor]:
+        return self._first(self.count)
+
+    def coefficients(self, w: Tensor) -> Tensor:
+        """Q w for the rows written so far."""
+        return torch.cat([part @ w for part in self._parts()])
+
+    def subtract(self, w: Tensor, c: Tensor) -> None:
+        """w -= Q^T c, in place."""
+        start = 0
+        for part in self._parts():
+            w.addmv_(part.T, c[start:start + part.shape[0]], alpha=-1)
+            start += part.shape[0]
+
+    def owns(self, t: Tensor) -> bool:
+        ptr = t.untyped_storage().data_ptr()
+        return any(ptr == b.untyped_storage().data_ptr() for b in self.blocks)
+
+    def _first(self, m: int) -> list[Tensor]:
+        full, rest = divmod(m, self.ROWS)
+        return self.blocks[:full] + ([self.blocks[full][:rest]] if rest else [])
+
+    def matrix(self, m: int) -> Tensor:
+        """The first m rows as one (m, dim) tensor."""
+        parts = self._first(m)
+        return torch.cat(parts) if parts else self.like.new_empty((0, self.dim))
+
+    def combine(self, coef: Tensor, m: int) -> Tensor:
+        """Q_m^T coef for an (m, k) coefficient matrix: (dim, k)."""
+        out, start = None, 0
+        for part in self._first(m):
+            term = part.T @ coef[start:start + part.shape[0]]
+            out = term if out is None else out.add_(term)
+            start += part.shape[0]
+        return out
+
+
 def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *,
-            reorthogonalize: bool = True, stop: Callable[[np.ndarray, np.ndarray], bool] | None
-            = None, check_every: int = 5) -> LanczosResult:
-    """Symmetric Lanczos with full (twice, classical Gram-Schmidt) reorthogonalization. All
-    vectors stay on the device; the host reads the coefficients only every ``check_every``
-    steps, to evaluate ``stop(ritz_values, ritz_residual_estimates)``."""
+            reorthogonalize: bool | str = True,
+            stop: Callable[[np.ndarray, np.ndarray], bool] | None = None,
+            check_every: int = 5, product_into: bool = False,
+            workspace: list[Tensor] | None = None) -> LanczosResult:
+    """Symmetric Lanczos from ``start``, keeping its basis orthogonal.
+
+    ``reorthogonalize``:
+
+    * ``"full"``: every step a classical Gram-Schmidt pass against the whole basis (which also
+      does the three-term recurrence: alpha_j = q_j^T H q_j is the pass's last coefficient) and
+      a second pass when the first removed more off the older vectors than it left
+      (Daniel-Gragg-Kaufman-Stewart; always on CUDA, where the test would wait for the device);
+    * ``"partial"``: the three-term recurrence, with the full pass only when Simon's recurrence
+      for the inner products omega_jk = q_j^T q_k (Simon 1984, with Larsen's rounding term)
+      estimates that one exceeds sqrt(eps), and on the step after; the basis stays
+      semi-orthogonal, so T_j is the projection of H on its span to O(eps ||H||) (Simon 1984,
+      Theorem 4) and the Ritz values are as accurate as with full reorthogonalization;
+    * ``True``: ``"partial"`` on a CPU when the recurrence's rounding term sqrt(dim) eps / 2 is
+      below a tenth of sqrt(eps) (float64; float32 up to ~6e5 parameters), else ``"full"`` (with
+      millions of float32 parameters that term is near sqrt(eps) and ``"partial"`` would
+      reorthogonalize almost every step anyway; on CUDA its test would wait for the device);
+      ``False``: none.
+
+    All vectors stay on the device; on CUDA the host reads the coefficients only every
+    ``check_every`` steps, to evaluate ``stop(ritz_values, ritz_residual_estimates)`` (on a CPU
+    those reads cost nothing and the coefficients are host floats). With ``product_into``,
+    ``apply_rows(rows, out=...)`` writes each product into the basis row it becomes (no fresh
+    vector per step). ``workspace``: a list of basis blocks to reuse (and extend); the result's
+    vectors live there, so a later run with the same workspace overwrites them."""
     dim = start.shape[0]
-    # the basis grows by doubling, so memory follows the steps taken, not the step limit
-    Q = torch.zeros((min(steps, 16), dim), dtype=start.dtype, device=start.device)
-    alpha = torch.zeros(steps, dtype=start.dtype, device=start.device)
-    beta = torch.zeros(steps, dtype=start.dtype, device=start.device)
-    q = start / start.norm()
+    host = start.device.type != "cuda"
+    mode = reorthogonalize
+    eps = float(torch.finfo(start.dtype).eps)
+    if mode is True:
+        mode = "partial" if host and math.sqrt(dim) * eps / 2 <= math.sqrt(eps) / 10 else "full"
+    if mode not in (False, "full", "partial"):
+        raise CurvatureError(f"reorthogonalize must be True, False, 'full' or 'partial', got "
+                             f"{reorthogonalize!r}")
+    if mode == "partial" and not host:
+        raise CurvatureError("partial reorthogonalization reads every coefficient on the host: "
+                             "use 'full' on CUDA")
+    Q = _Basis(dim, start, workspace)
+    if host:
+        alpha, beta = np.zeros(steps), np.zeros(steps)
+    else:
+        alpha = torch.zeros(steps, dtype=start.dtype, device=start.device)
+        beta = torch.zeros(steps, dtype=start.dtype, device=start.device)
+    torch.div(start, start.norm(), out=Q.append_slot())
+    tiny = torch.finfo(start.dtype).tiny
+    eps1, delta = math.sqrt(dim) * eps / 2, math.sqrt(eps)
+    omega_prev, omega = np.zeros(0), np.ones(1)     # omega_{j-1,.} and omega_{j,.}
+    force = False                                    # reorthogonalize this step regardless
+    passes = 0
     m, breakdown = steps, False
     for j in range(steps):
-        if j == Q.shape[0]:
-            grown = torch.zeros((min(steps, 2 * j), dim), dtype=Q.dtype, device=Q.device)
-            grown[:j] = Q
-            Q = grown
-        Q[j] = q
-        w = apply_rows(q[None])[0].clone()
+        q = Q.row(j)
+        if product_into:
+            w = Q.next_slot()
+            apply_rows(q[None], out=w[None])
+        else:
+            w = apply_rows(q[None])[0]
+            if Q.owns(w):
+                w = w.clone()  # the operator handed back its input: w is updated in place
+        # three-term recurrence first (the large components go with modified Gram-Schmidt
+        # accuracy), then the reorthogonalization against the whole basis
         a = torch.dot(w, q)
-        alpha[j] = a
-        # in-place updates with device scalars: no host sync, no temporaries of length dim
-        w.addcmul_(q, a, value=-1)
-        if j > 0:
-            w.addcmul_(Q[j - 1], beta[j - 1], value=-1)
-        if reorthogonalize:
-            # classical Gram-Schmidt against the whole basis, twice ("twice is enough"); on the
-            # CPU the second pass is skipped when the first kept most of w (Daniel-Gragg-
-            # Kaufman-Stewart), a host read that is free there
-            before = w.norm() if not w.is_cuda else None
-            w.addmv_(Q[:j + 1].T, Q[:j + 1] @ w, alpha=-1)
-            if w.is_cuda or float(w.norm()) < 0.7071 * float(before):
-                w.addmv_(Q[:j + 1].T, Q[:j + 1] @ w, alpha=-1)
-        b = w.norm()
-        beta[j] = b
+        if host:
+            a = float(a)
+            w.add_(q, alpha=-a)
+            if j > 0:
+                w.add_(Q.row(j - 1), alpha=-beta[j - 1])
+        else:
+            w.addcmul_(q, a, value=-1)
+            if j > 0:
+                w.addcmul_(Q.row(j - 1), beta[j - 1], value=-1)
+        due = mode == "full"
+        if mode == "partial":
+            b = float(w.norm())
+            new = np.empty(j + 2)
+            if j > 0:
+                k = np.arange(j)
+                num = beta[k] * omega[k + 1] + (alpha[k] - a) * omega[k] \
+                    - beta[j - 1] * omega_prev[k]
+                num[1:] += beta[k[1:] - 1] * omega[k[1:] - 1]
+                new[:j] = (num + np.sign(num) * eps1 * (beta[k] + b)) / max(b, tiny)
+            new[j], new[j + 1] = eps1, 1.0
+            due = force or (j > 0 and np.abs(new[:j]).max() > delta)
+            if due:
+                new[:j + 1] = eps1
+                force = not force  # the next vector as well (Simon), then back to the test
+            omega_prev, omega = omega, new
+        if due:
+            passes += 1
+            c = Q.coefficients(w)
+            Q.subtract(w, c)
+            b = w.norm()
+            # a second pass when the first removed more than it left (Daniel-Gragg-Kaufman-
+            # Stewart: |w| < |w before| / sqrt(2), with |w before|^2 = |w|^2 + |c|^2); always
+            # on CUDA, where the test would wait for the device
+            if not host or float(c.norm()) > float(b):
+                Q.subtract(w, Q.coefficients(w))
+                b = w.norm()
+            if host:
+                b = float(b)
+        elif mode is False:
+            b = float(w.norm()) if host else w.norm()
+        alpha[j], beta[j] = a, b
         last = j == steps - 1
-        if (j + 1) % check_every == 0 or last:
-            al = alpha[:j + 1].double().cpu().numpy()
-            be = beta[:j + 1].double().cpu().numpy()
-            tiny = np.flatnonzero(be <= 1e-10 * max(float(np.abs(al).max()), 1e-300))
-            if tiny.size:  # invariant subspace reached at the first tiny beta
-                m, breakdown = int(tiny[0]) + 1, True
+        if host or (j + 1) % check_every == 0 or last:
+            al = alpha[:j + 1] if host else alpha[:j + 1].double().cpu().numpy()
+            be = beta[:j + 1] if host else beta[:j + 1].double().cpu().numpy()
+            small = np.flatnonzero(be <= 1e-10 * max(float(np.abs(al).max()), 1e-300))
+            if small.size:  # invariant subspace reached at the first tiny beta
+                m, breakdown = int(small[0]) + 1, True
                 break
-            if stop is not None:
+            if stop is not None and ((j + 1) % check_every == 0 or last):
                 T = np.diag(al) + np.diag(be[:-1], 1) + np.diag(be[:-1], -1)
                 theta, S = np.linalg.eigh(T)
                 if stop(theta, np.abs(be[-1] * S[-1])):
@@ -709,11 +1294,19 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
                     break
         if last:
             break
-        # no host sync here: a tiny b is caught at the next check, and the steps after it dropped
-        q = w / torch.clamp(b, min=torch.finfo(w.dtype).tiny)
-    return LanczosResult(alpha=alpha[:m].double().cpu().numpy(),
-                         beta=beta[:m].double().cpu().numpy(), basis=Q[:m], steps=m,
-                         breakdown=breakdown)
+        # on CUDA no host sync here: a tiny b is caught at the next check, the steps after it
+        # dropped
+        if product_into:  # w is the next row already
+            w.div_(max(b, tiny) if host else torch.clamp(b, min=tiny))
+            Q.count += 1
+        else:
+            torch.div(w, max(b, tiny) if host else torch.clamp(b, min=tiny),
+                      out=Q.append_slot())
+    alpha = alpha[:m] if host else alpha[:m].double().cpu().numpy()
+    beta = beta[:m] if host else beta[:m].double().cpu().numpy()
+    return LanczosResult(alpha=np.asarray(alpha, dtype=float), beta=np.asarray(beta, dtype=float),
+                         vectors=Q, steps=m, breakdown=breakdown,
+                         reorthogonalizations=passes)
 
 
 def kw_epsilon(steps: int, dim: int, failure: float) -> float:

@@ -292,3 +292,175 @@ def test_negated_operator_gives_the_smallest_eigenvalues(problem):
     low = (-op).top_eigenvalues(k=1, tol=1e-8)
     lam_min = float(torch.linalg.eigvalsh(H)[0])
     assert abs(-low.values[0] - lam_min) <= low.residuals[0] + 1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# stratified trace, adaptive stopping, probe streams, block-size tuner (issue #17)
+# --------------------------------------------------------------------------------------------
+
+def test_stratified_interval_covers_the_trace_at_its_level(problem):
+    """Over 40 seeds the 95% stratified interval must cover tr(H) at least 85% of the time."""
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    exact = float(torch.trace(H))
+    hits = 0
+    for seed in range(40):
+        est = op.trace(probes=40, method="stratified", seed=seed)
+        assert est.lower <= est.value <= est.upper and est.matvecs == est.probes == 40
+        assert sum(s["probes"] for s in est.strata) == 40
+        hits += est.lower <= exact <= est.upper
+    assert hits >= 34
+
+
+def test_stratified_is_exact_when_every_block_is_small():
+    net, x, y = small_problem(width=2, n=20)
+    names = [n for n, p in net.named_parameters() if p.numel() <= 8]  # 2 + 20 + 10 entries
+    op = HessianOperator(net, models.half_mse, (x, y), params=names)
+    assert all(s <= 8 for s in op.sizes)
+    H = op.dense()
+    est = op.trace(probes=op.dim, method="stratified")
+    assert est.value == pytest.approx(float(torch.trace(H)), rel=1e-12, abs=1e-12)
+    assert est.lower == est.upper == est.value and est.matvecs == op.dim
+    with pytest.raises(CurvatureError, match="at least"):
+        op.trace(probes=op.dim - 1, method="stratified")
+
+
+def _two_block_quadratic(cross: float, seed: int = 0):
+    """L(w1, w2) = w^T A w / 2 with 30 + 30 parameters; ``cross`` scales the off-diagonal
+    block of A relative to the diagonal blocks."""
+    rng = np.random.default_rng(seed)
+    blocks = [rng.normal(size=(30, 30)) for _ in range(3)]
+    D1, D2 = (b + b.T for b in blocks[:2])
+    A = torch.tensor(np.block([[D1, cross * blocks[2]], [cross * blocks[2].T, D2]]))
+
+    class TwoBlock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w1 = torch.nn.Parameter(torch.zeros(30, dtype=torch.float64))
+            self.w2 = torch.nn.Parameter(torch.zeros(30, dtype=torch.float64))
+
+        def forward(self, x):
+            return torch.cat([self.w1, self.w2])[None].expand(x.shape[0], 60)
+
+    def loss(out, _):
+        w = out[0]
+        return w @ A @ w / 2
+
+    return HessianOperator(TwoBlock(), loss, (torch.zeros(1, 1), torch.zeros(1))), A
+
+
+def test_stratified_drops_the_cross_block_variance():
+    """Hutchinson's per-probe variance is 2 sum_{i != j} A_ij^2, the stratified one only the
+    within-block part: with a cross block 10x the diagonal blocks, the stratified standard
+    error at equal products is far smaller, and both intervals cover the trace."""
+    op, A = _two_block_quadratic(cross=10.0)
+    exact = float(torch.trace(A))
+    strat = op.trace(probes=200, method="stratified", seed=0)
+    hutch = op.trace(probes=200, method="hutchinson", seed=0)
+    off = (A - torch.diag(torch.diag(A))) ** 2
+    within = float(off[:30, :30].sum() + off[30:, 30:].sum())
+    # the exact standard errors: Neyman-free equal split gives 2 * (V1 + V2) / 200 at worst
+    assert strat.std_error ** 2 <= 3 * 2 * 2 * within / 200
+    assert hutch.std_error > 4 * strat.std_error
+    for est in (strat, hutch):
+        assert est.lower <= exact <= est.upper
+
+
+@pytest.mark.parametrize("method", ["hutchinson", "stratified"])
+def test_adaptive_stopping_meets_rtol_and_does_not_depend_on_blocking(problem, method):
+    net, x, y, H = problem
+    ests = []
+    for block in (1, 5):
+        op = HessianOperator(net, models.half_mse, (x, y), block_size=block)
+        ests.append(op.trace(probes=5000, method=method, rtol=0.05, seed=3))
+    a, b = ests
+    assert a.probes == b.probes < 5000
+    assert a.value == pytest.approx(b.value, rel=1e-10)
+    assert a.std_error <= 0.05 * abs(a.value)
+    assert a.df >= 19  # min_probes=20: the stop does not rest on a handful of values
+
+
+def test_probes_do_not_depend_on_the_block_size(problem):
+    net, x, y, _ = problem
+    s1 = HessianOperator(net, models.half_mse, (x, y), block_size=1).trace(probes=12, seed=5)
+    s5 = HessianOperator(net, models.half_mse, (x, y), block_size=5).trace(probes=12, seed=5)
+    assert np.allclose(s1.samples, s5.samples, rtol=1e-10, atol=1e-12)
+
+
+def test_rademacher_probes_are_signs_with_both_values(problem):
+    net, x, y, _ = problem
+    op = HessianOperator(net, models.half_mse, (x, y))
+    Z = op._rademacher(50, torch.Generator().manual_seed(0))
+    assert set(Z.unique().tolist()) == {-1.0, 1.0}
+    # each entry is +1 with probability 1/2: the mean of 50 * 460 signs is within 5 sigma
+    assert abs(float(Z.mean())) < 5 / math.sqrt(Z.numel())
+
+
+def test_block_tuner_stays_within_its_budget_and_finds_the_faster_size():
+    from numerics.curvature import BlockTuner
+
+    def run(cost_per_vector, calls=400, remaining=32):
+        tuner = BlockTuner((1, 4, 16, 64), budget=0.1)
+        for _ in range(calls):
+            size = tuner.size_for(remaining)
+            tuner.record(size, size * cost_per_vector[size])
+            assert tuner.trial_vectors <= 0.1 * tuner.vectors + 1e-9
+        return tuner
+
+    # blocks pay up to 16 (64 fits no call of 32 vectors and is never tried)
+    fast = run({1: 1.0, 4: 0.5, 16: 0.3, 64: 0.29})
+    assert fast.best == 16
+    # blocks dearer per vector (a CPU): single products are kept after one trial
+    slow = run({1: 1.0, 4: 1.3, 16: 1.5, 64: 2.0})
+    assert slow.done and slow.best == 1 and set(slow.per_vector) == {1, 4}
+    # 4 is not 10% faster: the search stops there
+    flat = run({1: 1.0, 4: 0.95, 16: 0.5, 64: 0.5})
+    assert flat.done and flat.best == 1
+
+
+def test_copies_share_the_gradient_graph(problem):
+    net, x, y, H = problem
+    op = HessianOperator(net, models.half_mse, (x, y), block_size=1)
+    v = torch.randn(op.dim, dtype=torch.float64)
+    op @ v
+    graph = op._cache["graph"]
+    neg, fd = -op, op.using("reverse")
+    assert torch.allclose(neg @ v, -(H @ v), atol=1e-10)
+    assert neg._cache["graph"] is graph and fd._cache["graph"] is graph
+    assert op.stats["products"] == 2 and op.stats["graph_s"] > 0
+
+
+@pytest.mark.parametrize("mode", ["full", "partial"])
+def test_lanczos_basis_stays_orthogonal_and_ritz_values_are_exact(mode):
+    """80 steps on a 300 x 300 matrix with three outliers (3, 4, 5): without reorthogonalization
+    the basis would lose orthogonality as they converge. Full keeps it to rounding, partial
+    (Simon) to sqrt(eps), and both give the outliers to rounding."""
+    rng = np.random.default_rng(3)
+    n = 300
+    Qm, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    lams = np.concatenate([np.linspace(0, 1, n - 3), [3.0, 4.0, 5.0]])
+    A = torch.tensor(Qm @ np.diag(lams) @ Qm.T)
+    lz = lanczos(lambda R: R @ A, torch.tensor(rng.normal(size=n)), 80, reorthogonalize=mode)
+    B = lz.basis
+    loss = float((B @ B.T - torch.eye(lz.steps, dtype=B.dtype)).abs().max())
+    eps = torch.finfo(torch.float64).eps
+    assert loss <= (1e3 * eps if mode == "full" else 10 * math.sqrt(eps))
+    ritz = np.sort(np.linalg.eigvalsh(lz.tridiagonal()))[::-1][:3]
+    assert np.allclose(ritz, [5.0, 4.0, 3.0], rtol=0, atol=1e-10)
+    if mode == "partial":
+        assert 0 < lz.reorthogonalizations < lz.steps
+    else:
+        assert lz.reorthogonalizations == lz.steps
+
+
+def test_block_tuner_skips_blocks_for_compute_bound_products():
+    from numerics.curvature import BlockTuner
+
+    tuner = BlockTuner((1, 4, 16), budget=0.1, compute_bound_s=0.05)
+    for _ in range(3):
+        tuner.record(1, 0.2)          # 200 ms single products: compute-bound
+    assert tuner.done and tuner.best == 1 and tuner.trial_vectors == 0
+    quick = BlockTuner((1, 4, 16), budget=0.1, compute_bound_s=0.05)
+    for _ in range(3):
+        quick.record(1, 0.002)
+    assert not quick.done
