@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-_PATH = Path(__file__).parent.parent / "benchmarks" / "curvature.py"
+_PATH = Path(__file__).parents[2] / "benchmarks" / "curvature.py"
 _spec = importlib.util.spec_from_file_location("curvature_benchmark", _PATH)
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
