@@ -30,6 +30,8 @@ import flint
 import numpy as np
 import sympy as sp
 
+from numerics.lambdify import numpy_function
+
 from theorems.exact import arb_lo, gradient, rational_point
 from verify.errors import InvalidClaim
 from verify.kernel import geometry as G
@@ -74,8 +76,8 @@ def _numeric(f: sp.Expr, variables: tuple):
     are re-evaluated exactly), so kinks and jumps get plain numeric stand-ins."""
     kinks = {"DiracDelta": lambda a, *k: 0.0 * a,
              "Heaviside": lambda a, *h: np.heaviside(a, 0.5)}
-    return (sp.lambdify([variables], f, "numpy"),
-            sp.lambdify([variables], list(gradient(f, variables)), [kinks, "numpy"]))
+    return (numpy_function([variables], f),
+            numpy_function([variables], list(gradient(f, variables)), extra=kinks))
 
 
 def ascent_witness(p: G.BallProblem, seed: int, starts: int = 12, steps: int = 150

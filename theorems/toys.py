@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import sympy as sp
 
+from numerics.lambdify import numpy_function
+
 
 @dataclass(frozen=True)
 class Toy:
@@ -24,7 +26,7 @@ class Toy:
 
     def numpy(self) -> Callable[..., Any]:
         """f as a NumPy function of one array of shape (..., d)."""
-        fn = sp.lambdify(self.variables, self.expr, modules="numpy")
+        fn = numpy_function(self.variables, self.expr)
         return lambda x: fn(*[x[..., i] for i in range(len(self.variables))])
 
 

@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import sympy as sp
 
+from numerics.lambdify import numpy_function
+
 from numerics import flows, updates
 from theorems.exact import exact_number, gradient
 from verify.kernel.escape import (manifold_assumption, normalized_trace, residual_form,
@@ -49,10 +51,10 @@ def numeric_oracles(f: sp.Expr, variables: Sequence[sp.Symbol],
     """NumPy callables of f, its gradient and Hessian, tr-bar and the gradient of tr-bar, and,
     given the components f_i of f, ``component_grad(x, i)``."""
     tb = normalized_trace(f, variables)
-    vec = lambda e: sp.lambdify([variables], list(gradient(e, variables)), "numpy")
-    fn, gfn, tfn, gtfn = (sp.lambdify([variables], f, "numpy"), vec(f),
-                          sp.lambdify([variables], tb, "numpy"), vec(tb))
-    hfn = sp.lambdify([variables], sp.hessian(f, variables), "numpy")
+    vec = lambda e: numpy_function([variables], list(gradient(e, variables)))
+    fn, gfn, tfn, gtfn = (numpy_function([variables], f), vec(f),
+                          numpy_function([variables], tb), vec(tb))
+    hfn = numpy_function([variables], sp.hessian(f, variables))
     out = {"f": lambda x: float(fn(x)), "grad": lambda x: np.asarray(gfn(x), dtype=float),
            "hess": lambda x: np.asarray(hfn(x), dtype=float),
            "trbar": lambda x: float(tfn(x)),

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 import sympy as sp
 
+from numerics.lambdify import numpy_function
+
 from numerics import updates
 from theorems.filters.mathematics import sympy_oracles
 from verify.errors import UnsupportedFunction
@@ -107,8 +109,8 @@ def manifold_experiment(manifold: dict[str, Any], *, s0: float = 0.05, offset: f
     """Trajectories from the series manifold approach the fixed point far more closely than
     trajectories started `offset` off it; random starts essentially never converge."""
     x, y = manifold["variables"]
-    G = sp.lambdify((x, y), manifold["map"], "numpy")
-    h = sp.lambdify(manifold["s"], manifold["h"], "numpy")
+    G = numpy_function((x, y), manifold["map"])
+    h = numpy_function(manifold["s"], manifold["h"])
     si, ui = manifold["stable_index"], manifold["unstable_index"]
 
     def start(s: float, du: float) -> np.ndarray:

@@ -23,6 +23,7 @@ C = lazy_import("theorems.flat_geometry.conserved")
 E = lazy_import("theorems.flat_geometry.experiments")
 K = lazy_import("theorems.flat_geometry.kinds")
 exact = lazy_import("theorems.exact")
+lambdify = lazy_import("numerics.lambdify")
 
 
 def _enclosed(checks: Instances, id: str, f, variables, point, r, low, high, seed: int,
@@ -93,7 +94,7 @@ def duality(seed: int, trials: int = 3) -> Verdict:
              + c[3] * y ** 2 * x ** 2)
         point = (sp.Rational(int(rng.integers(-4, 5)), 8), sp.Rational(int(rng.integers(-4, 5)), 8))
         t = sp.Rational(1, 2)
-        fn = sp.lambdify([(x, y)], f, "numpy")
+        fn = lambdify.numpy_function([(x, y)], f)
         d = E.ray_distance(lambda z: fn(z), np.array([float(p) for p in point]), 0.5)
         if not math.isfinite(d):
             checks.inconclusive(f"f{trial}", f"{f}: no point reaching f(x) + t")

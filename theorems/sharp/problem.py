@@ -16,6 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 import sympy as sp
 
+from numerics.lambdify import numpy_function
+
 from theorems.exact import arb_eval, arb_hi, arb_lo, exact_number, rational_point
 from verify.errors import InvalidClaim, SafetyTimeout
 
@@ -62,7 +64,7 @@ class SharpProblem:
         if not ball.is_finite():
             raise InvalidClaim(f"f(point) = {value} is not finite")
         self.f_point = value
-        self._np = sp.lambdify(self.variables, self.f, modules="numpy")
+        self._np = numpy_function(self.variables, self.f)
         self._p = np.array([float(v) for v in self.point])
         self._fp = float(sp.N(value, 20))
 
