@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from verify.errors import UsageError
+from verify.errors import StoreError, UsageError
 from verify.store import Store
 from verify.verdict import Status, Verdict
 
@@ -81,6 +81,6 @@ def test_two_concurrent_runs_do_not_corrupt(tmp_path):
 def test_a_file_that_is_not_a_store_is_refused_and_kept(tmp_path):
     path = tmp_path / "notes.db"
     path.write_bytes(b"precious notes, not sqlite" * 100)
-    with pytest.raises(UsageError, match="cannot open the results store"):
+    with pytest.raises(StoreError, match="cannot open the results store"):
         Store(path)
     assert path.read_bytes().startswith(b"precious notes")
