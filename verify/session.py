@@ -26,9 +26,10 @@ class ExitCode(enum.IntEnum):
     NO_CHECKS = 5
 
 
-EXIT_CODES_HELP = ("exit status: 0 nothing refuted or errored, 1 something refuted, "
-                   "2 interrupted, 3 an error (a claim, a check or sharpflat itself), "
-                   "4 usage error, 5 nothing selected")
+EXIT_CODES_HELP = ("exit status: 0 nothing refuted or errored; 1 something refuted; "
+                   "2 interrupted; 3 an error (a claim, a check, the results store or "
+                   "sharpflat itself; --debug shows the traceback); 4 a usage error (an "
+                   "option, or a file that cannot be read as asked); 5 nothing selected")
 
 
 def exit_code_for(verdicts: Iterable[Verdict]) -> ExitCode:
@@ -47,19 +48,26 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def run_session(store: Any, *, command: str, target: str, tasks: list, profile: str | None,
                 seed: int, workers: int, cluster: str | None, argv: list[str],
                 json_path: str | None, early: Sequence[Verdict] = (), info: dict | None = None,
+                order: Sequence[str] | None = None,
                 on_start: Callable[[Any], None] | None = None,
                 on_verdict: Callable[[Verdict], None] | None = None
                 ) -> tuple[ExitCode, int, list[Verdict], bool]:
     """Run ``tasks`` into a new stored run.
 
-    Returns (exit code, run id, verdicts, interrupted). ``on_start(task)`` and
-    ``on_verdict(verdict)`` report progress (the command line draws a bar or prints lines).
-    Each verdict is stored as soon as it is decided; an interrupt (Ctrl-C, SIGTERM) marks the
-    run interrupted and keeps what was stored."""
+    Returns (exit code, run id, verdicts in ``order``, interrupted). ``order`` lists the item
+    ids in the order of the plan (a conjecture file's order; default: ``early`` then
+    ``tasks``); it is stored with the run, so ``show`` and ``report`` keep it.
+    ``on_start(task)`` and ``on_verdict(verdict)`` report progress (the command line draws a
+    bar or prints lines). Each verdict is stored as soon as it is decided; an interrupt
+    (Ctrl-C, SIGTERM) marks the run interrupted and keeps what was stored. The JSON file
+    (``json_path``, ``-`` for standard output) gets what was decided even when the run was
+    interrupted or the store failed."""
     from verify import runner
 
+    order = list(order) if order is not None else [v.id for v in early] + [t.id for t in tasks]
     run_id = store.begin_run(command=command, target=target, profile=profile, seed=seed,
-                             planned=len(tasks) + len(early), argv=argv, info=info)
+                             planned=len(tasks) + len(early), argv=argv,
+                             info={**(info or {}), "order": order})
     verdicts: list[Verdict] = []
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
@@ -78,9 +86,13 @@ def run_session(store: Any, *, command: str, target: str, tasks: list, profile: 
         interrupted = True
     finally:
         signal.signal(signal.SIGTERM, previous)
-        store.finish_run(run_id, "interrupted" if interrupted else "complete")
-    if json_path:
-        write_json(json_path, [v.to_dict() for v in verdicts])
+        rank = {item: i for i, item in enumerate(order)}
+        verdicts.sort(key=lambda v: rank.get(v.id, len(rank)))
+        try:
+            store.finish_run(run_id, "interrupted" if interrupted else "complete")
+        finally:
+            if json_path:
+                write_json(json_path, [v.to_dict() for v in verdicts])
     if interrupted:
         return ExitCode.INTERRUPTED, run_id, verdicts, True
     return exit_code_for(verdicts), run_id, verdicts, False
