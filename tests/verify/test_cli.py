@@ -39,9 +39,9 @@ def test_run_ok_then_report_runs_show(cli_env, tmp_path):
     assert "data:image/png;base64," in html and "http://" not in html.split("<body>")[1]
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["run"]["id"] == 2 and data["previous_run"] == 1
-    res = sharpflat(cli_env, tmp_path, "runs", "--db", db, "--json")
+    res = sharpflat(cli_env, tmp_path, "runs", "--db", db, "--json", "-")
     assert [r["status"] for r in json.loads(res.stdout)] == ["complete", "complete"]
-    res = sharpflat(cli_env, tmp_path, "show", "1", "tiny.ok.identity", "--db", db, "--json")
+    res = sharpflat(cli_env, tmp_path, "show", "1", "tiny.ok.identity", "--db", db, "--json", "-")
     assert json.loads(res.stdout)["status"] == "proved"
     res = sharpflat(cli_env, tmp_path, "show", "7", "--db", db)
     assert res.returncode == 4 and "no run 7" in res.stderr
