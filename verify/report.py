@@ -321,16 +321,18 @@ def sharpness_inequality(claim: dict[str, Any], modulus: Any) -> list | None:
 
 
 def claim_formula(claim: dict[str, Any]) -> list | None:
-    """The claim's statement as a formula over its own fields, where the report knows how."""
-    kind = claim.get("kind")
+    """The claim's statement as a formula over its own fields, where the report knows how.
+
+    Recognized by the fields it states (kind names are written only in their declarations):
+    a ``modulus`` at a ``point`` is a sharpness inequality, a ``quantity`` is a conserved one."""
     try:
         import sympy as sp
 
         from verify import formula
 
-        if kind == "sharp-minimizer":
+        if "modulus" in claim and "point" in claim and "f" in claim:
             return sharpness_inequality(claim, claim["modulus"])
-        if kind == "conserved-quantity":
+        if "quantity" in claim and "f" in claim and "variables" in claim:
             xs = formula.make_symbols([str(n) for n in claim["variables"]])
             f = formula.parse_formula(str(claim["f"]), xs)
             q = formula.parse_formula(str(claim["quantity"]), xs)
@@ -663,12 +665,14 @@ def document(data: dict[str, Any]) -> tuple[list, list]:
             for k, row in sorted(data["summary"].items())]
     front.append(Group(f"Summary by {label}", [Grid([label] + _ORDER, rows)]))
     if data["changes"]:
+        noted = any(c["new_failure"] for c in data["changes"])   # a note column if needed
         rows = [[[Link(c["id"], _anchor(c["id"]))],
                  [_change_text(c["before"], data["previous_run"], after=False)],
-                 [_change_text(c["after"], data["previous_run"], after=True)],
-                 ["new failure" if c["new_failure"] else ""]] for c in data["changes"]]
-        changes: list = [Grid(["item", f"run {data['previous_run']}", f"run {run['id']}", ""],
-                              rows)]
+                 [_change_text(c["after"], data["previous_run"], after=True)]]
+                + ([["new failure" if c["new_failure"] else ""]] if noted else [])
+                for c in data["changes"]]
+        changes: list = [Grid(["item", f"run {data['previous_run']}", f"run {run['id']}"]
+                              + (["note"] if noted else []), rows)]
     else:
         changes = [Para(["No changes." if data["previous_run"] else
                          "No previous run to compare."])]
