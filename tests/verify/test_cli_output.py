@@ -232,3 +232,19 @@ def test_a_closed_pipe_ends_quietly(cli_env, tmp_path):
     proc.stdout.close()                  # the reader is gone before anything is written
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and err == ""
+
+
+def test_a_failure_of_sharpflat_itself_exits_3_in_one_line(capsys, monkeypatch):
+    """Regression: an unexpected exception exited 1 (the code of "refuted") with a traceback."""
+    from verify import registry
+
+    def broken(packages):
+        raise TypeError("boom in discovery")
+
+    monkeypatch.setattr(registry, "discover", broken)
+    code, out, err = sharpflat(capsys, "list")
+    assert code == ExitCode.ERROR == 3 and "Traceback" not in err
+    assert "TypeError: boom in discovery" in err and "--debug" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = sharpflat(capsys, "list", "--debug")
+    assert code == 3 and "Traceback" in err and "boom in discovery" in err
