@@ -83,7 +83,7 @@ def _session(args: argparse.Namespace, store: Any, *, tasks: list,
             on_start=lambda t: progress.start(t.id),
             on_verdict=lambda v: progress.finished(v.id, v.status.value, v.elapsed), **kw)
     if interrupted:
-        output.warning(f"run {run_id} interrupted: {len(verdicts)} verdicts were stored in "
+        output.warning(f"run {run_id} interrupted: {_n(len(verdicts), 'verdict')} stored in "
                        f"{store.path}")
     return code, run_id, verdicts
 
@@ -106,6 +106,11 @@ def _summary(args: argparse.Namespace, verdicts: list[Verdict], title: str) -> N
     output.counts(counts, to_stderr=to_stderr)
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 claim``, ``2 claims``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _ids(args: argparse.Namespace, ids: Sequence[str]) -> None:
     args.output.write("".join(f"{i}\n" for i in ids))
 
@@ -126,7 +131,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return ExitCode.OK
     columns = (Column("id"), Column("paper"), Column("statement"), Column("profile"),
                Column("device"), Column("summary", limit=160))
-    args.output.table(f"{len(chosen)} checks (profile {args.profile})", columns,
+    args.output.table(f"{_n(len(chosen), 'check')} (profile {args.profile})", columns,
                       [(c.id, c.paper, c.statement, c.profile, c.device, c.summary)
                        for c in chosen])
     return ExitCode.OK
@@ -227,7 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         target=",".join(packages) + (f"[{args.only}]" if args.only else ""),
         tasks=tasks, profile=args.profile, seed=args.seed, workers=args.workers,
         cluster=args.cluster, info={"device": args.device, "skipped": [c.id for c in skipped]})
-    _summary(args, verdicts, f"run {run_id}: {len(verdicts)} of {len(tasks)} checks "
+    _summary(args, verdicts, f"run {run_id}: {len(verdicts)} of {_n(len(tasks), 'check')} "
                              f"(profile {args.profile}, stored in {store.path})")
     return code
 
@@ -249,7 +254,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         args, store, command="check", target=str(Path(args.file).resolve()), tasks=tasks,
         profile=None, seed=args.seed, workers=args.workers, cluster=None,
         early=loaded.errors, order=loaded.order, label="check")
-    _summary(args, verdicts, f"run {run_id}: {len(verdicts)} claims from {args.file}")
+    _summary(args, verdicts, f"run {run_id}: {_n(len(verdicts), 'claim')} from {args.file}")
     return code
 
 
@@ -404,7 +409,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if ("%(default)" in text or action.default in (None, False, argparse.SUPPRESS)
+        if ("%(default)" in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS
                 or isinstance(action, argparse._HelpAction)):
             return text
         return text + " (default: %(default)s)"

@@ -655,10 +655,11 @@ def document(data: dict[str, Any]) -> tuple[list, list]:
                               else "none (no earlier run of this command and target)"])]
     front.append(Group("Run", [Fields(meta)]))
     front.append(Group("How to re-check", [
-        Para([f"{len(decided)} verdicts are decided (proved, certified or refuted); each carries "
-              "a certificate that sharpflat's kernel re-checks from the claim's own fields, "
-              "without the code that decided it. To re-check them from the store, or from "
-              "the JSON of this run on another machine:"]),
+        Para([f"{len(decided)} verdict{' is' if len(decided) == 1 else 's are'} decided "
+              "(proved, certified or refuted); each carries a certificate that sharpflat's "
+              "kernel re-checks from the claim's own fields, without the code that decided "
+              "it. To re-check them from the store, or from the JSON of this run on another "
+              "machine:"]),
         Pre("", "\n".join(_recheck_lines(data)))]))
     label = "paper" if data["summary_by"] == "paper" else "claim kind"
     rows = [[[Code(k) if label == "claim kind" else k]] + [[str(row.get(s, 0))] for s in _ORDER]

@@ -26,10 +26,15 @@ class ExitCode(enum.IntEnum):
     NO_CHECKS = 5
 
 
-EXIT_CODES_HELP = ("exit status: 0 nothing refuted or errored; 1 something refuted; "
-                   "2 interrupted; 3 an error (a claim, a check, the results store or "
-                   "sharpflat itself; --debug shows the traceback); 4 a usage error (an "
-                   "option, or a file that cannot be read as asked); 5 nothing selected")
+EXIT_CODES_HELP = """exit status:
+  0  nothing refuted or errored
+  1  something refuted
+  2  interrupted (what was decided is stored)
+  3  an error: a claim, a check, the results store or sharpflat itself
+     (one line; --debug shows the traceback)
+  4  a usage error: an option, or a file that cannot be read as asked
+  5  nothing selected (no check matches, an empty conjecture file)
+"""
 
 
 def exit_code_for(verdicts: Iterable[Verdict]) -> ExitCode:
