@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 from verify.console import Column, Output
 from verify.errors import NoStore, NothingSelected, SharpflatError, UsageError
-from verify.session import EXIT_CODES_HELP, ExitCode, run_session, write_json
+from verify.session import (EXIT_CODES_HELP, ExitCode, check_json_target, run_session,
+                             write_json)
 from verify.verdict import FAILING, Status, Verdict
 
 ATTENTION = FAILING | {Status.INCONCLUSIVE}
@@ -203,6 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise UsageError("--device cuda was asked for, but torch sees no CUDA device")
+    check_json_target(args.json)
     packages = tuple(args.module or ("theorems",))
     checks = registry.discover(packages)
     if args.failed:
@@ -238,6 +240,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _refuse_overwrite(args: argparse.Namespace) -> None:
+    """Before anything runs: a --json file that can be written, and is not the input file."""
+    check_json_target(args.json)
     if args.json and args.json != "-" and Path(args.json).resolve() == Path(args.file).resolve():
         raise UsageError(f"--json {args.json} would overwrite the input file; name another")
 

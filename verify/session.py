@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from verify.errors import UsageError
 from verify.verdict import Status, Verdict
 
 
@@ -97,21 +99,51 @@ def run_session(store: Any, *, command: str, target: str, tasks: list, profile: 
             store.finish_run(run_id, "interrupted" if interrupted else "complete")
         finally:
             if json_path:
-                write_json(json_path, [v.to_dict() for v in verdicts])
+                try:
+                    write_json(json_path, [v.to_dict() for v in verdicts])
+                except UsageError as exc:
+                    raise UsageError(f"{exc} (the verdicts are stored: `sharpflat show "
+                                     f"{run_id} --json -` prints them)") from None
     if interrupted:
         return ExitCode.INTERRUPTED, run_id, verdicts, True
     return exit_code_for(verdicts), run_id, verdicts, False
 
 
+def check_json_target(path: str | None) -> None:
+    """Refuse, before anything runs, a ``--json`` path that cannot be written: a folder, or a
+    file under something that is not a writable folder (:class:`UsageError`)."""
+    if not path or path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--json {path} is a folder; name a file (or '-' for standard output)")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--json {path}: cannot write there ({folder} is not a writable "
+                         "folder); name another file, or '-' for standard output")
+
+
 def write_json(path: str, payload: Any) -> None:
-    """Write JSON to ``path`` atomically, or to standard output when ``path`` is ``-``."""
+    """Write JSON to ``path`` atomically, or to standard output when ``path`` is ``-``.
+
+    A file that cannot be written is a :class:`UsageError` naming it."""
     text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
     if path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise UsageError(f"cannot write the JSON file {path} ({exc.strerror or exc}); --json "
+                         "names another file, or '-' for standard output") from None

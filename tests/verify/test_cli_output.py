@@ -253,3 +253,37 @@ def test_a_failure_of_sharpflat_itself_exits_3_in_one_line(capsys, monkeypatch):
     assert len(err.strip().splitlines()) == 1
     code, out, err = sharpflat(capsys, "list", "--debug")
     assert code == 3 and "Traceback" in err and "boom in discovery" in err
+
+
+def test_a_json_file_that_cannot_be_written(capsys, tmp_path, monkeypatch):
+    """Regression: `--json` under a file, or on a full disk, was "a bug in sharpflat" (exit 3)
+    after the whole run. A path that cannot be written is refused before anything runs; a
+    write that fails after the run says so and where the verdicts are."""
+    import errno
+    import pathlib
+
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "r.db"
+    (tmp_path / "c.toml").write_text(conserved("one", **PROVED))
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "afolder").mkdir()
+    for target, message in (("afile/v.json", "afile is not a writable folder"),
+                            ("afolder", "is a folder")):
+        for command in (("check", "c.toml"), ("run", "--module", "tiny_checks", "--only",
+                                              "tiny.ok.identity")):
+            code, out, err = sharpflat(capsys, *command, "--db", db, "--json", target)
+            assert code == ExitCode.USAGE and message in err, err
+    assert not db.exists()                                   # nothing ran
+    code, out, err = sharpflat(capsys, "check", "c.toml", "--db", db, "--json", "new/v.json")
+    assert code == 0 and json.loads((tmp_path / "new/v.json").read_text())[0]["id"] == "one"
+
+    def full(self, target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "replace", full)
+    code, out, err = sharpflat(capsys, "check", "c.toml", "--db", db, "--json", "v.json")
+    assert code == ExitCode.USAGE and "Traceback" not in err
+    assert "cannot write the JSON file v.json (No space left on device)" in err
+    assert "sharpflat show 2 --json -" in err and not (tmp_path / "v.json.tmp").exists()
+    code, out, err = sharpflat(capsys, "runs", "--db", db, "--json", "r.json")
+    assert code == ExitCode.USAGE and "cannot write the JSON file r.json" in err
