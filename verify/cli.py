@@ -395,8 +395,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     text = report.render(data, args.format)
     if args.out:
         target = Path(args.out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write the report to {args.out} ({exc.strerror or exc}); "
+                             "--out names another file") from None
         args.output.note(f"wrote the {args.format} report of run {data['run']['id']} to "
                          f"{target}", style="")
     else:

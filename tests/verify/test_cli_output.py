@@ -287,3 +287,5 @@ def test_a_json_file_that_cannot_be_written(capsys, tmp_path, monkeypatch):
     assert "sharpflat show 2 --json -" in err and not (tmp_path / "v.json.tmp").exists()
     code, out, err = sharpflat(capsys, "runs", "--db", db, "--json", "r.json")
     assert code == ExitCode.USAGE and "cannot write the JSON file r.json" in err
+    code, out, err = sharpflat(capsys, "report", "--db", db, "--out", "afile/r.html")
+    assert code == ExitCode.USAGE and "cannot write the report to afile/r.html" in err
