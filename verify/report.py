@@ -587,7 +587,7 @@ def verdict_blocks(v: dict[str, Any], run_id: Any) -> list:
                                     + (" (rigorous)" if v["confidence"] == 1 else "")]))
     if v.get("sample_size") is not None:
         rows.append(("sample size", [str(v["sample_size"])]))
-    rows.append(("seed, time", [f"seed {v.get('seed')}, {_seconds(v.get('elapsed'))}"]))
+    rows.append(("seed, time", [f"{_seed(v.get('seed'))}, {_seconds(v.get('elapsed'))}"]))
     blocks.append(Group("Verdict", [Fields(rows)]))
     if v.get("assumptions"):
         blocks.append(Group("Assumptions", [Grid(
@@ -614,6 +614,10 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def _seed(value: Any) -> str:
+    return "no seed" if value is None else f"seed {value}"
 
 
 def _seconds(value: Any) -> str:
@@ -650,7 +654,7 @@ def document(data: dict[str, Any]) -> tuple[list, list]:
             ("verdicts", [", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items()))
                           or NO_VALUE]),
             ("started", [_when(run.get("started"))]), ("finished", [_when(run.get("finished"))]),
-            ("profile, seed", [f"{run.get('profile') or NO_VALUE}, seed {run.get('seed')}"]),
+            ("profile, seed", [f"{run.get('profile') or NO_VALUE}, {_seed(run.get('seed'))}"]),
             ("previous run", [str(data["previous_run"]) if data["previous_run"]
                               else "none (no earlier run of this command and target)"])]
     front.append(Group("Run", [Fields(meta)]))

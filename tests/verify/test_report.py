@@ -77,6 +77,8 @@ def test_the_changes_never_say_none(two_runs):
         text = report.render(data, fmt)
         changes = text[text.index("Changes since the previous run"):text.index("Verdicts")]
         assert "None" not in changes and "(not in run 1)" in changes and "(removed)" in changes
+    for fmt in ("md", "html"):            # nor anywhere else (a verdict without a seed...)
+        assert "None" not in report.render(data, fmt)
     md = report.render(data, "md")
     assert "| item | run 1 | run 2 | note |" in md      # the refuted item is a new failure
     assert "| new failure |" in md
