@@ -59,6 +59,21 @@ TRACE_METHODS = ("hutchinson", "hutch++", "stratified")
 _EXACT_BLOCK = 8  # stratified trace: parameter blocks this small are traced exactly
 
 
+def load_forward_ad() -> None:
+    """Register torch's forward-mode decompositions without its FutureWarning.
+
+    The first ``torch.func.jvp`` imports ``torch._decomp.decompositions_for_jvp``, which
+    registers its decompositions through ``torch.jit.script`` and so warns that
+    ``torch.jit.script`` is deprecated: torch's own use, not ours. Importing it here, under a
+    filter for exactly that message, keeps a normal run free of the warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                                category=FutureWarning)
+        import torch._decomp.decompositions_for_jvp  # noqa: F401
+
+
 class CurvatureError(ValueError):
     """A model, data set or argument the curvature engine cannot handle soundly."""
 
@@ -619,6 +634,7 @@ class HessianOperator:
         return total
 
     def _hvp_forward(self, rows: Tensor) -> Tensor:
+        load_forward_ad()
         tangents = self.to_dict(rows)
 
         def one(params, tangent, x, y):

@@ -34,6 +34,20 @@ class UsageError(SharpflatError):
     """A command-line or API usage mistake (unknown run id, missing file...)."""
 
 
+class NothingSelected(UsageError):
+    """Nothing to run: an empty conjecture file, a selection no check matches (exit 5)."""
+
+
+class NoStore(UsageError):
+    """A command that only reads the results store found none (nothing was run there yet)."""
+
+
+class StoreError(SharpflatError):
+    """The results store cannot be read or written: damaged, not a store, read-only (exit 3).
+
+    The message names the file and says what to do; nothing already stored is changed."""
+
+
 class SafetyTimeout(SharpflatError):
     """A wall-clock safety net fired inside a decider: the answer is ``inconclusive: timeout``.
 

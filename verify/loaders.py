@@ -18,11 +18,11 @@ import multiprocessing as mp
 import pickle
 import runpy
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verify.errors import InvalidClaim, UsageError
+from verify.errors import InvalidClaim, NothingSelected, UsageError
 from verify.verdict import Claim, Verdict, error_verdict
 
 if sys.version_info >= (3, 11):
@@ -36,11 +36,13 @@ SCRIPT_TIMEOUT = 120.0
 
 @dataclass
 class LoadedFile:
-    """Claims read from one file, and verdicts for the entries that could not be read."""
+    """Claims read from one file, verdicts for the entries that could not be read, and the
+    ids of both in file order."""
 
     path: str
     claims: list[Claim]
     errors: list[Verdict]
+    order: list[str] = field(default_factory=list)
 
 
 def load(path: str | Path, *, timeout: float | None = None) -> LoadedFile:
@@ -80,14 +82,15 @@ def claims_from_tables(data: dict[str, Any], *, source: str = "<toml>",
                          "claims go in [[claim]] tables")
     tables = data.get("claim")
     if tables is None:
-        raise UsageError(f"{source}: no [[claim]] tables found")
+        raise NothingSelected(f"{source}: no [[claim]] tables found; nothing to check")
     if not isinstance(tables, list):
         raise UsageError(f"{source}: 'claim' must be an array of tables ([[claim]]), got "
                          f"{type(tables).__name__}")
     if not tables:
-        raise UsageError(f"{source}: the claim list is empty; add [[claim]] tables")
+        raise NothingSelected(f"{source}: the claim list is empty; add [[claim]] tables")
     claims: list[Claim] = []
     errors: list[Verdict] = []
+    order: list[str] = []
     seen: set[str] = set()
     for index, table in enumerate(tables):
         label = f"claim[{index}]"
@@ -116,7 +119,8 @@ def claims_from_tables(data: dict[str, Any], *, source: str = "<toml>",
                 message = f"{where} ({item_id}): {message}"
             errors.append(error_verdict(item_id, kind if isinstance(kind, str) else "?",
                                         message, claim={"id": item_id, "source": where}))
-    return LoadedFile(path=source, claims=claims, errors=errors)
+        order.append(item_id)
+    return LoadedFile(path=source, claims=claims, errors=errors, order=order)
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,14 +188,19 @@ def load_python(path: str | Path, *, timeout: float | None = None) -> LoadedFile
 
 
 def _collect(items: list, path: Path) -> LoadedFile:
+    if not items:
+        raise NothingSelected(f"{path}: `claims` is empty; nothing to check")
     out: list[Claim] = []
     errors: list[Verdict] = []
+    order: list[str] = []
     seen: set[str] = set()
     for index, claim in enumerate(items):
         if not isinstance(claim, Claim):
             errors.append(error_verdict(f"claims[{index}]", "?",
-                                        f"claims[{index}] is a {type(claim).__name__}, "
-                                        "not a Claim"))
+                                        f"{path}: claims[{index}] is a "
+                                        f"{type(claim).__name__}, not a Claim (build claims "
+                                        "with the theorems.* constructors)"))
+            order.append(f"claims[{index}]")
             continue
         if not claim.id:
             claim.id = f"claims[{index}]"
@@ -200,10 +209,12 @@ def _collect(items: list, path: Path) -> LoadedFile:
         if claim.id in seen:
             errors.append(error_verdict(f"{claim.id}#{index}", claim.kind,
                                         f"the id {claim.id!r} is used twice; ids are unique"))
+            order.append(f"{claim.id}#{index}")
             continue
         seen.add(claim.id)
         out.append(claim)
-    return LoadedFile(path=str(path), claims=out, errors=errors)
+        order.append(claim.id)
+    return LoadedFile(path=str(path), claims=out, errors=errors, order=order)
 
 
 # --------------------------------------------------------------------------------------------

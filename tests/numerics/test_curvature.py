@@ -464,3 +464,26 @@ def test_block_tuner_skips_blocks_for_compute_bound_products():
     for _ in range(3):
         quick.record(1, 0.002)
     assert not quick.done
+def test_forward_mode_products_print_no_torch_warning():
+    """Regression: the first forward-mode product (and torch.func.hessian in the factorization
+    experiments) printed torch's own `torch.jit.script is deprecated` FutureWarning on a normal
+    run. Run in a fresh interpreter, where torch's decompositions are not imported yet."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import numpy as np, torch\n"
+        "from numerics import models\n"
+        "from numerics.curvature import HessianOperator\n"
+        "from theorems.flat_geometry.experiments import factorization_hessian\n"
+        "inputs, targets = models.digits(8)\n"
+        "net = models.mlp((64, 3, 10), seed=0)\n"
+        "op = HessianOperator(net, models.half_mse, (inputs, targets), hvp='forward')\n"
+        "op @ torch.ones(op.dim, dtype=torch.float64)\n"
+        "factorization_hessian(np.ones((2, 1)), np.ones((2, 1)), np.eye(2))\n")
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-W", "always::FutureWarning", "-c", code], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "Warning" not in res.stderr, res.stderr

@@ -158,6 +158,35 @@ first = "value"
     assert code == ExitCode.REFUTED
 
 
+def test_bad_flat_minimum_claims_are_errors_naming_the_field(tmp_path):
+    """Regression: `eps = -1` was accepted and "refuted"; `f = "Abs(x)"` gave "TypeError:
+    Cannot convert expression to float"."""
+    from verify import loaders
+    from verify.errors import InvalidClaim
+
+    path = tmp_path / "bad.toml"
+    path.write_text("".join(f'''
+[[claim]]
+id = "{item}"
+kind = "flat-minimum"
+variables = ["x"]
+f = "{f}"
+point = [0]
+{extra}
+''' for item, f, extra in (("neg", "x**2", "eps = -1"), ("kink", "Abs(x)", ""),
+                            ("kink-eps", "Max(x, 0)**2 + x**2", "eps = 0.1"))))
+    loaded = loaders.load(path)
+    assert loaded.claims == []
+    messages = {v.id: v.message for v in loaded.errors}
+    assert "field 'eps': must be nonnegative, got -1" in messages["neg"]
+    assert "field 'f': Abs(x) uses Abs" in messages["kink"] and "C^2" in messages["kink"]
+    assert "uses Max" in messages["kink-eps"]
+    with pytest.raises(InvalidClaim, match="eps"):
+        E.flat_minimum("x**2", (0,), variables=["x"], eps=-1)
+    with pytest.raises(InvalidClaim, match="uses Abs"):
+        E.flat_minimum("Abs(x) + x**2", (0,), variables=["x"])
+
+
 def test_irrational_points_are_decided_exactly():
     x, y = sp.symbols("x y", real=True)
     f = (x * y - 2) ** 2

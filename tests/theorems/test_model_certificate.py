@@ -124,3 +124,18 @@ def test_a_saddle_is_refuted_by_its_negative_eigenvalue(tmp_path):
     assert f["counterexample"]["lambda_min"] == pytest.approx(-lam, rel=1e-9)
     assert f["counterexample"]["rayleigh_rechecked_finite_differences"] == pytest.approx(
         -lam, rel=1e-4)
+
+
+def test_certify_model_reports_its_stages(tmp_path, capsys):
+    """Off a terminal, each stage is a line as it ends, then one line per verdict."""
+    capsys.readouterr()
+    code, v = run(tmp_path, write(tmp_path), "--optimizer", "usam", "--alpha", 0.1, "--rho", 0)
+    assert code == ExitCode.OK                     # rho = 0 (plain GD) is a valid USAM
+    assert v["linear.filter"]["status"] == "certified"
+    err = capsys.readouterr().err
+    stages = [line for line in err.splitlines() if line.endswith(" s") and "  done  " in line]
+    names = " | ".join(stages)
+    for stage in ("load ", "Hessian operator", "loss and gradient", "trace", "eigenvalues",
+                  "filter of usam"):
+        assert stage in names, err
+    assert sum(line.startswith("[") and "/4] linear." in line for line in err.splitlines()) == 4

@@ -39,9 +39,9 @@ def test_run_ok_then_report_runs_show(cli_env, tmp_path):
     assert "data:image/png;base64," in html and "http://" not in html.split("<body>")[1]
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["run"]["id"] == 2 and data["previous_run"] == 1
-    res = sharpflat(cli_env, tmp_path, "runs", "--db", db, "--json")
+    res = sharpflat(cli_env, tmp_path, "runs", "--db", db, "--json", "-")
     assert [r["status"] for r in json.loads(res.stdout)] == ["complete", "complete"]
-    res = sharpflat(cli_env, tmp_path, "show", "1", "tiny.ok.identity", "--db", db, "--json")
+    res = sharpflat(cli_env, tmp_path, "show", "1", "tiny.ok.identity", "--db", db, "--json", "-")
     assert json.loads(res.stdout)["status"] == "proved"
     res = sharpflat(cli_env, tmp_path, "show", "7", "--db", db)
     assert res.returncode == 4 and "no run 7" in res.stderr
@@ -161,3 +161,31 @@ def test_recheck_accepts_stored_certificates_and_rejects_edited_ones(cli_env, tm
     assert res.returncode == 3 and "FAIL abs-is-sharp" in res.stdout
     res = sharpflat(cli_env, tmp_path, "recheck", str(tmp_path / "missing.json"), "--db", db)
     assert res.returncode == 4
+
+
+def test_conjecture_scripts_load_under_the_timeout(cli_env, tmp_path):
+    """Regression: `while True: pass` hung `check --timeout 10`; `os._exit(9)` killed
+    sharpflat with no message."""
+    (tmp_path / "hang.py").write_text("while True:\n    pass\n")
+    (tmp_path / "exits.py").write_text("import os\nos._exit(9)\n")
+    start = time.monotonic()
+    res = sharpflat(cli_env, tmp_path, "check", "hang.py", "--timeout", "3", timeout=60)
+    assert time.monotonic() - start < 50
+    assert res.returncode == 4 and "did not finish within 3 s" in res.stderr
+    res = sharpflat(cli_env, tmp_path, "check", "exits.py", "--timeout", "30")
+    assert res.returncode == 4 and "exit code 9" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / ".sharpflat").exists()              # nothing was stored
+
+
+def test_unexpected_failures_exit_3_in_one_line(cli_env, tmp_path):
+    """Regression: an unexpected exception (a sqlite3 error on a damaged store, a TypeError)
+    exited 1, the code of "refuted", with a traceback. Now: exit 3, one line naming the file and
+    what to do; the traceback with --debug."""
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\xa5" * 8000)
+    for command in (("runs",), ("show", "latest"), ("report",)):
+        res = sharpflat(cli_env, tmp_path, *command, "--db", str(damaged))
+        assert res.returncode == 3, (command, res.stderr)
+        assert "damaged.db" in res.stderr and "--db" in res.stderr
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1

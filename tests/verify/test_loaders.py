@@ -157,3 +157,57 @@ def test_toml_numbers_that_are_not_finite_or_too_large_are_errors(tmp_path, valu
         modulus = {value}
     """)
     assert not loaded.claims and message in loaded.errors[0].message
+
+
+def test_a_script_that_hangs_times_out_and_one_that_exits_is_named(tmp_path):
+    """Regression: conjecture scripts ran in sharpflat's own process with no timeout, so
+    `while True: pass` hung `check --timeout 10` for ever and `os._exit(9)` killed sharpflat
+    without a word. They run in a worker process under the claims' timeout."""
+    import os
+    import time
+
+    hang = tmp_path / "hang.py"
+    hang.write_text("while True:\n    pass\n")
+    start = time.monotonic()
+    with pytest.raises(UsageError, match=r"did not finish within 2 s.*--timeout"):
+        loaders.load(hang, timeout=2)
+    assert time.monotonic() - start < 30
+    exits = tmp_path / "exits.py"
+    exits.write_text("import os\nos._exit(9)\n")
+    with pytest.raises(UsageError, match=r"ended its process \(exit code 9\)"):
+        loaders.load(exits, timeout=30)
+    calls_exit = tmp_path / "calls_exit.py"
+    calls_exit.write_text("import sys\nsys.exit(4)\n")
+    with pytest.raises(UsageError, match=r"called exit\(4\)"):
+        loaders.load(calls_exit, timeout=30)
+    pid = tmp_path / "pid.py"
+    pid.write_text(f"import os\nopen({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid()))\n"
+                   "claims = []\n")
+    with pytest.raises(UsageError):
+        loaders.load(pid, timeout=30)
+    assert int((tmp_path / "pid").read_text()) != os.getpid()        # not this process
+
+
+def test_claims_that_are_not_a_list_or_empty(tmp_path):
+    """Regression: `claims = 5` gave a TypeError traceback (exit 1); `claims = []` exited 0
+    and stored an empty run."""
+    from verify.errors import NothingSelected
+
+    with pytest.raises(UsageError, match="`claims` must be a list of claims, got int"):
+        load_text(tmp_path, "claims = 5\n", name="five.py")
+    with pytest.raises(NothingSelected, match="`claims` is empty"):
+        load_text(tmp_path, "claims = []\n", name="none.py")
+    with pytest.raises(NothingSelected, match="claim list is empty"):
+        load_text(tmp_path, "claim = []\n")
+
+
+def test_the_python_api_takes_variables_as_names(tmp_path):
+    """Regression: `variables=["x"]` (strings) raised AttributeError."""
+    loaded = load_text(tmp_path, """
+        from theorems import sharp
+        claims = [sharp.sharp_minimizer("Abs(x) + y**2", at=(0, 0), modulus=1,
+                                        variables=["x", "y"], id="names")]
+    """, name="names.py")
+    (claim,) = loaded.claims
+    assert [str(v) for v in claim.params["variables"]] == ["x", "y"]
+    assert claim.check().status is Status.REFUTED          # y**2 grows slower than |y|

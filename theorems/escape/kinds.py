@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from verify.errors import InvalidClaim
 from verify.registry import Field, claim_kind, constructor, lazy_import
 from verify.verdict import Claim, Verdict
 
 PAPER = "Ahn, Jadbabaie, Sra 2024 (How to Escape Sharp Minima with Random Perturbations)"
 deciders = lazy_import("theorems.escape.deciders")
 FIRST_CONDITIONS = ("distance", "value", "gradient")
+
+
+def _validate_smooth(params: dict) -> None:
+    """f is C^2: flat minima are defined through its Hessian (checked when the claim is read,
+    so a kinked f is an error naming the field, before anything is decided)."""
+    import sympy as sp
+
+    f = params["f"]
+    kinks = sorted({a.func.__name__ for a in f.atoms(sp.Abs, sp.Max, sp.Min, sp.sign)})
+    if kinks:
+        raise InvalidClaim(f"field 'f': {f} uses {', '.join(kinks)}; a flat-minimum claim needs "
+                           "a C^2 function (flat minima are defined through the Hessian)")
 
 
 @claim_kind("flat-minimum", paper=PAPER,
@@ -24,7 +37,8 @@ FIRST_CONDITIONS = ("distance", "value", "gradient")
                           check="nonnegative"),
                     Field("first", "choice", "Definition 3's first condition: ||x - Phi(x)||, "
                           "f(x) - f(Phi(x)) or ||grad f(x)||", default="distance",
-                          choices=FIRST_CONDITIONS)))
+                          choices=FIRST_CONDITIONS)),
+            validate=_validate_smooth)
 def decide_flat_minimum(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict:
     p = claim.params
     return deciders.decide_flat_minimum(claim.describe(), p["f"], p["variables"], p["point"],

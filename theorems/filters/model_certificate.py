@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 import sympy as sp
 
@@ -35,10 +35,13 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
                   params: Any = None, optimizer: str | None = None, alpha: Any = None,
                   beta: Any = None, rho: Any = None, device: str = "cpu", probes: int = 100,
                   trace_method: str = "hutch++", k: int = 3, confidence: float = 0.95,
-                  grad_tol: float = 1e-3, flat_rtol: float = 1e-3, seed: int = 0
-                  ) -> list[Verdict]:
-    """The verdicts of a model certificate (see the module docstring)."""
+                  grad_tol: float = 1e-3, flat_rtol: float = 1e-3, seed: int = 0,
+                  progress: Callable[[str], None] | None = None) -> list[Verdict]:
+    """The verdicts of a model certificate (see the module docstring). ``progress(stage)`` is
+    called as each stage begins (the command line reports them)."""
     import torch
+
+    stage = progress or (lambda name: None)
 
     from numerics.curvature import CurvatureError, HessianOperator
 
@@ -48,6 +51,7 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
         raise UsageError(f"--optimizer {optimizer} needs --alpha")
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for, but torch sees no CUDA device")
+    stage(f"Hessian operator on {device}")
     model = model.to(device)
     data = _to_device(data, device)
     try:
@@ -61,6 +65,7 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
         return Decision({**claim, "id": f"{name}.{which}", "part": which, **extra})
 
     verdicts = []
+    stage(f"loss and gradient ({op.dim} parameters, {op.num_examples} examples)")
     loss = op.loss()
     g = op.gradient()
     gnorm = float(g.norm())
@@ -78,6 +83,7 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
                                sample_size=op.num_examples, **common) if near else
                     d.inconclusive("loss and gradient in the model's dtype", message, **common))
 
+    stage(f"trace ({trace_method}, {probes} probes)")
     tr = op.trace(probes=probes, method=trace_method, seed=seed, confidence=confidence)
     verdicts.append(part("trace", probes=probes, method=trace_method).evidence(
         f"{trace_method} trace, {probes} Rademacher probes",
@@ -85,7 +91,9 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
         f"({tr.interval})", sample_size=probes, evidence=tr.to_dict(),
         bounds=(tr.lower, tr.upper), confidence=confidence))
 
+    stage(f"top {min(k, op.dim)} eigenvalues (Lanczos)")
     top = op.top_eigenvalues(k=min(k, op.dim), seed=seed, confidence=confidence)
+    stage("lambda_min (Lanczos on -H)")
     # lambda_min from -H, run until its probabilistic bound resolves the flat band
     bottom = (-op).top_eigenvalues(k=1, seed=seed + 1, confidence=confidence,
                                    bound_rtol=flat_rtol, max_steps=max(300, 2 * k))
@@ -109,6 +117,7 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
         verdicts.append(d.inconclusive(method, message, **common))
 
     if optimizer is not None:
+        stage(f"eigenvalue filter of {optimizer}")
         verdicts.append(_filter_verdict(
             part, optimizer, alpha, beta, rho, top, bottom, near, gnorm, both, op, flat_rtol,
             op.dim))

@@ -80,6 +80,9 @@ def factorization_hessian(X: np.ndarray, Y: np.ndarray, M: np.ndarray) -> np.nda
     """The dense Hessian of :func:`factorization_loss` in (vec X, vec Y) (torch.func, float64)."""
     import torch
 
+    from numerics.curvature import load_forward_ad
+
+    load_forward_ad()       # torch.func.hessian is forward-over-reverse: no torch FutureWarning
     m, k = X.shape
     Mt = torch.as_tensor(M, dtype=torch.float64)
 
