@@ -238,3 +238,137 @@ def test_inf_norm_modulus_is_divided_by_sqrt_d(tmp_path):
     wrong = sharp.lipschitz_stable("2*Abs(x)", (0,), variables=["x"],
                                    zeta_network=str(path), id="dims")
     assert "needs R^1 -> R" in wrong.check().message
+
+
+# --------------------------------------------------------------------------------------------
+# certificates: the kernel (verify.kernel.networks) re-checks them and rejects tampering
+# --------------------------------------------------------------------------------------------
+
+def kernel_check(data):
+    from verify import kernel
+
+    return kernel.check(data["claim"], data["status"], data["certificate"])
+
+
+def as_data(verdict):
+    import json
+
+    return json.loads(verdict.to_json())
+
+
+def rehash(data, cert, key="network_sha256"):
+    """Re-pin the claim to the (edited) layers of ``cert``, as a forger would."""
+    from verify.kernel.networks import layers_sha256
+
+    data["claim"][key] = layers_sha256(cert["layers"])
+
+
+@pytest.fixture(scope="module")
+def abs_verdicts():
+    net = net_of(*ABS[:2], name="abs")
+    return {"certified": decide(net, 1), "refuted": decide(net, sp.Rational(999, 1000)),
+            "net": net}
+
+
+def test_lipsdp_certificate_is_rechecked_and_tampering_fails(abs_verdicts):
+    v = abs_verdicts["certified"]
+    assert v.certificate["kind"] == "lipsdp"
+    assert kernel_check(as_data(v)) == (True, "")
+    edits = {
+        "at_most lowered": lambda d: d["claim"].update(at_most="999/1000"),
+        "status flipped": lambda d: d.update(status="refuted"),
+        "norm edited": lambda d: d["claim"].update(norm="inf"),
+        "fingerprint edited": lambda d: d["claim"].update(network_sha256="0" * 64),
+        "weight edited": lambda d: d["certificate"]["layers"][1]["weight"][0].__setitem__(
+            0, "2"),
+        "rho lowered": lambda d: d["certificate"].update(rho="999/1000"),
+        "negative multiplier": lambda d: d["certificate"]["multipliers"][0].__setitem__(
+            0, "-1"),
+        "multiplier dropped": lambda d: d["certificate"]["multipliers"][0].pop(),
+        "float multiplier": lambda d: d["certificate"]["multipliers"][0].__setitem__(0, 1.0),
+    }
+    for name, edit in edits.items():
+        data = as_data(v)
+        edit(data)
+        ok, reason = kernel_check(data)
+        assert not ok and reason, name
+    # a forger who edits a weight and re-pins the claim to the edited layers: the LipSDP
+    # matrix of the steeper network (2 relu(x) + relu(-x), constant 2) is not <= 0 at rho = 1
+    data = as_data(v)
+    data["certificate"]["layers"][1]["weight"][0][0] = "2"
+    rehash(data, data["certificate"])
+    ok, reason = kernel_check(data)
+    assert not ok and "not negative semidefinite" in reason
+
+
+def test_pair_certificate_is_evaluated_exactly_and_tampering_fails(abs_verdicts):
+    v = abs_verdicts["refuted"]
+    cert = v.certificate
+    assert cert["kind"] == "lipschitz-pair" and kernel_check(as_data(v)) == (True, "")
+    from verify.kernel import networks as K
+
+    q2 = K.squared_quotient(K.Net(cert["layers"]), cert["x"], cert["y"])
+    assert q2 == 1                          # |x| between two inputs of one sign, exactly
+    edits = {
+        "at_most raised to the constant": lambda d: d["claim"].update(at_most="1"),
+        "status flipped": lambda d: d.update(status="certified"),
+        "y = x": lambda d: d["certificate"].update(y=d["certificate"]["x"]),
+        "x of the wrong length": lambda d: d["certificate"]["x"].append("0"),
+        "inputs of opposite signs": lambda d: d["certificate"].update(x=["1"], y=["-1"]),
+        "weight edited": lambda d: d["certificate"]["layers"][1]["weight"][0].__setitem__(
+            0, "1/2"),
+    }
+    for name, edit in edits.items():
+        data = as_data(v)
+        edit(data)
+        ok, reason = kernel_check(data)
+        assert not ok and reason, name
+    # re-pinned to a flatter network (relu(x)/2 + relu(-x)/2, constant 1/2): no longer > 0.999
+    data = as_data(v)
+    for i in (0, 1):
+        data["certificate"]["layers"][1]["weight"][0][i] = "1/2"
+    rehash(data, data["certificate"])
+    assert kernel_check(data)[0] is False
+
+
+def test_product_certificate_needs_exact_norm_bounds():
+    from verify import kernel
+
+    net = net_of(*LINEAR[:2], name="linear")
+    claim = M.claim_for(net, "5.5", id="linear <= 5.5").describe()   # ||W||_2 ~ 5.465
+    good = {"kind": "lipschitz-product", "layers": net.data, "norms": ["11/2"]}
+    assert kernel.check(claim, "certified", good) == (True, "")
+    ok, reason = kernel.check(claim, "certified", dict(good, norms=["27/5"]))  # 5.4 < ||W||
+    assert not ok and "spectral norm" in reason
+    ok, reason = kernel.check(dict(claim, at_most="5"), "certified", good)
+    assert not ok and "exceeds at_most" in reason
+    assert not kernel.check(claim, "refuted", good)[0]
+    assert not kernel.check(claim, "certified", dict(good, norms=["11/2", "1"]))[0]
+
+
+def test_composition_certificate_is_rechecked_and_tampering_fails(tmp_path):
+    v = stable(tmp_path, "3/2*Abs(x) + x**2").check()
+    assert v.status is Status.PROVED and kernel_check(as_data(v)) == (True, "")
+    edits = {
+        "f edited": lambda d: d["claim"].update(f="Abs(x)/2 + x**2"),
+        "modulus lowered": lambda d: d["certificate"]["sharp"].update(modulus="1"),
+        "zeta fingerprint dropped": lambda d: d["claim"].pop("zeta_network_sha256"),
+        "zeta rho lowered": lambda d: d["certificate"]["lipschitz"].update(rho="1/4"),
+        "status flipped": lambda d: d.update(status="refuted"),
+        "kind edited": lambda d: d["claim"].update(kind="tilt-stable", radius="1"),
+    }
+    for name, edit in edits.items():
+        data = as_data(v)
+        edit(data)
+        ok, reason = kernel_check(data)
+        assert not ok and reason, name
+    # zeta scaled to 2|x| (Lip 2 > 3/2 >= m) and re-pinned: the LipSDP check fails
+    data = as_data(v)
+    lip = data["certificate"]["lipschitz"]
+    lip["layers"][1]["weight"][0] = ["2", "2"]
+    rehash(data, lip, "zeta_network_sha256")
+    assert kernel_check(data)[0] is False
+    # the plain sharp-smt proof of the same f does not prove the claim with a network zeta
+    data = as_data(v)
+    ok, reason = kernel_check(dict(data, certificate=data["certificate"]["sharp"]))
+    assert not ok and "sharp-lipsdp" in reason

@@ -148,6 +148,9 @@ def _check_sharp_smt(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, 
     kind = claim.get("kind")
     if kind not in KINDS:
         return False, f"sharp-smt certifies sharpness claims, not {kind!r}"
+    if kind == "lipschitz-stable" and (claim.get("zeta_network") or
+                                       claim.get("zeta_network_sha256")):
+        return False, "a network perturbation zeta also needs its Lipschitz bound (sharp-lipsdp)"
     value = parse_constant(claim[_FIELD[kind]])
     if kind == "sharpness-modulus":
         # m' > v proved: alpha* >= m' > v, so alpha* = v is false
@@ -155,9 +158,6 @@ def _check_sharp_smt(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, 
             (False, "alpha* = v needs a lower and an upper certificate (modulus-exact)")
     if status != "proved":
         return False, "an SMT proof of sharpness proves"
-    if kind == "lipschitz-stable" and (claim.get("zeta_network") or
-                                       claim.get("zeta_network_sha256")):
-        return False, "a network perturbation zeta also needs its Lipschitz bound (sharp-lipsdp)"
     return _sharp_smt(claim, cert, value)
 
 
