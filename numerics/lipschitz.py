@@ -818,8 +818,9 @@ class NaiveBound:
     """prod_k ||W_k||_2 * prod_k max(|alpha_k|, |beta_k|), with rigorous norm bounds.
 
     ``norms[k]`` is a rational >= ||W_k||_2 and ``methods[k]`` says how it was proved:
-    "gram-charpoly" (c^2 I - W^T W >= 0 exactly, c from a float SVD inflated) or "frobenius"
-    (c >= ||W_k||_F >= ||W_k||_2)."""
+    "gram-charpoly" (c^2 I - W^T W >= 0 exactly, c the float SVD norm rounded up to 40 bits,
+    else inflated by 1e-12, 1e-9, 1e-6: exact when the norm is a short float, e.g. |w| of a
+    scalar layer) or "frobenius" (c >= ||W_k||_F >= ||W_k||_2)."""
 
     bound: flint.fmpq
     norms: list[flint.fmpq]
@@ -848,7 +849,7 @@ def naive_bound(layers: Any, gram_max: int = 200) -> NaiveBound:
         n = G.nrows()
         sigma = float(np.linalg.norm(layer.weight_f64, 2))
         found = None
-        for infl in ((1e-12, 1e-9, 1e-6) if n <= gram_max else ()):
+        for infl in ((0.0, 1e-12, 1e-9, 1e-6) if n <= gram_max else ()):
             c = _dyadic(sigma * (1 + infl) + 1e-300, 40, up=True)
             I = flint.fmpq_mat(n, n, [c * c if i == j else Q(0)
                                       for i in range(n) for j in range(n)])
@@ -1031,6 +1032,48 @@ def _torch_forward(layers: Sequence[ExactLayer]):
     return f
 
 
+_PIECEWISE_LINEAR = ("relu", "leaky_relu", "hardtanh", "identity")
+
+
+def _torch_jacobian(layers: Sequence[ExactLayer]):
+    """X (m, n0) -> the Jacobians (m, out, n0) of f at the rows of X: the product W_l D_{l-1}
+    ... D_0 W_0 with D_k = diag(phi_k'(pre-activation)), differentiable in X for tanh and
+    sigmoid (no torch.func: its first use imports torch._dynamo, seconds)."""
+    import torch
+
+    Ws = [torch.tensor(l.weight_f64) for l in layers]
+    bs = [torch.tensor(l.bias_f64) for l in layers]
+
+    def jac(x):
+        J = None
+        for layer, W, b in zip(layers, Ws, bs):
+            pre = x @ W.T + b
+            J = W.expand(x.shape[0], *W.shape) if J is None else W @ J
+            a, p = layer.activation, layer.params
+            if a is None or a == "identity":
+                x = pre
+                continue
+            if a == "relu":
+                x, slope = torch.relu(pre), (pre > 0).to(pre.dtype)
+            elif a == "leaky_relu":
+                k = float(p["negative_slope"])
+                x = torch.nn.functional.leaky_relu(pre, k)
+                slope = torch.where(pre >= 0, torch.ones_like(pre), torch.full_like(pre, k))
+            elif a == "hardtanh":
+                lo, hi = float(p["min_val"]), float(p["max_val"])
+                x, slope = torch.clamp(pre, lo, hi), ((pre > lo) & (pre < hi)).to(pre.dtype)
+            elif a == "tanh":
+                x = torch.tanh(pre)
+                slope = 1 - x * x
+            else:
+                x = torch.sigmoid(pre)
+                slope = x * (1 - x)
+            J = slope[:, :, None] * J
+        return J
+
+    return jac
+
+
 def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale: float = 1.0,
                         steps: int = 100, exact: bool = True) -> SampledLowerBound:
     """Lower estimate of L_2(f): max of ||f(x) - f(y)|| / ||x - y|| over sampled pairs.
@@ -1039,10 +1082,10 @@ def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale
     [1e-4, 1] scale) and y = x + 1e-4 scale v (v the top right singular vector of the Jacobian
     at x). Then ``steps`` Adam steps (torch, float64) of gradient ascent twice: of the 8 best
     pairs' quotient in (x, y), and of ||J(x)||_2 at the 8 points of largest Jacobian norm (for
-    smooth activations; piecewise-linear networks have a locally constant J), each ending in a
-    pair (x, x + 1e-4 scale v). Deterministic for a given ``seed``. With ``exact`` the best pair
-    is re-evaluated by :func:`exact_difference_quotient`, whose lower end is a rigorous lower
-    bound of L (the other side of Fazlyab et al. 2019's upper bound).
+    smooth activations only: piecewise-linear networks have a locally constant J), each ending
+    in a pair (x, x + 1e-4 scale v). Deterministic for a given ``seed``. With ``exact`` the
+    best pair is re-evaluated by :func:`exact_difference_quotient`, whose lower end is a
+    rigorous lower bound of L (the other side of Fazlyab et al. 2019's upper bound).
     """
     import torch
 
@@ -1050,7 +1093,8 @@ def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale
         raise LipschitzError("samples >= 1, steps >= 0 and scale > 0 are needed")
     layers = _as_layers(layers)
     f = _torch_forward(layers)
-    jac = torch.func.vmap(torch.func.jacrev(f))
+    jac = _torch_jacobian(layers)
+    smooth = any(layer.activation not in _PIECEWISE_LINEAR for layer in layers[:-1])
     rng = np.random.default_rng(seed)
     n0 = layers[0].in_features
     X = rng.normal(0.0, scale, (samples, n0))
@@ -1101,7 +1145,7 @@ def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale
         consider(x.detach().numpy(), d.detach().numpy())
         x = torch.tensor(X[:m][np.argsort(-finite(norms), kind="stable")[:8]], requires_grad=True)
         opt = torch.optim.Adam([x], lr=5e-2 * scale)
-        for _ in range(steps):
+        for _ in range(steps if smooth else 0):         # J is locally constant otherwise
             opt.zero_grad()
             s_ = torch.linalg.matrix_norm(jac(x), ord=2)
             if not (s_.requires_grad and bool(torch.isfinite(s_).all())):

@@ -28,7 +28,7 @@ def test_quick_check_runs_at_smoke_scale_and_its_certificates_recheck(check):
 def test_every_check_id_starts_with_its_papers_key():
     """``sharpflat run --only sharp`` selects a paper because ids start with its key."""
     keys = {"sharp": "sharp.", "filters": "filters.", "escape": "escape.",
-            "flat_geometry": "geometry.", "xor_flatness": "xor."}
+            "flat_geometry": "geometry.", "xor_flatness": "xor.", "networks": "networks."}
     for c in registry.discover():
         package = c.module.split(".")[1]
         assert c.id.startswith(keys[package]), (c.id, c.module)

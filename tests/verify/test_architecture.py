@@ -85,7 +85,7 @@ def test_paper_packages_share_one_shape():
     papers = [p for p in (ROOT / "theorems").iterdir() if p.is_dir() and
               (p / "__init__.py").exists()]
     assert {p.name for p in papers} == {"sharp", "filters", "escape", "flat_geometry",
-                                        "xor_flatness"}
+                                        "xor_flatness", "networks"}
     for p in papers:
         assert (p / "checks.py").exists(), p
         assert (p / "kinds.py").exists() or p.name == "xor_flatness", p

@@ -17,6 +17,7 @@ SHARP_MINIMIZER, SHARPNESS_MODULUS = "sharp-minimizer", "sharpness-modulus"
 TILT_STABLE, LIPSCHITZ_STABLE = "tilt-stable", "lipschitz-stable"
 deciders = lazy_import("theorems.sharp.deciders")
 problem_module = lazy_import("theorems.sharp.problem")
+perturbation = lazy_import("theorems.sharp.perturbation")
 
 VARIABLES = Field("variables", "variables", "the names of the variables of f", required=True)
 F = Field("f", "formula", "the function, a formula over the variables", required=True)
@@ -65,11 +66,19 @@ def decide_tilt_stable(claim: Claim, *, seed: int = 0, budget: int | None = None
 
 @claim_kind(LIPSCHITZ_STABLE, paper=PAPER,
             statement="argmin (f + zeta) = {point} for every Lipschitz zeta with Lip(zeta) < "
-                      "radius",
-            fields=(*FUNCTION, Field("radius", "number", "the Lipschitz radius", required=True,
-                                     check="positive"), NORM))
+                      "radius; with zeta_network, (also) for zeta = that network R^d -> R",
+            fields=(*FUNCTION, Field("radius", "number", "the Lipschitz radius",
+                                     check="positive"), NORM,
+                    Field("zeta_network", "path", "a network file (defines `model`, R^d -> R, "
+                          "d the number of variables): the perturbation zeta; relative to "
+                          "the claims file"),
+                    Field("zeta_network_sha256", "string", "SHA-256 of zeta's exact layers; "
+                          "written when the claim is decided (give it to pin the file)")),
+            one_of=(("radius", "zeta_network"),))
 def decide_lipschitz_stable(claim: Claim, *, seed: int = 0, budget: int | None = None
                             ) -> Verdict:
+    if claim.params.get("zeta_network") is not None:
+        return perturbation.decide_claim(claim, _problem(claim), seed=seed, budget=budget)
     return deciders.decide_stability(_problem(claim), claim.params["radius"],
                                      kind=LIPSCHITZ_STABLE, form="argmin", seed=seed,
                                      budget=budget, claim=claim.describe())

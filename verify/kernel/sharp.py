@@ -18,6 +18,8 @@ For a claim ``{f, variables, point, norm}`` the kernel itself writes what must h
   ``supercoercive`` ``{eps, K, texts}``: f continuous on a closed domain (checked from the
   formula) and f(x) >= eps ||x - p||^2 - K for all x (z3 and cvc5), so every tilted problem has
   a minimizer, which is then not the point.
+  A ``lipschitz-stable`` claim that names a network perturbation (``zeta_network``) is proved
+  by ``sharp-lipsdp`` only (:mod:`verify.kernel.networks`); a tilt still refutes its radius part.
 """
 
 from __future__ import annotations
@@ -146,6 +148,9 @@ def _check_sharp_smt(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, 
     kind = claim.get("kind")
     if kind not in KINDS:
         return False, f"sharp-smt certifies sharpness claims, not {kind!r}"
+    if kind == "lipschitz-stable" and (claim.get("zeta_network") or
+                                       claim.get("zeta_network_sha256")):
+        return False, "a network perturbation zeta also needs its Lipschitz bound (sharp-lipsdp)"
     value = parse_constant(claim[_FIELD[kind]])
     if kind == "sharpness-modulus":
         # m' > v proved: alpha* >= m' > v, so alpha* = v is false

@@ -1,0 +1,118 @@
+"""LipSDP-Neuron (Fazlyab et al. 2019, Theorem 2) as a registered check.
+
+Networks whose Lipschitz constant is known in closed form are decided on both sides of it, as
+``network-lipschitz`` claims (certified just above, refuted just below): a Linear layer W (the
+constant is ||W||_2; for W = [[1, 2], [3, 4]], ||W||_2^2 = 15 + sqrt(221), the largest
+eigenvalue of W^T W = [[10, 14], [14, 20]]); |x| = relu(x) + relu(-x) (constant 1); a scalar
+w2 leaky_relu_a(w1 x) (constant |w1 w2| max(1, a), attained by two inputs on the side of
+slope max(1, a)). A digits MLP trained in the check is certified by LipSDP and compared with
+the naive product of layer norms (Fazlyab et al.: LipSDP is never worse when every slope
+interval starts at 0) and with the sampled lower bound.
+"""
+
+from __future__ import annotations
+
+from verify.registry import check, lazy_import
+from verify.verdict import Instances, Status, Verdict
+
+PAPER = ("Fazlyab, Robey, Hassani, Morari, Pappas 2019 (Efficient and Accurate Estimation of "
+         "Lipschitz Constants for Deep Neural Networks)")
+sp = lazy_import("sympy")
+M = lazy_import("theorems.networks.mathematics")
+L = lazy_import("numerics.lipschitz")
+#: relative distance of the claims on either side of a known constant
+SIDE = "1/1000000"
+
+
+def _net(weights: list, activation: object = None, bias: list | None = None) -> object:
+    """A float64 Sequential of Linear layers with the given weights, ``activation`` between."""
+    import torch
+    from torch import nn
+
+    mods: list = []
+    for i, w in enumerate(weights):
+        W = torch.tensor(w, dtype=torch.float64)
+        lin = nn.Linear(W.shape[1], W.shape[0]).double()
+        with torch.no_grad():
+            lin.weight.copy_(W)
+            lin.bias.copy_(torch.tensor(bias[i], dtype=torch.float64) if bias else
+                           torch.zeros(W.shape[0], dtype=torch.float64))
+        mods.append(lin)
+        if i < len(weights) - 1:
+            mods.append(activation())
+    return nn.Sequential(*mods)
+
+
+def known_networks() -> list[tuple[str, object, object]]:
+    """(name, model, exact Lipschitz constant) of the closed-form cases."""
+    from torch import nn
+
+    def leaky(a: float):
+        return lambda: nn.LeakyReLU(a)
+
+    return [("linear [[1, 2], [3, 4]]", _net([[[1.0, 2.0], [3.0, 4.0]]]),
+             sp.sqrt(15 + sp.sqrt(221))),
+            ("|x| = relu(x) + relu(-x)", _net([[[1.0], [-1.0]], [[1.0, 1.0]]], nn.ReLU),
+             sp.Integer(1)),
+            ("-2 leaky_relu_0.5(3x)", _net([[[3.0]], [[-2.0]]], leaky(0.5)), sp.Integer(6)),
+            ("-2 leaky_relu_2(3x)", _net([[[3.0]], [[-2.0]]], leaky(2.0)), sp.Integer(12))]
+
+
+def _round(x, *, up: bool, digits: int = 6):
+    """x rounded up (or down) to ``digits`` significant decimal digits, exactly."""
+    scale = sp.Integer(10) ** (digits - 1 - sp.floor(sp.log(x, 10)))
+    return (sp.ceiling(x * scale) if up else sp.floor(x * scale)) / scale
+
+
+def _decide(checks: Instances, net, at_most, want: Status, id: str, seed: int) -> Verdict:
+    claim = M.claim_for(net, at_most, id)
+    verdict = M.decide_lipschitz(net, at_most, claim=claim.describe(), seed=seed)
+    checks.expect(id, verdict, want)
+    return verdict
+
+
+@check("networks.lipschitz", paper=PAPER, statement="LipSDP-Neuron (Theorem 2)",
+       summary="LipSDP certifies a digits MLP below the naive product and above a sampled pair; "
+               "known constants (a Linear layer, |x|, LeakyReLU) certified just above, refuted "
+               "just below", smoke={"hidden": 4, "steps": 5})
+def lipschitz_constants(seed: int, hidden: int = 16, steps: int = 60) -> Verdict:
+    checks = Instances("LipSDP-Neuron with an exact check; exact pairs")
+    side = sp.Rational(SIDE)
+    for name, model, constant in known_networks():
+        net = M.network_from_model(model, f"<{name}>")
+        _decide(checks, net, constant * (1 + side), Status.CERTIFIED,
+                f"{name}: L <= (1 + {SIDE}) * {constant}", seed)
+        _decide(checks, net, constant * (1 - side), Status.REFUTED,
+                f"{name}: L <= (1 - {SIDE}) * {constant}", seed)
+    from numerics import models
+
+    sizes = (64, hidden, 10)
+    net = M.network_from_model(models.digits_classifier(sizes, steps=steps, seed=0),
+                               f"<digits MLP {sizes}>")
+    naive = L.naive_bound(net.layers)
+    low = L.sampled_lower_bound(net.layers, seed=seed, samples=M.SAMPLES, steps=M.STEPS)
+    up = M.lipsdp_bound(net)
+    ev = {"digits_mlp": {"sizes": list(sizes), "adam_steps": steps, "rows": net.rows,
+                         "naive": naive.bound_float, "lipsdp": up.bound_float,
+                         "solver_value": up.lipsdp.solver_bound if up.lipsdp else None,
+                         "sampled_lower": low.lower, "how": up.how, "notes": up.notes,
+                         "solve_s": up.lipsdp.solve_seconds if up.lipsdp else None,
+                         "check_s": up.lipsdp.check_seconds if up.lipsdp else None}}
+    if up.bound is None:
+        checks.inconclusive(f"digits MLP {sizes}: LipSDP", "no certified bound: "
+                            + (up.too_large or "; ".join(up.notes)))
+    else:
+        top = _round(sp.Rational(int(up.bound.p), int(up.bound.q)), up=True)
+        _decide(checks, net, top * (1 + side),
+                Status.CERTIFIED, f"digits MLP {sizes}: L <= LipSDP bound", seed)
+        checks.observed(f"digits MLP {sizes}: LipSDP {up.bound_float:.6g} <= naive "
+                        f"{naive.bound_float:.6g}", up.bound <= naive.bound,
+                        "LipSDP is no worse than the product of the layer norms",
+                        sample_size=1)
+    # the decider's first search (no ascent, same seed) meets the same pair again
+    quick = L.sampled_lower_bound(net.layers, seed=seed, samples=M.SAMPLES, steps=0)
+    if quick.lower:
+        below = _round(sp.Rational(quick.lower), up=False) * (1 - side)
+        _decide(checks, net, below, Status.REFUTED,
+                f"digits MLP {sizes}: L <= {float(below):.6g} (below a sampled pair)", seed)
+    return checks.verdict(evidence=ev)

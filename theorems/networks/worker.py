@@ -1,0 +1,42 @@
+"""Run one network file in a process of its own: ``python -m theorems.networks.worker FILE OUT``.
+
+The file is executed (it is the user's Python, like a conjecture script); its ``model`` is read
+exactly (:func:`numerics.lipschitz.network_layers`) and ``OUT`` receives JSON: ``{"layers":
+[...]}`` or ``{"error": "..."}``. A file that hangs or ends the process leaves no answer; the
+caller (:func:`theorems.networks.mathematics.load_network`) says so.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+
+
+def read(path: str) -> dict:
+    from numerics import lipschitz as L
+
+    try:
+        namespace = runpy.run_path(path, run_name="sharpflat_network")
+    except SystemExit as exc:
+        return {"error": f"{path}: the file called exit({exc.code})"}
+    except BaseException as exc:  # noqa: BLE001 - the user's file failed
+        return {"error": f"running {path} failed: {type(exc).__name__}: {exc}"}
+    if "model" not in namespace:
+        return {"error": f"{path} must define `model` (a torch.nn.Sequential of Linear layers "
+                         "and slope-restricted activations)"}
+    try:
+        return {"layers": L.layers_to_json(L.network_layers(namespace["model"]))}
+    except L.LipschitzError as exc:
+        return {"error": f"{path}: `model` is not a network this kind certifies: {exc}"}
+
+
+def main() -> None:
+    path, out = sys.argv[1], sys.argv[2]
+    answer = read(path)
+    with open(out, "w", encoding="utf-8") as fh:
+        json.dump(answer, fh)
+
+
+if __name__ == "__main__":
+    main()
