@@ -256,7 +256,7 @@ def cmd_check(args: argparse.Namespace) -> int:
              for c in loaded.claims]
     code, run_id, verdicts = _session(
         args, store, command="check", target=str(Path(args.file).resolve()), tasks=tasks,
-        profile=None, seed=args.seed, workers=args.workers, cluster=None,
+        profile=None, seed=args.seed, workers=args.workers, cluster=args.cluster,
         early=loaded.errors, order=loaded.order, label="check")
     _summary(args, verdicts, f"run {run_id}: {_n(len(verdicts), 'claim')} from {args.file}")
     return code
@@ -522,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "claim that hits it is inconclusive")
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                    help="claims decided at once, each in its own process")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="decide the claims on this Dask scheduler (tcp://host:port) instead "
+                        "of local processes")
     db_option(p)
     p.set_defaults(func=cmd_check)
 

@@ -7,6 +7,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from verify.store import Store
 
 
@@ -189,3 +191,34 @@ def test_unexpected_failures_exit_3_in_one_line(cli_env, tmp_path):
         assert res.returncode == 3, (command, res.stderr)
         assert "damaged.db" in res.stderr and "--db" in res.stderr
         assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_check_on_a_dask_cluster_gives_the_local_verdicts(cli_env, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    (tmp_path / "c.toml").write_text(textwrap.dedent("""
+        [[claim]]
+        id = "true"
+        kind = "sharp-minimizer"
+        f = "3*Abs(x) + x**2"
+        variables = ["x"]
+        point = [0]
+        modulus = 3
+
+        [[claim]]
+        id = "false"
+        kind = "sharp-minimizer"
+        f = "3*Abs(x) + x**2"
+        variables = ["x"]
+        point = [0]
+        modulus = "31/10"
+        """))
+    statuses = {}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        for where in (("--cluster", cluster.scheduler_address), ()):
+            out = tmp_path / f"v{len(statuses)}.json"
+            res = sharpflat(cli_env, tmp_path, "check", "c.toml", *where, "--db",
+                            str(tmp_path / "r.db"), "--json", str(out))
+            assert res.returncode == 1, res.stderr          # one claim refuted
+            statuses[bool(where)] = {v["id"]: v["status"] for v in json.loads(out.read_text())}
+    assert statuses[True] == statuses[False] == {"true": "proved", "false": "refuted"}
