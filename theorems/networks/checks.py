@@ -64,9 +64,10 @@ def _round(x, *, up: bool, digits: int = 6):
     return (sp.ceiling(x * scale) if up else sp.floor(x * scale)) / scale
 
 
-def _decide(checks: Instances, net, at_most, want: Status, id: str, seed: int) -> Verdict:
+def _decide(checks: Instances, net, at_most, want: Status, id: str, seed: int,
+            upper=None) -> Verdict:
     claim = M.claim_for(net, at_most, id)
-    verdict = M.decide_lipschitz(net, at_most, claim=claim.describe(), seed=seed)
+    verdict = M.decide_lipschitz(net, at_most, claim=claim.describe(), seed=seed, upper=upper)
     checks.expect(id, verdict, want)
     return verdict
 
@@ -104,7 +105,7 @@ def lipschitz_constants(seed: int, hidden: int = 16, steps: int = 60) -> Verdict
     else:
         top = _round(sp.Rational(int(up.bound.p), int(up.bound.q)), up=True)
         _decide(checks, net, top * (1 + side),
-                Status.CERTIFIED, f"digits MLP {sizes}: L <= LipSDP bound", seed)
+                Status.CERTIFIED, f"digits MLP {sizes}: L <= LipSDP bound", seed, upper=up)
         checks.observed(f"digits MLP {sizes}: LipSDP {up.bound_float:.6g} <= naive "
                         f"{naive.bound_float:.6g}", up.bound <= naive.bound,
                         "LipSDP is no worse than the product of the layer norms",

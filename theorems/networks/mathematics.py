@@ -269,12 +269,15 @@ def _pair_record(q: L.DifferenceQuotient, found_by: str) -> dict[str, Any]:
 
 
 def decide_lipschitz(net: Network, at_most: sp.Expr, *, claim: Mapping[str, Any],
-                     seed: int = 0, samples: int = SAMPLES, steps: int = STEPS) -> Verdict:
+                     seed: int = 0, samples: int = SAMPLES, steps: int = STEPS,
+                     upper: UpperBound | None = None) -> Verdict:
     """Decide ||f(x) - f(y)||_2 <= at_most ||x - y||_2 for all x, y (see the module
     docstring); ``claim`` is the claim's JSON form (with its ``network_sha256``).
 
     In order: ``samples`` sampled pairs (no ascent), LipSDP and the product bound, then the
-    same pairs with ``steps`` gradient-ascent steps; all deterministic for a given ``seed``."""
+    same pairs with ``steps`` gradient-ascent steps; all deterministic for a given ``seed``.
+    ``upper``, a :func:`lipsdp_bound` of the same network computed before, is used instead of
+    a new solve when its rho is <= at_most^2 (the kernel re-checks it all the same)."""
     d = Decision(claim)
     lo, hi = rational_bounds(at_most)
     naive = L.naive_bound(net.layers)
@@ -302,7 +305,9 @@ def decide_lipschitz(net: Network, at_most: sp.Expr, *, claim: Mapping[str, Any]
     if refuted is not None:
         return refuted
     lower = low.lower or 0.0
-    up = lipsdp_bound(net, target=lo)
+    reuse = upper is not None and upper.rho is not None and upper.rho <= lo * lo and \
+        upper.certificate is not None and upper.certificate["layers"] == net.data
+    up = upper if reuse else lipsdp_bound(net, target=lo)
     if up.lipsdp is not None:
         ev["lipsdp"] = {k: v for k, v in up.lipsdp.to_json().items() if k != "multipliers"}
     ev["notes"] = up.notes
