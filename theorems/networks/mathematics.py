@@ -187,7 +187,8 @@ def rational_bounds(c: sp.Expr, digits: int = 24) -> tuple[flint.fmpq, flint.fmp
 
 
 def preferred_solver() -> str:
-    """CVXOPT where installed (much faster on networks of a hundred neurons), else Clarabel."""
+    """CVXOPT (a dependency: much faster on networks of a hundred neurons); Clarabel where it is
+    missing."""
     import cvxpy as cp
 
     return "CVXOPT" if "CVXOPT" in cp.installed_solvers() else "CLARABEL"
