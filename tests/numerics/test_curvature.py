@@ -23,6 +23,9 @@ def small_problem(width=6, n=40, seed=0, device="cpu"):
 
 def reference_hessian(net, inputs, targets, loss=models.half_mse):
     """The oracle: torch.func.hessian of the flat-parameter loss (independent of the operator)."""
+    from numerics.curvature import load_forward_ad
+
+    load_forward_ad()           # torch.func.hessian without torch's own FutureWarning
     fn, w = models.flat_loss(net, loss, inputs, targets)
     return hessian(fn)(w)
 
