@@ -246,18 +246,53 @@ def _refuse_overwrite(args: argparse.Namespace) -> None:
         raise UsageError(f"--json {args.json} would overwrite the input file; name another")
 
 
+def _select_claims(args: argparse.Namespace, loaded: Any, target: str
+                   ) -> tuple[list, list[Verdict], list[str]]:
+    """The claims of a loaded file that ``--only`` and ``--failed`` select (the entries that
+    could not be read count as selected when their id is); raises NothingSelected if none."""
+    from verify.registry import id_matches
+
+    failed: set[str] | None = None
+    if args.failed:
+        try:
+            previous = _store(args, readonly=True)
+            last = next((r for r in previous.runs(200)
+                         if r.command == "check" and r.target == target), None)
+            failed = {v.id for v in previous.verdicts(last.id) if v.failing} if last else set()
+            previous.close()
+        except NoStore:
+            failed = set()
+
+    def chosen(id: str) -> bool:
+        return ((not args.only or id_matches(id, args.only))
+                and (failed is None or id in failed))
+
+    claims = [c for c in loaded.claims if chosen(c.id)]
+    early = [v for v in loaded.errors if chosen(v.id)]
+    if not claims and not early:
+        raise NothingSelected(
+            f"no claim of {args.file} matches the selection"
+            + (f" --only {args.only!r}" if args.only else "")
+            + (" --failed (the last check of this file has no failures)" if args.failed
+               else ""))
+    order = [i for i in loaded.order if chosen(i)] if loaded.order is not None else None
+    return claims, early, order
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from verify import loaders, runner
 
     _refuse_overwrite(args)
     loaded = loaders.load(args.file, timeout=args.timeout)    # bad input: nothing is stored
+    target = str(Path(args.file).resolve())
+    claims, early, order = _select_claims(args, loaded, target)
     store = _store(args)
     tasks = [runner.claim_task(c, seed=args.seed, timeout=args.timeout, budget=args.budget)
-             for c in loaded.claims]
+             for c in claims]
     code, run_id, verdicts = _session(
-        args, store, command="check", target=str(Path(args.file).resolve()), tasks=tasks,
+        args, store, command="check", target=target, tasks=tasks,
         profile=None, seed=args.seed, workers=args.workers, cluster=args.cluster,
-        early=loaded.errors, order=loaded.order, label="check")
+        early=early, order=order, label="check")
     _summary(args, verdicts, f"run {run_id}: {_n(len(verdicts), 'claim')} from {args.file}")
     return code
 
@@ -522,6 +557,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "claim that hits it is inconclusive")
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                    help="claims decided at once, each in its own process")
+    p.add_argument("--only", metavar="PATTERN",
+                   help="decide only the claims whose id matches (glob, or a substring)")
+    p.add_argument("--failed", action="store_true",
+                   help="decide only the claims that the last check of this file refuted or "
+                        "errored")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="decide the claims on this Dask scheduler (tcp://host:port) instead "
                         "of local processes")

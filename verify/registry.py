@@ -355,13 +355,14 @@ def select(checks: Iterable[Check], *, profile: str = "quick", only: str | None 
     for c in checks:
         if profile == "quick" and c.profile != "quick":
             continue
-        if only and not _matches(c.id, only):
+        if only and not id_matches(c.id, only):
             continue
         (skipped if c.device == "cuda" and device != "cuda" else chosen).append(c)
     return chosen, skipped
 
 
-def _matches(id: str, pattern: str) -> bool:
+def id_matches(id: str, pattern: str) -> bool:
+    """``pattern`` is a glob (``sharp.*``) or, without glob characters, a substring of ``id``."""
     if any(ch in pattern for ch in "*?["):
         return fnmatch.fnmatchcase(id, pattern)
     return pattern in id

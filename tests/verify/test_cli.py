@@ -222,3 +222,40 @@ def test_check_on_a_dask_cluster_gives_the_local_verdicts(cli_env, tmp_path):
             assert res.returncode == 1, res.stderr          # one claim refuted
             statuses[bool(where)] = {v["id"]: v["status"] for v in json.loads(out.read_text())}
     assert statuses[True] == statuses[False] == {"true": "proved", "false": "refuted"}
+
+
+def test_check_only_and_failed_select_claims_of_the_file(cli_env, tmp_path):
+    (tmp_path / "c.toml").write_text(textwrap.dedent("""
+        [[claim]]
+        id = "cone-3"
+        kind = "sharp-minimizer"
+        f = "3*Abs(x) + x**2"
+        variables = ["x"]
+        point = [0]
+        modulus = 3
+
+        [[claim]]
+        id = "cone-4"
+        kind = "sharp-minimizer"
+        f = "3*Abs(x) + x**2"
+        variables = ["x"]
+        point = [0]
+        modulus = 4
+        """))
+    db = str(tmp_path / "r.db")
+
+    def check(*args):
+        out = tmp_path / "v.json"
+        res = sharpflat(cli_env, tmp_path, "check", "c.toml", "--db", db, "--json", str(out),
+                        *args)
+        got = {v["id"]: v["status"] for v in json.loads(out.read_text())} \
+            if res.returncode in (0, 1) else None
+        return res.returncode, got
+
+    assert check() == (1, {"cone-3": "proved", "cone-4": "refuted"})
+    assert check("--failed") == (1, {"cone-4": "refuted"})
+    assert check("--only", "*-3") == (0, {"cone-3": "proved"})
+    assert check("--only", "cone-5")[0] == 5
+    # the last check of the file (--only *-3) has no failures: nothing to rerun
+    code, _ = check("--failed")
+    assert code == 5
