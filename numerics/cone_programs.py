@@ -5,9 +5,10 @@ Arrays in, arrays out; nothing here is a proof. The exact side (rounding, checki
 
 * :func:`linear_program`: min c.x subject to equalities, inequalities and bounds, by HiGHS
   (the ``highspy`` bindings, reused between calls, else :func:`scipy.optimize.linprog`).
-  Simplex, so an optimal x is a vertex (basic solution).
+  Simplex, so an optimal x is a vertex (basic solution); with ``integer`` columns a
+  mixed-integer program (branch and bound).
 * :func:`max_min_eigenvalue`: max t subject to T - sum_k y_k M_k - t I positive semidefinite,
-  y_k >= 0 for the first ``nonneg`` matrices, |y| <= bound, t <= t_max (Clarabel).
+  y_k >= 0 for the first ``nonneg`` matrices, optionally |y| <= bound, t <= t_max (Clarabel).
 * :class:`Tree` and :func:`sphere_search`: a polyhedral sublinear function
   sigma(h) = lin_0.h + sum c max(children) evaluated on many h at once, and a projected
   subgradient search for small sigma(h) / ||h||_2 on the unit sphere from many starts.
@@ -21,11 +22,13 @@ from typing import Sequence
 import numpy as np
 
 OPTIMAL, INFEASIBLE, UNBOUNDED, FAILED = "optimal", "infeasible", "unbounded", "failed"
+FEASIBLE = "feasible"      # a mixed-integer program stopped at its node limit, with a solution
 
 
 @dataclass
 class LPResult:
-    """``status`` is one of OPTIMAL, INFEASIBLE, UNBOUNDED, FAILED; x and value when optimal."""
+    """``status`` is one of OPTIMAL, FEASIBLE, INFEASIBLE, UNBOUNDED, FAILED; x and value when
+    optimal or feasible."""
 
     status: str
     x: np.ndarray | None = None
@@ -69,8 +72,11 @@ def _quiet(make):
 def linear_program(c: np.ndarray, *, A_eq: np.ndarray | None = None,
                    b_eq: np.ndarray | None = None, A_ub: np.ndarray | None = None,
                    b_ub: np.ndarray | None = None, lower: np.ndarray | float = 0.0,
-                   upper: np.ndarray | float = np.inf) -> LPResult:
-    """min c.x s.t. A_eq x = b_eq, A_ub x <= b_ub, lower <= x <= upper (HiGHS simplex)."""
+                   upper: np.ndarray | float = np.inf, integer: np.ndarray | None = None,
+                   node_limit: int | None = None) -> LPResult:
+    """min c.x s.t. A_eq x = b_eq, A_ub x <= b_ub, lower <= x <= upper (HiGHS simplex), and
+    x_j integral where the boolean mask ``integer`` is set (HiGHS branch and bound; at most
+    ``node_limit`` nodes, after which the best solution found is returned as FEASIBLE)."""
     c = np.asarray(c, dtype=float)
     n = c.size
     lo = np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy()
@@ -91,7 +97,7 @@ def linear_program(c: np.ndarray, *, A_eq: np.ndarray | None = None,
         return LPResult(FAILED)
     solver = _highs()
     if solver is None:
-        return _scipy_lp(c, A, rl, rh, lo, hi)
+        return _scipy_lp(c, A, rl, rh, lo, hi, integer)
     highspy, h = solver
     import scipy.sparse as sps
 
@@ -108,7 +114,13 @@ def linear_program(c: np.ndarray, *, A_eq: np.ndarray | None = None,
     lp.a_matrix_.start_ = M.indptr
     lp.a_matrix_.index_ = M.indices
     lp.a_matrix_.value_ = M.data
+    mip = integer is not None and np.any(integer)
+    if mip:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if flag else
+                           highspy.HighsVarType.kContinuous for flag in integer]
     h.clearModel()
+    h.setOptionValue("mip_max_nodes", int(node_limit) if mip and node_limit else
+                     2**31 - 1)
     h.passModel(lp)
     h.run()
     status = h.getModelStatus()
@@ -116,6 +128,9 @@ def linear_program(c: np.ndarray, *, A_eq: np.ndarray | None = None,
     if status == highspy.HighsModelStatus.kOptimal:
         x = np.array(h.getSolution().col_value, dtype=float)
         return LPResult(OPTIMAL, x, float(c @ x))
+    if mip and h.getSolution().value_valid and "limit" in name:
+        x = np.array(h.getSolution().col_value, dtype=float)
+        return LPResult(FEASIBLE, x, float(c @ x))
     if "infeasible" in name and "unbounded" not in name:
         return LPResult(INFEASIBLE)
     if "unbounded" in name and "infeasible" not in name:
@@ -123,7 +138,7 @@ def linear_program(c: np.ndarray, *, A_eq: np.ndarray | None = None,
     return LPResult(FAILED)
 
 
-def _scipy_lp(c, A, rl, rh, lo, hi) -> LPResult:
+def _scipy_lp(c, A, rl, rh, lo, hi, integer=None) -> LPResult:
     from scipy.optimize import linprog
 
     eq = rl == rh
@@ -132,7 +147,9 @@ def _scipy_lp(c, A, rl, rh, lo, hi) -> LPResult:
     res = linprog(c, A_eq=A[eq] if eq.any() else None, b_eq=rl[eq] if eq.any() else None,
                   A_ub=A_ub if len(A_ub) else None, b_ub=b_ub if len(A_ub) else None,
                   bounds=list(zip(np.where(np.isfinite(lo), lo, None),
-                                  np.where(np.isfinite(hi), hi, None))), method="highs-ds")
+                                  np.where(np.isfinite(hi), hi, None))),
+                  method="highs" if integer is not None and np.any(integer) else "highs-ds",
+                  integrality=None if integer is None else np.asarray(integer, dtype=int))
     if res.status == 0:
         return LPResult(OPTIMAL, np.asarray(res.x, dtype=float), float(res.fun))
     return LPResult({2: INFEASIBLE, 3: UNBOUNDED}.get(res.status, FAILED))
@@ -150,12 +167,13 @@ def _svec(M: np.ndarray) -> np.ndarray:
 
 
 def max_min_eigenvalue(T: np.ndarray, matrices: Sequence[np.ndarray], nonneg: int, *,
-                       bound: float = 1e4, t_max: float = 1.0,
+                       bound: float | None = None, t_max: float = 1.0,
                        A_eq: np.ndarray | None = None, b_eq: np.ndarray | None = None
                        ) -> tuple[str, np.ndarray | None, float | None]:
-    """max t s.t. T - sum_k y_k M_k - t I is PSD, y_k >= 0 for k < ``nonneg``, |y_k| <= bound,
-    A_eq y = b_eq, t <= t_max (Clarabel, interior point). Returns (status, y, t); status
-    OPTIMAL only when Clarabel reports ``Solved``."""
+    """max t s.t. T - sum_k y_k M_k - t I is PSD, y_k >= 0 for k < ``nonneg``, |y_k| <= bound
+    (when given: 2K more rows, and about three times the iterations), A_eq y = b_eq,
+    t <= t_max (Clarabel, interior point). Returns (status, y, t); status OPTIMAL only when
+    Clarabel reports ``Solved``."""
     import clarabel
     import scipy.sparse as sps
 
@@ -164,9 +182,11 @@ def max_min_eigenvalue(T: np.ndarray, matrices: Sequence[np.ndarray], nonneg: in
     cols = [_svec(M) for M in matrices] + [_svec(np.eye(n))]
     A_psd = np.column_stack(cols)
     eye = np.eye(K + 1)
-    blocks = [-eye[:nonneg], eye[:K], -eye[:K], eye[K:]]
+    boxed = bound is not None
+    blocks = [-eye[:nonneg]] + ([eye[:K], -eye[:K]] if boxed else []) + [eye[K:]]
     A_lin = np.vstack([b for b in blocks if len(b)])
-    b_lin = np.concatenate([np.zeros(nonneg), np.full(2 * K, bound), [t_max]])
+    b_lin = np.concatenate([np.zeros(nonneg)] + ([np.full(2 * K, bound)] if boxed else []) +
+                           [[t_max]])
     eqs = 0 if A_eq is None else len(A_eq)
     parts = [np.hstack([A_eq, np.zeros((eqs, 1))])] if eqs else []
     A = sps.csc_matrix(np.vstack(parts + [A_lin, A_psd]))

@@ -19,9 +19,12 @@ import sympy as sp
 from numerics import cone_programs as programs
 from theorems.sharp.problem import SharpProblem
 from verify.kernel import cone as K
+from verify.kernel.cone import fmpq_matrix
 
 #: the 1-norm enumerates the 2^d vertices of the cube up to this dimension
 MAX_VERTEX_DIM = 10
+#: branch-and-bound nodes of the 1-norm's direction MILP
+MILP_NODES = 300
 #: z3 resource units for the reduced claim sigma(h) >= m ||h||
 REDUCED_BUDGET = 2_000_000
 _DENOMINATORS = (1, 2, 10, 100, 10**3, 10**4, 10**6, 10**8, 10**10, 10**12)
@@ -81,9 +84,9 @@ class ConeCase:
         return None if x is None else x
 
     # directions ------------------------------------------------------------------------------
-    def direction_lp(self, equality: Sequence[float], lower: np.ndarray, upper: np.ndarray
-                     ) -> np.ndarray | None:
-        """argmin sigma(h) s.t. equality.h = 1 and lower <= h <= upper (epigraph LP)."""
+    def epigraph(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, A_ub) over (h, t per maximum): sigma(h) = min cost.(h, t) subject to
+        A_ub (h, t) <= 0 (t_k at least every child of maximum k)."""
         d, H = self.d, len(self.cone.hulls)
         owned: dict[int, list] = {}
         for k, (fi, c, _) in enumerate(self.cone.hulls):
@@ -102,18 +105,63 @@ class ConeCase:
                 row = value_row(g)
                 row[d + k] -= 1.0
                 A_ub.append(row)
+        return value_row(0), np.array(A_ub).reshape(len(A_ub), d + H)
+
+    def direction_lp(self, equality: Sequence[float], lower: np.ndarray, upper: np.ndarray
+                     ) -> np.ndarray | None:
+        """argmin sigma(h) s.t. equality.h = 1 and lower <= h <= upper (epigraph LP)."""
+        d, H = self.d, len(self.cone.hulls)
+        cost, A_ub = self.epigraph()
         A_eq = np.zeros((1, d + H))
         A_eq[0, :d] = equality
-        res = programs.linear_program(value_row(0), A_eq=A_eq, b_eq=np.ones(1),
-                                      A_ub=np.array(A_ub) if A_ub else None,
-                                      b_ub=np.zeros(len(A_ub)) if A_ub else None,
+        res = programs.linear_program(cost, A_eq=A_eq, b_eq=np.ones(1),
+                                      A_ub=A_ub if len(A_ub) else None,
+                                      b_ub=np.zeros(len(A_ub)) if len(A_ub) else None,
                                       lower=np.concatenate([lower, np.full(H, -np.inf)]),
                                       upper=np.concatenate([upper, np.full(H, np.inf)]))
         return res.x[:d] if res.status == programs.OPTIMAL else None
 
+    def l1_sphere_milp(self) -> tuple[np.ndarray, bool] | None:
+        """argmin sigma(h) s.t. ||h||_1 = 1, globally: h = h+ - h-, sum (h+ + h-) = 1, and a
+        binary b_i per coordinate with h+_i <= b_i, h-_i <= 1 - b_i (one sign per coordinate,
+        so the sum is ||h||_1). A mixed-integer LP with d binaries (HiGHS), stopped after
+        :data:`MILP_NODES` nodes with the best h found (the relaxation is weak: h = 0 is in it,
+        so proving optimality can take 2^d nodes when many orthants tie). Returns (h, whether
+        HiGHS proved it optimal), or None."""
+        d, H = self.d, len(self.cone.hulls)
+        cost, A_epi = self.epigraph()
+        n = d + H + 3 * d                          # h, t, h+, h-, b
+        P, N, B = d + H, d + H + d, d + H + 2 * d
+        A_eq = np.zeros((d + 1, n))
+        for i in range(d):
+            A_eq[i, i], A_eq[i, P + i], A_eq[i, N + i] = 1.0, -1.0, 1.0
+        A_eq[d, P:B] = 1.0
+        b_eq = np.concatenate([np.zeros(d), [1.0]])
+        A_ub = np.zeros((len(A_epi) + 2 * d, n))
+        A_ub[:len(A_epi), :d + H] = A_epi
+        for i in range(d):
+            A_ub[len(A_epi) + i, P + i], A_ub[len(A_epi) + i, B + i] = 1.0, -1.0
+            A_ub[len(A_epi) + d + i, N + i], A_ub[len(A_epi) + d + i, B + i] = 1.0, 1.0
+        b_ub = np.concatenate([np.zeros(len(A_epi) + d), np.ones(d)])
+        lower = np.concatenate([np.full(d, -1.0), np.full(H, -np.inf), np.zeros(3 * d)])
+        upper = np.concatenate([np.ones(d), np.full(H, np.inf), np.ones(3 * d)])
+        integer = np.zeros(n, dtype=bool)
+        integer[B:] = True
+        res = programs.linear_program(np.concatenate([cost, np.zeros(3 * d)]), A_eq=A_eq,
+                                      b_eq=b_eq, A_ub=A_ub, b_ub=b_ub, lower=lower,
+                                      upper=upper, integer=integer, node_limit=MILP_NODES)
+        if res.status not in (programs.OPTIMAL, programs.FEASIBLE):
+            return None
+        return res.x[:d], res.status == programs.OPTIMAL
+
     def ratio(self, h: Sequence[Fraction]) -> sp.Expr:
-        """sigma(h) / ||h||, exactly."""
-        return K.upper_bound(self.kernel_problem, self.cone, [_s(c) for c in h])
+        """sigma(h) / ||h||, exactly (with a norm term, an algebraic number)."""
+        if self.cone.polyhedral:
+            return K.upper_bound(self.kernel_problem, self.cone, [_s(c) for c in h])
+        hq = [_q(c) for c in h]
+        sigma = self.cone.root.expr(self.problem.variables).xreplace(
+            dict(zip(self.problem.variables, hq)))
+        return sigma / self.kernel_problem.norm_of(hq)
 
     def float_ratio(self, u: Sequence[Fraction]) -> float:
         """sigma(u) / ||u|| in floating point (for ranking; decisions use :meth:`ratio`)."""
@@ -175,6 +223,8 @@ def _holds(rows: Sequence[dict], rhs: Sequence[Fraction], x: Sequence[Fraction])
 def _solve_standard(rows: Sequence[dict], rhs: Sequence[Fraction], n: int, cost: np.ndarray
                     ) -> list[Fraction] | None:
     """An exact vertex of {A x = b, x >= 0} minimizing cost (HiGHS, then exact recovery)."""
+    if n == 0:
+        return [] if _holds(rows, rhs, []) else None
     res = programs.linear_program(cost, A_eq=_to_dense(rows, n),
                                   b_eq=np.array([float(b) for b in rhs]))
     if res.status != programs.OPTIMAL:
@@ -216,14 +266,6 @@ def _support_solve(rows: Sequence[dict], rhs: Sequence[Fraction], support: Seque
                 A[r][col[j]] = v
     y = rref_solution(fmpq_matrix(A), fmpq_matrix([[b] for b in rhs]))
     return None if y is None else [Fraction(int(v.p), int(v.q)) for v in y]
-
-
-def fmpq_matrix(rows: Sequence[Sequence[Fraction]]) -> Any:
-    """A python-flint rational matrix."""
-    import flint
-
-    return flint.fmpq_mat(len(rows), len(rows[0]) if rows else 0,
-                          [flint.fmpq(v.numerator, v.denominator) for row in rows for v in row])
 
 
 def rref_solution(A: Any, b: Any) -> list | None:

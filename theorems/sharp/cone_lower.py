@@ -125,26 +125,65 @@ def _slemma(case: ConeCase, m2: Fraction, touching: Sequence[Sequence[Fraction]]
     pairs = [(p, q) for p in range(len(constraints)) for q in range(p + 1, len(constraints))
              if (p, q) not in same and all(at(constraints[p], z) * at(constraints[q], z) == 0
                                            for z in Z)]
-    exact = [K.symmetric_matrix(K.quadratic_product(constraints[p], constraints[q]), n)
-             for p, q in pairs] + [K.symmetric_matrix(E, n) for E in equalities]
+    E_exact = [K.symmetric_matrix(E, n) for E in equalities]
     T_exact = K.symmetric_matrix(target, n)
-    # S(y) z = 0 for each lift: rows sum_k y_k (M_k z)_i = (T z)_i
-    eq_rows = [[sum((M[i][j] * z[j] for j in range(n)), Fraction(0)) for M in exact]
-               for z in Z for i in range(n)]
-    eq_rhs = [sum((T_exact[i][j] * z[j] for j in range(n)), Fraction(0)) for z in Z
-              for i in range(n)]
+    # S(y) z = 0 for each lift: rows sum_k y_k (M_k z)_i = (T z)_i, with the product
+    # matrices M_pq z = (c_p (c_q.z) + c_q (c_p.z)) / 2
+    eq_rows: list[list[Fraction]] = []
+    eq_rhs: list[Fraction] = []
+    for z in Z:
+        cz = [at(row, z) for row in constraints]
+        Ez = [[sum((M[i][j] * z[j] for j in range(n)), Fraction(0)) for i in range(n)]
+              for M in E_exact]
+        for i in range(n):
+            eq_rows.append([(constraints[p].get(i, Fraction(0)) * cz[q]
+                             + constraints[q].get(i, Fraction(0)) * cz[p]) / 2
+                            for p, q in pairs] + [e[i] for e in Ez])
+            eq_rhs.append(sum((T_exact[i][j] * z[j] for j in range(n)), Fraction(0)))
     V = _complement(Z, n)
+    if V.shape[1] == 0:        # the lifts span everything: S = 0, a linear system in y
+        return _round_slemma(case, m2, pairs, eq_rows, eq_rhs, _exact_identity(
+            len(pairs), len(E_exact), eq_rows, eq_rhs))
 
     def floats(M):
-        A = np.array([[float(v) for v in row] for row in M])
-        return V.T @ A @ V
+        return V.T @ np.array([[float(v) for v in row] for row in M]) @ V
 
-    scale = max(1.0, float(np.max(np.abs(floats(T_exact)))))
-    status, y, t = programs.max_min_eigenvalue(
-        floats(T_exact) / scale, [floats(M) / scale for M in exact], len(pairs), t_max=1.0,
-        A_eq=np.array([[float(v) for v in r] for r in eq_rows]) if eq_rows else None,
-        b_eq=np.array([float(v) for v in eq_rhs]) if eq_rows else None)
+    C = np.array([[float(row.get(j, 0)) for j in range(n)] for row in constraints]) @ V \
+        if constraints else np.zeros((0, V.shape[1]))
+    products = [0.5 * (np.outer(C[p], C[q]) + np.outer(C[q], C[p])) for p, q in pairs]
+    T = floats(T_exact)
+    scale = max(1.0, float(np.max(np.abs(T))))
+    sdp = (T / scale, [M / scale for M in products] + [floats(M) / scale for M in E_exact],
+           len(pairs))
+    eqs = {"A_eq": np.array([[float(v) for v in r] for r in eq_rows]) if eq_rows else None,
+           "b_eq": np.array([float(v) for v in eq_rhs]) if eq_rows else None}
+    status, y, t = programs.max_min_eigenvalue(*sdp, t_max=1.0, **eqs)
+    if status != programs.OPTIMAL:             # a box on the multipliers, slower but steadier
+        status, y, t = programs.max_min_eigenvalue(*sdp, t_max=1.0, bound=1e4, **eqs)
     if status != programs.OPTIMAL or t is None or t < -1e-7:
+        return None
+    return _round_slemma(case, m2, pairs, eq_rows, eq_rhs, y)
+
+
+def _exact_identity(products: int, equalities: int, eq_rows: Sequence[Sequence[Fraction]],
+                    eq_rhs: Sequence[Fraction]) -> np.ndarray | None:
+    """Multipliers y (products >= 0) with eq_rows y = eq_rhs, by an LP (floats)."""
+    if not eq_rows:
+        return None
+    res = programs.linear_program(np.zeros(products + equalities),
+                                  A_eq=np.array([[float(v) for v in r] for r in eq_rows]),
+                                  b_eq=np.array([float(v) for v in eq_rhs]),
+                                  lower=np.concatenate([np.zeros(products),
+                                                        np.full(equalities, -np.inf)]))
+    return res.x if res.status == programs.OPTIMAL else None
+
+
+def _round_slemma(case: ConeCase, m2: Fraction, pairs: Sequence[tuple[int, int]],
+                  eq_rows: Sequence[Sequence[Fraction]], eq_rhs: Sequence[Fraction],
+                  y: np.ndarray | None) -> dict | None:
+    """The S-lemma multipliers y rounded to rationals (then projected exactly onto the
+    equations of the tight case), as a proof the kernel accepts, or None."""
+    if y is None:
         return None
     for D in (10**2, 10**4, 10**6, 10**8, 10**10):
         yq = [Fraction(max(v, 0.0) if k < len(pairs) else float(v)).limit_denominator(D)
@@ -218,8 +257,9 @@ def prove_lower(case: ConeCase, m: sp.Expr, *, vertices: bool = True,
     """A ``convex-cone`` certificate that alpha* >= m, i.e. f'(p; h) >= m ||h|| for all h
     (Dominguez Corella, Definition 1 through the directional derivative), or None. The
     1-norm tries the affine family of weights, then (``vertices``, d <= MAX_VERTEX_DIM) the
-    2^d vertices of the cube; the 2-norm, with ``touching`` directions where sigma(h) =
-    m ||h||, looks for a tight S-lemma certificate."""
+    2^d vertices of the cube; the 2-norm tries the 1-norm's affine family first (a rational
+    m: sigma >= m ||h||_1 >= m ||h||_2), then an S-lemma certificate, a tight one with
+    ``touching`` directions where sigma(h) = m ||h||."""
     proof: dict | None = None
     norm = "inf" if case.d == 1 else case.norm
     if m == 0:
@@ -235,6 +275,10 @@ def prove_lower(case: ConeCase, m: sp.Expr, *, vertices: bool = True,
         elif vertices and case.d <= MAX_VERTEX_DIM:
             proof = _vertices(case, _frac(m))[0]
     elif norm == "2" and sp.expand(m ** 2).is_Rational:
+        via = _affine(case, _frac(m)) if m.is_Rational and not touching else None
+        cert = None if via is None else _certificate(case, m, {"via": "1", "affine": via[0]})
+        if cert is not None:                            # sigma >= m ||h||_1 >= m ||h||_2
+            return cert
         found = _slemma(case, _frac(sp.expand(m ** 2)), touching)
         proof = None if found is None else {"slemma": found}
     return _certificate(case, m, proof)

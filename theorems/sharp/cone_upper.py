@@ -2,7 +2,8 @@
 
 alpha* <= f'(p; h) / ||h|| for every h (Dominguez Corella, Definition 1: the ratio tends to it
 along p + t h). The direction LPs minimize sigma = f'(p; .) on the facets of the unit sphere of
-the norm (inf: h_i = +-1 in the cube; 1: s.h = 1 on an orthant); the 2-norm uses a subgradient
+the norm (inf: h_i = +-1 in the cube; 1: s.h = 1 on an orthant, the orthant chosen by one
+mixed-integer LP over the whole 1-sphere); the 2-norm uses a subgradient
 search on the sphere, tangent-plane LP steps (each lowers the ratio, with the normal of the
 nearest facet of the subdifferential as fixed point) and the exact point of least norm of the
 exposed face. Ratios are exact (the kernel's sigma), the search is floating point.
@@ -69,28 +70,64 @@ def _sign_candidates(case: ConeCase, seed: int) -> list[tuple[int, ...]]:
 
 def upper(case: ConeCase, *, seed: int = 0, exhaustive: bool = False) -> tuple | None:
     """(h, sigma(h)/||h||) exactly, for the least ratio found: the direction LPs on the
-    facets of the unit sphere (inf; 1, on likely orthants or all of them when ``exhaustive``
-    and d <= MAX_VERTEX_DIM), the polished sphere search (2)."""
+    facets of the unit sphere (inf: all 2d of them, a global minimum); 1: the mixed-integer
+    LP over the whole sphere and the facet LP on the orthant it picks (a global minimum when
+    HiGHS proves it within its node limit), else, or when ``exhaustive`` and the MILP is not
+    proved optimal, the facet LPs on likely orthants, or on all of them when ``exhaustive`` and
+    d <= MAX_VERTEX_DIM; 2: the polished sphere search."""
     if case.norm == "2" and case.d > 1:
         return _sphere_upper(case, seed)
+    best = None
     if case.norm == "1" and case.d > 1:
+        milp = case.l1_sphere_milp()
+        if milp is not None:
+            h, optimal = milp
+            s = np.where(h >= 0, 1.0, -1.0)
+            best = _best_of(case, [h, case.direction_lp(s, np.where(s > 0, 0.0, -np.inf),
+                                                        np.where(s > 0, np.inf, 0.0))])
+            if best is not None and (optimal or not exhaustive):
+                return best
         cands = None if exhaustive and case.d <= MAX_VERTEX_DIM else \
             _sign_candidates(case, seed)
         facets = _facets(case, cands)
     else:
         facets = _facets(case)
     hs = [case.direction_lp(e, lo, hi) for e, lo, hi in facets]
-    return _best_of(case, hs)
+    return _best_of(case, hs, best)
 
 
 _FACE_TOLERANCES = (1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1)
+
+
+def _sphere(case: ConeCase, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sphere search of the 2-norm (directions, their sigma; best first), once per case
+    and seed."""
+    cache = case.__dict__.setdefault("_sphere_cache", {})
+    if seed not in cache:
+        cache[seed] = programs.sphere_search(case.tree, case.d, seed=seed, starts=24,
+                                             steps=150)
+    return cache[seed]
+
+
+def quick_upper(case: ConeCase, *, seed: int = 0) -> tuple | None:
+    """(h, sigma(h)/||h||) exactly from the best direction of the sphere search (2-norm),
+    walked by tangent-plane LPs, without the face points and the other starts of
+    :func:`upper`: cheap, so the decider tries it before any proof."""
+    H, _ = _sphere(case, seed)
+    if not len(H):
+        return None
+    pool = _walk(case, H[0], faces=False)
+    if not pool:
+        return None
+    u, _ = min(pool, key=lambda item: item[1])
+    return u, case.ratio(u)
 
 
 def _sphere_upper(case: ConeCase, seed: int) -> tuple | None:
     """The sphere search (2-norm), each of its best directions then walked from face to face
     of the subdifferential (:func:`_walk`). Also records in ``case.touching`` every exact
     direction found whose ratio equals the least one (for the tight S-lemma)."""
-    H, _ = programs.sphere_search(case.tree, case.d, seed=seed, starts=24, steps=150)
+    H, _ = _sphere(case, seed)
     pool: list[tuple[tuple[Fraction, ...], float]] = []
     seen: list[np.ndarray] = []
     for h in H:
@@ -116,11 +153,11 @@ def _sphere_upper(case: ConeCase, seed: int) -> tuple | None:
     return u, case.ratio(u)
 
 
-def _walk(case: ConeCase, h: np.ndarray, steps: int = 12) -> list:
+def _walk(case: ConeCase, h: np.ndarray, steps: int = 12, faces: bool = True) -> list:
     """Tangent-plane steps from h: h' = argmin sigma on the plane {h.h' = 1} (an LP) gives
     sigma(h') / ||h'|| <= sigma(h') <= sigma(h) for a unit h, a fixed point at the normal of
     the nearest facet of the subdifferential. Then rational directions near the last point
-    and the exact points of least norm of the faces it exposes."""
+    and (``faces``) the exact points of least norm of the faces it exposes."""
     current = np.asarray(h, dtype=float) / max(float(np.linalg.norm(h)), 1e-300)
     best = float(case.tree.evaluate(current[None, :])[0][0])
     box = np.full(case.d, 10.0)
@@ -133,7 +170,7 @@ def _walk(case: ConeCase, h: np.ndarray, steps: int = 12) -> list:
             break
         best, current = ratio, nxt / np.linalg.norm(nxt)
     pool = list(case.exact_directions(current))
-    for tol in _FACE_TOLERANCES:
+    for tol in _FACE_TOLERANCES if faces else ():
         c = _face_point(case, current, tol)
         if c is not None:
             pool += case.exact_directions(c)

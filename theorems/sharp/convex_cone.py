@@ -41,7 +41,7 @@ from theorems.sharp.cone_case import (MAX_VERTEX_DIM, REDUCED_BUDGET, ConeCase, 
                                       _s, analyse)
 from theorems.sharp.cone_lower import (_affine, _certificate, _reduced_smt, _vertices,
                                        prove_lower)
-from theorems.sharp.cone_upper import upper
+from theorems.sharp.cone_upper import quick_upper, upper
 from theorems.sharp.problem import SharpProblem
 from verify.kernel.facts import sign_holds
 from verify.verdict import Decision, Verdict
@@ -108,7 +108,7 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, claim: dict, seed: int = 
     d = Decision(claim)
     m = sp.nsimplify(m) if not isinstance(m, sp.Basic) else m
     ev: dict[str, Any] = {"norm": problem.norm, "method": "convex cone bound",
-                          "sigma": str(case.cone.root.expr(problem.variables))}
+                          "sigma": case.cone.root.text([v.name for v in problem.variables])}
 
     def proved(cert: dict, how: str) -> Verdict:
         return d.proved(f"convex cone bound ({how})", f"f is convex and f'(point; h) >= "
@@ -123,15 +123,25 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, claim: dict, seed: int = 
         return _refute(d, problem, found[0], found[1], m, ev)
 
     m_proof = _rational_at_least(m, problem.norm)
-    cert = prove_lower(case, m_proof, vertices=False)
-    if cert is not None:
-        return proved(cert, next(k for k in ("members", "affine", "slemma", "zero")
-                                 if k in cert))
-    if case.cone.polyhedral:
-        found = upper(case, seed=seed)
-        v = refuted(found)
+    polyhedral = case.cone.polyhedral
+    facets_first = case.norm == "inf" or case.d == 1     # 2d facet LPs: a global minimum
+    found = None
+    if polyhedral and (facets_first or case.norm == "2"):   # cheap upper bounds first: a
+        found = upper(case, seed=seed) if facets_first else quick_upper(case, seed=seed)
+        v = refuted(found)                                 # false claim needs no proof
         if v is not None:
             return v
+    cert = prove_lower(case, m_proof, vertices=False)
+    if cert is not None:
+        how = "affine, via the 1-norm" if "via" in cert else next(
+            k for k in ("members", "affine", "slemma", "zero") if k in cert)
+        return proved(cert, how)
+    if polyhedral:
+        if not facets_first:           # the 1-norm's MILP, the 2-norm's full sphere search
+            found = upper(case, seed=seed)
+            v = refuted(found)
+            if v is not None:
+                return v
         if found is not None and case.touching and sign_holds(found[1] - m, "=="):
             cert = prove_lower(case, m, touching=case.touching)   # m = alpha*: tight
             if cert is not None:
@@ -148,7 +158,7 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, claim: dict, seed: int = 
     cert = _certificate(case, m, None if texts is None else {"reduced-smt": texts})
     if cert is not None:
         return proved(cert, "z3 and cvc5 on the reduced claim")
-    if h is not None and case.cone.polyhedral:
+    if h is not None:
         return refuted((h, case.ratio(h)))
     return None
 
@@ -167,7 +177,7 @@ def modulus(case: ConeCase, *, seed: int = 0) -> dict[str, Any] | None:
             cert = _certificate(case, found[1], {"affine": aff[0]})
             if cert is not None:
                 return {"upper": found, "lower": cert, "exact": found[1]}
-        if case.d <= MAX_VERTEX_DIM:
+        if case.d <= MAX_VERTEX_DIM:       # every orthant unless the MILP proved its optimum
             found = upper(case, seed=seed, exhaustive=True) or found
     out: dict[str, Any] = {"upper": found, "lower": None, "exact": None}
     if bool(arb_eval(found[1]) < 0):

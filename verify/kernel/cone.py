@@ -43,7 +43,9 @@ children weights summing to c w (Minkowski sums and convex hulls).
   e_k are the valid equalities (the product of the two constraints of a two-child maximum,
   e^2 - h^T Q h). At the true lifted values it gives sigma(h)^2 >= m^2 ||h||^2; sigma is
   continuous and nonzero on R^d minus 0 (connected for d >= 2), and sigma(h) + sigma(-h) >= 0,
-  so sigma > 0 there and sigma >= m ||h||. In one variable every norm is |h|: use ``inf``;
+  so sigma > 0 there and sigma >= m ||h||. In one variable every norm is |h|: use ``inf``.
+  Or ``via: "1"`` with a norm-``1`` proof (``affine`` or ``members``, a rational m):
+  sigma(h) >= m ||h||_1 >= m ||h||_2;
 * any norm: ``reduced-smt`` ``{texts}``, the sharp-smt queries of the *reduced* claim
   sigma(h) >= m ||h|| (f replaced by sigma, the point by 0), re-generated here and refuted by
   z3 and cvc5.
@@ -170,6 +172,23 @@ class Form:
             values = [ch.value(h) for ch in kids]
             out += c * (max(values) if op == "max" else min(values))
         return out
+
+    def text(self, names: Sequence[str]) -> str:
+        """sigma as formula text in the variable names (for reports; no SymPy)."""
+        def rat(q: Fraction) -> str:
+            return str(q.numerator) if q.denominator == 1 else \
+                f"({q.numerator}/{q.denominator})"
+
+        terms = [f"{rat(a)}*{s}" for a, s in zip(self.lin, names) if a]
+        for c, op, kids in self.parts:
+            inner = ", ".join(ch.text(names) for ch in kids)
+            terms.append(f"{rat(c)}*{'Max' if op == 'max' else 'Min'}({inner})")
+        for c, Q in self.balls:
+            quad = " + ".join(f"{rat(Q[i][j])}*{names[i]}*{names[j]}"
+                              for i in range(len(names)) for j in range(len(names))
+                              if Q[i][j]) or "0"
+            terms.append(f"{rat(c)}*sqrt({quad})")
+        return " + ".join(terms) or "0"
 
     def expr(self, hs: Sequence[sp.Symbol]) -> sp.Expr:
         """sigma as a SymPy expression in the symbols ``hs``."""
@@ -563,7 +582,7 @@ def analyze(claim: Mapping[str, Any]) -> tuple[Problem, Cone]:
 @lru_cache(maxsize=64)
 def _analyze(f: str, variables: tuple, point: tuple, norm: str) -> tuple[Problem, Cone]:
     problem = Problem({"f": f, "variables": list(variables), "point": list(point),
-                       "norm": norm})
+                       "norm": norm}, evaluate_extrema=False)
     if not all(c.is_Rational for c in problem.point):
         raise NotRecognised("the point is not rational")
     p = [Fraction(int(c.p), int(c.q)) for c in problem.point]
@@ -632,20 +651,42 @@ def affine_holds(cone: Cone, m: Fraction, base: Sequence[Any], slopes: Sequence[
 
 def slemma_holds(cone: Cone, m2: Fraction, products: Sequence[Sequence[Any]],
                  equalities: Sequence[Sequence[Any]]) -> tuple[bool, str]:
-    """L(z)^2 - m2 ||h||^2 - sum lambda_pq l_p l_q - sum nu_k e_k is PSD, with lambda >= 0."""
+    """L(z)^2 - m2 ||h||^2 - sum lambda_pq l_p l_q - sum nu_k e_k is PSD, with lambda >= 0.
+
+    The products are summed as C^T Lambda C (C the constraint rows, Lambda the symmetric
+    matrix of the halved multipliers), exactly in python-flint rationals."""
     n, rest, constraints, eqs = slemma_target(cone, m2)
-    for p, q, lam in products:
-        lam, p, q = _rational(lam), int(p), int(q)
-        if lam < 0 or not (0 <= p < len(constraints) and 0 <= q < len(constraints)):
+    count = len(constraints)
+    lam: dict[tuple[int, int], Fraction] = {}
+    for p, q, value in products:
+        value, p, q = _rational(value), int(p), int(q)
+        if value < 0 or not (0 <= p < count and 0 <= q < count):
             return False, "a product multiplier is negative or names no constraint"
-        _add_to(rest, quadratic_product(constraints[p], constraints[q]), -lam)
+        for key, share in (((p, p), value),) if p == q else (((p, q), value / 2),
+                                                            ((q, p), value / 2)):
+            lam[key] = lam.get(key, Fraction(0)) + share
     for k, nu in equalities:
         nu, k = _rational(nu), int(k)
         if not 0 <= k < len(eqs):
             return False, "an equality multiplier names no equality"
         _add_to(rest, eqs[k], -nu)
-    return require(psd(symmetric_matrix(rest, n)),
-                   "the remaining quadratic form is not positive semidefinite")
+    S = fmpq_matrix(symmetric_matrix(rest, n))
+    if lam and count:
+        C = fmpq_matrix([[row.get(j, Fraction(0)) for j in range(n)] for row in constraints])
+        L = fmpq_matrix([[lam.get((p, q), Fraction(0)) for q in range(count)]
+                          for p in range(count)])
+        S = S - C.transpose() * L * C
+    remainder = [[Fraction(int(S[i, j].p), int(S[i, j].q)) for j in range(n)]
+                 for i in range(n)]
+    return require(psd(remainder), "the remaining quadratic form is not positive semidefinite")
+
+
+def fmpq_matrix(rows: Sequence[Sequence[Fraction]]) -> Any:
+    """A python-flint rational matrix of rational rows."""
+    import flint
+
+    return flint.fmpq_mat(len(rows), len(rows[0]) if rows else 0,
+                          [flint.fmpq(v.numerator, v.denominator) for row in rows for v in row])
 
 
 def reduced_claim(claim: Mapping[str, Any], cone: Cone) -> dict[str, Any]:
@@ -675,6 +716,11 @@ def lower_bound_holds(claim: Mapping[str, Any], cone: Cone, m: sp.Expr, cert: Ma
         if list(cert["reduced-smt"]) != texts:
             return False, "the SMT texts are not the reduced claim's"
         return confirm_unsat(texts)
+    via = cert.get("via")
+    if via is not None and not (via == "1" and norm == "2"):
+        return False, "only a 2-norm claim can go via the 1-norm (||h||_2 <= ||h||_1)"
+    if via == "1" and cone.d > 1:              # sigma >= m ||h||_1 >= m ||h||_2
+        norm = "1"
     if norm == "2" and cone.d > 1:
         m2 = sp.expand(m ** 2)
         if not m2.is_Rational or "slemma" not in cert:
