@@ -73,8 +73,12 @@ def make_symbols(names: Iterable[str]) -> tuple[sp.Symbol, ...]:
 
 
 def parse_formula(text: str, variables: Sequence[sp.Symbol] = (), *, what: str = "formula",
-                  sets: bool = False) -> sp.Expr:
+                  sets: bool = False, evaluate_extrema: bool = True) -> sp.Expr:
     """Parse ``text`` into a SymPy expression over ``variables`` (no other names allowed).
+
+    ``evaluate_extrema=False`` builds ``Max`` / ``Min`` unevaluated (the same function: SymPy's
+    evaluation only merges and drops arguments, and its pairwise comparisons are slow for
+    many arguments).
 
     Raises
     ------
@@ -95,7 +99,8 @@ def parse_formula(text: str, variables: Sequence[sp.Symbol] = (), *, what: str =
         raise UnparsableFormula(f"{what}: cannot parse {text!r}: {exc.msg}") from None
     except (RecursionError, MemoryError):
         raise UnparsableFormula(f"{what}: formula nested too deeply") from None
-    builder = _Builder({s.name: s for s in variables}, what=what, text=text, sets=sets)
+    builder = _Builder({s.name: s for s in variables}, what=what, text=text, sets=sets,
+                       evaluate_extrema=evaluate_extrema)
     result = builder.build(tree.body, 0)
     if not isinstance(result, sp.Basic):
         raise UnparsableFormula(f"{what}: {text!r} is not an expression")
@@ -168,8 +173,10 @@ def parse_set(text: str, *, what: str = "set") -> sp.Set:
 
 
 class _Builder:
-    def __init__(self, names: dict[str, sp.Symbol], *, what: str, text: str, sets: bool):
+    def __init__(self, names: dict[str, sp.Symbol], *, what: str, text: str, sets: bool,
+                 evaluate_extrema: bool = True):
         self.names = names
+        self.evaluate_extrema = evaluate_extrema
         self.what = what
         self.text = text
         self.functions = dict(FUNCTIONS, **(SET_FUNCTIONS if sets else {}))
@@ -280,6 +287,8 @@ class _Builder:
         if name == "Rational" and not all(a.is_Integer for a in args):
             raise self.fail("Rational takes integer arguments")
         try:
+            if name in ("Max", "Min") and not self.evaluate_extrema:
+                return function(*args, evaluate=False)  # type: ignore[operator]
             return function(*args)  # type: ignore[operator]
         except (TypeError, ValueError) as exc:
             raise self.fail(f"{name}{tuple(map(str, args))} is invalid: {exc}") from None

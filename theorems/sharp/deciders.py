@@ -38,7 +38,7 @@ from theorems.sharp.problem import (SharpProblem, directional_limits, search_wor
 from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
 from verify.kernel import sharp as sharp_kernel
 from verify.kernel.smt import confirm_unsat
-from theorems.sharp import kinds
+from theorems.sharp import convex_cone, kinds
 from theorems.sharp.tilted import tilt_beats_point, tilted_cross_check
 from verify.verdict import Assumption, Decision, Status, Verdict
 
@@ -162,14 +162,18 @@ class ModulusResult:
 
 
 def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = None,
-                  rel_tol: float = 1e-7) -> ModulusResult:
+                  rel_tol: float = 1e-7, cone: bool = True) -> ModulusResult:
     """alpha* = inf (f(x) - f(p)) / ||x - p|| with sound two-sided bounds.
 
     Upper bound: an exact directional limit, or a witness point whose ratio is enclosed in
     ball arithmetic. Lower bound: proofs of "sharp with modulus m" (exact candidates first,
     then bisection). ``exact`` is set when an exact upper bound and a proof meet. ``budget``:
-    z3 resource units for all the proofs together (default :data:`DEFAULT_BUDGET`).
+    z3 resource units for all the proofs together (default :data:`DEFAULT_BUDGET`). ``cone``:
+    a convex f goes to :mod:`theorems.sharp.convex_cone` first.
     """
+    exact = convex_cone.best_constant(problem, seed=seed) if cone else None
+    if exact is not None:
+        return exact
     z3_budget = Budget(DEFAULT_BUDGET if budget is None else budget)
     search = search_worst_ratio(problem, seed=seed)
     r = ModulusResult(lower=-math.inf, upper=math.inf, exact=None, lower_how="none",
@@ -291,11 +295,16 @@ def _counterexample(problem: SharpProblem, x: Sequence[sp.Rational], gap: Any, m
 
 
 def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
-                 budget: int | None = None, claim: dict | None = None) -> Verdict:
+                 budget: int | None = None, claim: dict | None = None,
+                 cone: bool = True) -> Verdict:
     """Decide f(x) >= f(p) + m ||x - p|| for all x: proved, refuted, evidence or inconclusive.
 
-    ``claim``: the JSON form of the claim decided (default: a sharp-minimizer claim)."""
+    ``claim``: the JSON form of the claim decided (default: a sharp-minimizer claim).
+    ``cone``: a convex f goes to the cone bound of :mod:`theorems.sharp.convex_cone` first."""
     d = Decision(claim or problem.claim(kinds.SHARP_MINIMIZER, modulus=m))
+    verdict = convex_cone.decide_sharp(problem, m, claim=d.claim, seed=seed) if cone else None
+    if verdict is not None:
+        return verdict
     search = search_worst_ratio(problem, seed=seed)
     numeric_hit = None
     if search.x is not None and search.ratio < float(m):
@@ -353,10 +362,15 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
 
 
 def decide_modulus(problem: SharpProblem, value: sp.Expr, *, seed: int = 0,
-                   budget: int | None = None, claim: dict | None = None) -> Verdict:
-    """Decide alpha* = value."""
+                   budget: int | None = None, claim: dict | None = None,
+                   cone: bool = True) -> Verdict:
+    """Decide alpha* = value (a convex f by the cone bound first, see ``decide_sharp``)."""
     d = Decision(claim or problem.claim(kinds.SHARPNESS_MODULUS, value=value))
-    r = best_constant(problem, seed=seed, budget=budget)
+    verdict = convex_cone.decide_modulus(problem, value, claim=d.claim, seed=seed) \
+        if cone else None
+    if verdict is not None:
+        return verdict
+    r = best_constant(problem, seed=seed, budget=budget, cone=False)
     v = float(value)
     ev = {"lower": r.lower, "upper": r.upper, "lower_how": r.lower_how,
           "upper_how": r.upper_how, "witness": r.witness,
@@ -473,7 +487,7 @@ def assumption1(problem: SharpProblem, *, budget: Budget | None = None
 
 def decide_stability(problem: SharpProblem, radius: sp.Expr, *, kind: str, form: str,
                      seed: int = 0, budget: int | None = None,
-                     claim: dict | None = None) -> Verdict:
+                     claim: dict | None = None, cone: bool = True) -> Verdict:
     """tilt-stable / lipschitz-stable: reduce to sharpness with modulus ``radius`` (exact
     equivalence, see the module docstring) and cross-check with tilted problems."""
     if form not in ("argmin", "implication"):
@@ -482,7 +496,7 @@ def decide_stability(problem: SharpProblem, radius: sp.Expr, *, kind: str, form:
                                                           if kind == kinds.TILT_STABLE
                                                           else {}))
     d = Decision(claim)
-    sharp_verdict = decide_sharp(problem, radius, seed=seed, budget=budget)
+    sharp_verdict = decide_sharp(problem, radius, seed=seed, budget=budget, cone=cone)
     tilt = kind == kinds.TILT_STABLE
     source = "Proposition 1" if tilt else "Theorem 2 (easy direction)"
     ev: dict[str, Any] = {"reduction": f"sharp with modulus {radius} <=> claim "

@@ -2,7 +2,9 @@
 
 Used by the registered checks, by the test suite and by :mod:`verify.strategies`: convex
 polyhedral + quadratic functions (the modulus is the in-radius of the polytope in the dual
-norm), their nonconvex capped and dipped variants, and piecewise functions of one variable.
+norm), their nonconvex capped and dipped variants, piecewise functions of one variable, and
+convex families in any dimension (weighted sums and maxima of |linear forms| under signed
+permutations and Householder rotations, tilted boxes, simplices).
 """
 
 from __future__ import annotations
@@ -162,3 +164,105 @@ def toys() -> list[KnownSharp]:
     from theorems import toys as catalog
 
     return [known_from_toy(t) for t in catalog.SHARP_TOYS]
+
+
+# --------------------------------------------------------------------------------------------
+# convex families in any dimension (the convex cone decider's test and benchmark families)
+# --------------------------------------------------------------------------------------------
+
+def signed_permutation(rng: np.random.Generator, dim: int) -> sp.Matrix:
+    """A random signed permutation matrix (an isometry of every p-norm)."""
+    Q = sp.zeros(dim, dim)
+    for i, j in enumerate(rng.permutation(dim)):
+        Q[i, int(j)] = 1 if rng.integers(0, 2) else -1
+    return Q
+
+
+def householder(v: Sequence[int]) -> sp.Matrix:
+    """I - 2 v v^T / (v.v): a rational orthogonal matrix (an isometry of the 2-norm)."""
+    v = sp.Matrix(list(v))
+    return sp.eye(len(v)) - 2 * v * v.T / (v.T * v)[0]
+
+
+def weighted_abs(weights: Sequence[Any], point: Sequence[Any], *, kind: str = "sum",
+                 mixing: sp.Matrix | None = None, isometry: str = "all",
+                 tilt: Sequence[Any] | None = None, name: str = "") -> KnownSharp:
+    r"""f(x) = sum_i c_i |u_i| (``kind="sum"``) or max_i c_i |u_i| (``"max"``), u = Q (x - p),
+    plus ||x - p||^2, plus ``tilt`` . (x - p) (only with Q = I); convex, sharp at p.
+
+    sigma(h) = sum c_i |(Q h)_i| or max c_i |(Q h)_i|, so with u = Q h and Q an isometry of
+    the norm (``isometry``: "all" for a signed permutation, "2" for an orthogonal Q):
+
+    * sum: sum c_i |u_i| >= min c ||u||_1 >= min c ||u|| in every norm, with equality at
+      u = e_j, c_j = min c: alpha* = min c in every norm. With a tilt g (|g_i| < c_i) the
+      subdifferential is the box g + prod [-c_i, c_i] and every norm's alpha* is the distance
+      min (c_i - |g_i|) from 0 to its faces.
+    * max: with t = max c_i |u_i|, |u_i| <= t / c_i, so ||u||_inf <= t / min c,
+      ||u||_1 <= t sum 1/c_i and ||u||_2 <= t sqrt(sum c_i^-2), with equality at
+      |u_i| = t / c_i (1, 2) or u = e_j (inf): alpha*_inf = min c, alpha*_1 = 1 / sum 1/c_i,
+      alpha*_2 = 1 / sqrt(sum c_i^-2).
+    """
+    c = [sp.nsimplify(w) for w in weights]
+    dim = len(c)
+    if any(not w > 0 for w in c):
+        raise ValueError("the weights must be positive")
+    xs = _vars(dim)
+    p = [sp.nsimplify(v) for v in point]
+    Q = sp.eye(dim) if mixing is None else mixing
+    u = Q * sp.Matrix([x - q for x, q in zip(xs, p)])
+    terms = [w * sp.Abs(sp.expand(ui)) for w, ui in zip(c, u)]
+    f = (sp.Add(*terms) if kind == "sum" else sp.Max(*terms)) + \
+        sum((x - q) ** 2 for x, q in zip(xs, p))
+    if kind == "sum":
+        alpha = min(c)
+        modulus = {"2": alpha, "1": alpha, "inf": alpha}
+        if tilt is not None:
+            if mixing is not None:
+                raise ValueError("a tilt is supported with Q = I only")
+            g = [sp.nsimplify(v) for v in tilt]
+            if any(not abs(gi) < ci for gi, ci in zip(g, c)):
+                raise ValueError("the tilt must satisfy |g_i| < c_i")
+            f += sum(gi * (x - q) for gi, x, q in zip(g, xs, p))
+            alpha = min(ci - abs(gi) for ci, gi in zip(c, g))
+            modulus = {"2": alpha, "1": alpha, "inf": alpha}
+    elif kind == "max":
+        modulus = {"inf": min(c), "1": 1 / sum(1 / w for w in c),
+                   "2": 1 / sp.sqrt(sum(1 / w ** 2 for w in c))}
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    if isometry == "2":
+        modulus = {"2": modulus["2"]}
+    return KnownSharp(name or f"weighted-abs-{kind}-{dim}d", f, xs, tuple(p), modulus, True)
+
+
+def random_convex_known(rng: np.random.Generator, dim: int, family: str) -> KnownSharp:
+    """A random member of a convex family with known alpha*: ``"sum"`` / ``"max"`` (signed
+    permutation, all norms), ``"sum-rotated"`` / ``"max-rotated"`` (Householder, 2-norm),
+    ``"sum-tilted"`` (a linear tilt, all norms), ``"simplex"`` (:func:`polytope_function` of
+    the simplex {xi_i <= h_i, -sum xi_i <= h_0}, all norms)."""
+    weights = [sp.Rational(int(rng.integers(1, 9)), int(rng.integers(1, 4))) for _ in range(dim)]
+    point = [sp.Rational(int(rng.integers(-3, 4)), int(rng.integers(1, 3))) for _ in range(dim)]
+    kind = family.split("-")[0]
+    if family in ("sum", "max"):
+        return weighted_abs(weights, point, kind=kind, mixing=signed_permutation(rng, dim),
+                            name=f"{family}-{dim}d")
+    if family in ("sum-rotated", "max-rotated"):
+        v = [int(a) for a in rng.integers(-2, 3, size=dim)]
+        if not any(v):
+            v[0] = 1
+        return weighted_abs(weights, point, kind=kind, mixing=householder(v), isometry="2",
+                            name=f"{family}-{dim}d")
+    if family == "sum-tilted":
+        tilt = [w * sp.Rational(int(rng.integers(-3, 4)), 4) for w in weights]
+        return weighted_abs(weights, point, kind="sum", tilt=tilt, name=f"{family}-{dim}d")
+    if family == "simplex":
+        normals = [[1 if j == i else 0 for j in range(dim)] for i in range(dim)]
+        normals.append([-1] * dim)
+        offsets = [sp.Rational(int(rng.integers(1, 6)), int(rng.integers(1, 3)))
+                   for _ in normals]
+        return polytope_function(normals, offsets, point, tail="square",
+                                 weight=sp.Rational(1, 2), name=f"simplex-{dim}d")
+    raise ValueError(f"unknown family {family!r}")
+
+
+CONVEX_FAMILIES = ("sum", "max", "sum-rotated", "max-rotated", "sum-tilted", "simplex")

@@ -53,7 +53,8 @@ class SharpProblem:
         if len(self.point) != len(self.variables):
             raise InvalidClaim(f"the point has {len(self.point)} coordinates but f has "
                                f"{len(self.variables)} variables")
-        value = self.f.subs(dict(zip(self.variables, self.point)))
+        value = self.f.xreplace(dict(zip(self.variables, self.point)))  # one pass: subs
+        # rebuilds (and re-evaluates) every Max once per variable
         if value.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or value.is_real is False:
             raise InvalidClaim(f"f(point) = {value} is not a finite real number: the point is "
                                "outside the domain of f")
@@ -86,8 +87,11 @@ class SharpProblem:
         from verify.verdict import to_jsonable
 
         head = {"kind": kind} if kind else {}
+        memo = self.__dict__.get("_f_text")
+        if memo is None or memo[0] is not self.f:     # printing a long f is slow: once
+            memo = self.__dict__["_f_text"] = (self.f, str(self.f))
         return {**head, "variables": [v.name for v in self.variables],
-                "f": str(self.f), "point": [str(c) for c in self.point], "norm": self.norm,
+                "f": memo[1], "point": [str(c) for c in self.point], "norm": self.norm,
                 **{k: to_jsonable(v) for k, v in fields.items()}}
 
     @property

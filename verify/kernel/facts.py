@@ -42,10 +42,11 @@ def symbols_of(cert: Mapping) -> tuple[sp.Symbol, ...]:
     return tuple(out)
 
 
-def parse(text: str, variables: tuple = ()) -> sp.Expr:
+def parse(text: str, variables: tuple = (), *, evaluate_extrema: bool = True) -> sp.Expr:
     from verify.formula import parse_formula
 
-    return parse_formula(text, variables, what="certificate")
+    return parse_formula(text, variables, what="certificate",
+                         evaluate_extrema=evaluate_extrema)
 
 
 def parse_constant(text: Any) -> sp.Expr:
@@ -57,6 +58,12 @@ def parse_constant(text: Any) -> sp.Expr:
 def identically_zero(expr: sp.Expr) -> bool:
     """True only when ``expr`` is zero: exact expansion (rational functions) or SymPy's
     simplification, confirmed at rational points by balls that contain 0."""
+    if not expr.free_symbols:                 # a constant: a ball without 0 settles it fast
+        try:
+            if not arb_eval(expr).contains(0):
+                return False
+        except (ValueError, ZeroDivisionError):
+            pass
     zero = sp.expand(expr) == 0 or sp.cancel(sp.together(expr)) == 0
     if not zero:
         simplified = sp.simplify(expr)
@@ -106,8 +113,14 @@ def sign_holds(value: sp.Expr, relation: str) -> bool:
         raise ValueError("a sign fact is about a constant")
     if relation == "==":
         return identically_zero(value)
-    if relation in ("<=", ">=") and identically_zero(value):
-        return True
+    if relation in ("<=", ">="):             # strictly (balls, fast), else exactly zero
+        try:
+            ball = arb_eval(value)
+        except (ValueError, ZeroDivisionError):
+            if identically_zero(value):
+                return True
+            raise
+        return bool(_RELATIONS[relation](ball)) or identically_zero(value)
     return bool(_RELATIONS[relation](arb_eval(value)))
 
 

@@ -40,20 +40,22 @@ _FIELD = {"sharp-minimizer": "modulus", "sharpness-modulus": "value", "tilt-stab
 
 
 class Problem:
-    """f, its variables, the point and the norm, read from a claim's JSON form."""
+    """f, its variables, the point and the norm, read from a claim's JSON form
+    (``evaluate_extrema=False``: ``Max`` / ``Min`` kept as written, see
+    :func:`verify.formula.parse_formula`)."""
 
-    def __init__(self, claim: Mapping[str, Any]):
+    def __init__(self, claim: Mapping[str, Any], *, evaluate_extrema: bool = True):
         from verify.formula import make_symbols
 
         self.variables = make_symbols(claim["variables"])
-        self.f = parse(claim["f"], self.variables)
+        self.f = parse(claim["f"], self.variables, evaluate_extrema=evaluate_extrema)
         self.point = tuple(parse_constant(c) for c in claim["point"])
         self.norm = str(claim.get("norm", "2"))
         if self.norm not in ("2", "1", "inf"):
             raise ValueError(f"unknown norm {self.norm!r}")
         if len(self.point) != len(self.variables):
             raise ValueError("the point and the variables differ in length")
-        self.f_point = self.f.subs(dict(zip(self.variables, self.point)))
+        self.f_point = self.f.xreplace(dict(zip(self.variables, self.point)))  # one pass
 
     def norm_of(self, diff: Sequence[sp.Expr], which: str | None = None) -> sp.Expr:
         which = which or self.norm
@@ -133,7 +135,7 @@ def _sharp_smt(claim: Mapping, cert: Mapping, at_least: sp.Expr, strict: bool = 
 
 
 def _violation_at(claim: Mapping, x: Sequence[Any], m: sp.Expr) -> tuple[bool, str]:
-    problem = Problem(claim)
+    problem = Problem(claim, evaluate_extrema=False)      # only evaluated at x and p
     point = tuple(parse_constant(c) for c in x)
     if len(point) != len(problem.variables) or not all(c.is_Rational for c in point):
         return False, "the counterexample needs one rational coordinate per variable"
