@@ -738,6 +738,22 @@ def lower_bound_holds(claim: Mapping[str, Any], cone: Cone, m: sp.Expr, cert: Ma
     return False, "no proof of the cone inequality for this norm"
 
 
+def sharpness_holds(claim: Mapping[str, Any], cert: Mapping, at_least: sp.Expr
+                    ) -> tuple[bool, str]:
+    """``cert`` (convex-cone) proves f(x) >= f(p) + m ||x - p|| for all x with m >= at_least,
+    for the f, point and norm of ``claim`` (a part of a larger certificate)."""
+    if cert.get("kind") != "convex-cone":
+        return False, f"expected a convex-cone certificate, got {cert.get('kind')!r}"
+    m = parse_constant(cert["modulus"])
+    if not sign_holds(m - at_least, ">="):
+        return False, f"the certificate's modulus {m} is below {at_least}"
+    try:
+        _, cone = analyze(claim)
+    except NotRecognised as exc:
+        return False, f"f is not recognised as convex with rational data: {exc}"
+    return lower_bound_holds(claim, cone, m, cert)
+
+
 def upper_bound(problem: Problem, cone: Cone, direction: Sequence[Any]) -> sp.Expr:
     """sigma(h) / ||h|| >= alpha* for a nonzero rational h, exactly (raises otherwise)."""
     h = _weights(direction)

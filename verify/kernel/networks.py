@@ -358,7 +358,12 @@ def _check_composition(claim: Mapping, status: str, cert: Mapping) -> tuple[bool
     sharp = cert["sharp"]
     radius = parse_constant(claim["radius"]) if claim.get("radius") is not None \
         else sp.Integer(0)
-    ok, reason = _sharp_smt(claim, sharp, radius)
+    if sharp.get("kind") == "convex-cone":          # f convex: the cone under f
+        from verify.kernel.cone import sharpness_holds
+
+        ok, reason = sharpness_holds(claim, sharp, radius)
+    else:
+        ok, reason = _sharp_smt(claim, sharp, radius)
     if not ok:
         return False, f"sharpness: {reason}"
     m = parse_constant(sharp["modulus"])
