@@ -1,6 +1,6 @@
 """Exact SOS certificates: numerics.sos against SumOfSquares.py, side by side in one process.
 
-Run: .venv/bin/python benchmarks/sos.py [--seeds 3] [--no-large]
+Run: .venv/bin/python benchmarks/sos.py [--seeds 3] [--no-large] [--part all|peer|sweep]
 Needs the peer: .venv/bin/python -m pip install sumofsquares picos (PyPI; SumOfSquares.py
 solves through PICOS with CVXOPT here; it is imported by this script only, never by numerics/).
 
@@ -14,6 +14,16 @@ Then Positivstellensatz rows (ours only: the sharpness piece with Abs and the 2-
 and upper bounds of a variation on a ball, with SumOfSquares.py's floating-point bound beside
 ours where it has one).
 Writes benchmarks/results/sos.md and benchmarks/results/sos.json.
+
+The sweep (``--part sweep``; ``--part all`` runs both): sharp-minimizer claims on the nonconvex
+family of :mod:`theorems.sharp.nonconvex` (alpha* known by construction, attained at a point
+at a distance, not in the limit at the minimizer) in 2..6 variables, a rotated instance in the
+2-norm and a permuted one in the 1- or inf-norm per dimension, each claimed true at
+alpha* (1 - delta) and false at alpha* (1 + delta), decided by ``decide_sharp`` twice: the SOS
+path (the default order of :mod:`theorems.sharp.sos_case`) and the z3-only path
+(``use_sos(False)``), both with the same small z3 budget. Decided = proved when true, refuted
+when false; wrong = the opposite decision (must be 0). Writes benchmarks/results/sos_sweep.md
+and .json.
 """
 
 from __future__ import annotations
@@ -187,11 +197,89 @@ def fmt(v, nd=3):
     return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
 
+def sweep_rows(dims: list, instances: int, delta: sp.Rational, z3_budget: int) -> list:
+    from theorems.sharp import deciders, sos_case
+    from theorems.sharp.nonconvex import nonconvex_sharp
+    from verify.verdict import Status
+
+    rows = []
+    for dim in dims:
+        for i in range(instances):
+            fams = [(nonconvex_sharp(np.random.default_rng(100 * dim + i), dim), "2"),
+                    (nonconvex_sharp(np.random.default_rng(100 * dim + i), dim, rotate=False),
+                     "1" if (dim + i) % 2 == 0 else "inf")]
+            for known, norm in fams:
+                alpha = known.modulus[norm]
+                for factor, want in ((1 - delta, Status.PROVED), (1 + delta, Status.REFUTED)):
+                    for path in ("sos", "z3-only"):
+                        t0 = time.perf_counter()
+                        with sos_case.use_sos(path == "sos"):
+                            v = deciders.decide_sharp(known.problem(norm), alpha * factor,
+                                                      budget=z3_budget)
+                        got = v.status
+                        rows.append({"dim": dim, "norm": norm, "family": known.name,
+                                     "alpha": str(alpha), "want": want.value, "path": path,
+                                     "got": got.value, "seconds": time.perf_counter() - t0,
+                                     "certificate": (v.certificate or {}).get("kind"),
+                                     "method": v.method})
+                        r = rows[-1]
+                        print(f"sweep dim {dim} {norm:>3}-norm {want.value:8s} {path:7s} -> "
+                              f"{r['got']:12s} {r['seconds']:6.2f}s {r['certificate']}",
+                              flush=True)
+    return rows
+
+
+def sweep_table(rows: list) -> list:
+    md = ["| dim | path | claims | decided | wrong | median s | max s | certificates |",
+          "|---|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["dim"], r["path"]) for r in rows}) + \
+        [("all", p) for p in sorted({r["path"] for r in rows})]
+    for dim, path in keys:
+        sel = [r for r in rows if r["path"] == path and (dim == "all" or r["dim"] == dim)]
+        decided = sum(r["got"] == r["want"] for r in sel)
+        wrong = sum(r["got"] in ("proved", "refuted") and r["got"] != r["want"] for r in sel)
+        secs = [r["seconds"] for r in sel]
+        kinds = sorted({r["certificate"] for r in sel if r["certificate"]})
+        md.append(f"| {dim} | {path} | {len(sel)} | {decided}/{len(sel)} | {wrong} | "
+                  f"{float(np.median(secs)):.2f} | {max(secs):.2f} | {', '.join(kinds)} |")
+    return md
+
+
+def run_sweep(args: argparse.Namespace) -> None:
+    lo, hi = (int(v) for v in args.sweep_dims.split("-"))
+    delta = sp.Rational(args.delta)
+    t0 = time.perf_counter()
+    rows = sweep_rows(list(range(lo, hi + 1)), args.sweep_instances, delta, args.z3_budget)
+    total = time.perf_counter() - t0
+    machine = f"{platform.platform()}, {platform.processor() or platform.machine()}, " \
+              f"{os.cpu_count()} cores visible"
+    md = ["# Nonconvex sharp-minimizer claims: SOS path vs z3-only path", "",
+          f"Machine: {machine}. delta = {delta}, z3 budget {args.z3_budget} resource units "
+          f"per claim (both paths), {args.sweep_instances} instance(s) per dimension and "
+          f"family; total {total:.0f} s.", ""] + sweep_table(rows)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "sos_sweep.md").write_text("\n".join(md) + "\n")
+    (out / "sos_sweep.json").write_text(json.dumps({"machine": machine, "delta": str(delta),
+                                                    "z3_budget": args.z3_budget,
+                                                    "total_s": total, "rows": rows}, indent=1))
+    print("\n".join(md))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--no-large", action="store_true")
+    parser.add_argument("--part", choices=("all", "peer", "sweep"), default="all")
+    parser.add_argument("--sweep-dims", default="2-6")
+    parser.add_argument("--sweep-instances", type=int, default=1)
+    parser.add_argument("--delta", default="1/1000")
+    parser.add_argument("--z3-budget", type=int, default=300_000)
     args = parser.parse_args()
+    if args.part in ("all", "sweep"):
+        run_sweep(args)
+    if args.part == "sweep":
+        return
     x = sp.symbols("x")
     run_ours(sp.expand((x**2 - 1) ** 2 + 1), [x])  # warm-up: imports, first compilation
     run_peer(sp.expand((x**2 - 1) ** 2 + 1), [x])

@@ -653,12 +653,17 @@ class _System:
         ``Q_ij -= residual_m / n_m``). ``"absorb"``: the rows that some single-monomial column
         reaches (a block with weight +-1, such as ``s_0``) are corrected by those columns alone,
         orthogonally (a diagonal system, denominators stay ``D n_m``); the remaining rows first,
-        by the orthogonal projection of the other columns restricted to them. Both land exactly
-        on the affine space; "absorb" keeps the rationals short when blocks overlap.
+        by the orthogonal projection of the other columns restricted to them. ``"pivot"``: as
+        "absorb", but each such row's residual goes to one single-monomial column (a diagonal
+        Gram entry where there is one), so the corrected entries keep the denominators ``D``
+        or ``2 D`` instead of ``D n_m`` with a different ``n_m`` per monomial (whose common
+        denominator, and with it the exact PSD test, grows with the number of monomials); the
+        distance to the solver's point grows by at most a factor ``sqrt(n_m)``. All land
+        exactly on the affine space; "absorb" keeps the rationals short when blocks overlap.
         """
         if method in self._proj:
             return self._proj[method]
-        simple = [method == "absorb" and len(c) == 1 for c in self.cols]
+        simple = [method in ("absorb", "pivot") and len(c) == 1 for c in self.cols]
         rows1 = {self.row[m] for c, s in zip(self.cols, simple) if s for m in c}
         rows2 = sorted(set(range(len(self.monos))) - rows1)
         G: dict = {}
@@ -690,10 +695,15 @@ class _System:
             stage2 = ("dense", keep, fmpq_mat(len(keep), len(keep),
                                               [G[a].get(b, 0) for a in keep for b in keep]))
         diag1: dict = {}
-        for col, w, s in zip(self.cols, self.metric, simple):
+        for j, (col, w, s) in enumerate(zip(self.cols, self.metric, simple)):
             if s:
                 (m, c), = col.items()
-                diag1[self.row[m]] = diag1.get(self.row[m], 0) + c * c * _Q(1, w)
+                r = self.row[m]
+                if method == "pivot":
+                    if r not in diag1 or (w == 1 and self.metric[diag1[r][0]] != 1):
+                        diag1[r] = (j, c)
+                else:
+                    diag1[r] = diag1.get(r, 0) + c * c * _Q(1, w)
         self._proj[method] = (simple, r2, stage2, diag1)
         return self._proj[method]
 
@@ -726,7 +736,12 @@ class _System:
                             _Q(0, 1))
                     if d != 0:
                         x[j] -= d / w
-        if diag1:
+        if diag1 and method == "pivot":
+            resid = self._residual(x)
+            for r, (j, c) in diag1.items():
+                if resid[r] != 0:
+                    x[j] -= resid[r] / c
+        elif diag1:
             resid = self._residual(x)
             y1 = {r: resid[r] / g for r, g in diag1.items() if resid[r] != 0}
             if y1:
@@ -841,6 +856,10 @@ def _round(v: float, D: int) -> Any:
     return _Q(f.numerator, f.denominator)
 
 
+def _round_grid(v: float, D: int) -> Any:
+    return _Q(int(math.floor(v * D + 0.5)), D)
+
+
 def _float_psd_hopeless(R: list) -> bool:
     """True when a float image of the exact ``R`` is clearly indefinite (a quick reject before
     the exact LDL^T; it never accepts anything)."""
@@ -855,12 +874,14 @@ def _float_psd_hopeless(R: list) -> bool:
 
 def _try_round(sysm: _System, num: _Numeric, D: int,
                projection: str = "absorb") -> tuple[list, list] | str:
-    """Round to denominators ``<= D``, project exactly, test each ``R`` by exact LDL^T."""
+    """Round to denominators ``<= D`` (with ``projection="pivot"``: to the grid ``1/D``, one
+    common denominator), project exactly, test each ``R`` by exact LDL^T."""
+    rnd = _round_grid if projection == "pivot" else _round
     x = []
     for t, pairs, R in zip(sysm.terms, sysm.layout, num.Rs):
-        x += [_round(float(R[a, b]), D) for a, b in pairs]
+        x += [rnd(float(R[a, b]), D) for a, b in pairs]
     for lam in num.lams:
-        x += [_round(float(v), D) for v in lam]
+        x += [rnd(float(v), D) for v in lam]
     xp = sysm.project(x, projection)
     if xp is None:
         return "projection: the affine system is inconsistent"
@@ -1197,12 +1218,20 @@ def find_psatz(p: Any, gs: Sequence[Any], variables: Sequence[Any], degree: int,
     if isinstance(found, SOSFailure):
         found.timings["total_s"] = time.perf_counter() - t_start
         return found
+    return _psatz_result(tuple(str(v) for v in variables), pc, G, H, form, e, found, mults,
+                         solver, timings, attempts, t_start)
+
+
+def _psatz_result(variables: tuple, pc: dict, G: list, H: list, form: str, e: Any,
+                  found: _Found, mults: list, solver: str, timings: dict, attempts: list,
+                  t_start: float) -> PsatzCertificate | SOSFailure:
+    """The certificate of a successful search, re-checked by :func:`check_psatz_certificate`."""
     blocks = [{"side": t.side, "gens": list(t.gens), "basis": list(t.monomials),
                "gram": [[_s(v) for v in row] for row in Qm]}
               for t, Qm in zip(found.terms, found.Qs)]
     mlist = [{"h": mu.index, "coeffs": {m: _s(c) for m, c in lam.items()}}
              for mu, lam in zip(mults, found.lams) if lam]
-    cert = PsatzCertificate(tuple(str(v) for v in variables), {m: _s(c) for m, c in pc.items()},
+    cert = PsatzCertificate(variables, {m: _s(c) for m, c in pc.items()},
                             [{m: _s(c) for m, c in g.items()} for g in G],
                             [{m: _s(c) for m, c in h.items()} for h in H], form, _s(e), blocks,
                             mlist, solver, found.num.status, found.num.objective,
@@ -1215,6 +1244,81 @@ def find_psatz(p: Any, gs: Sequence[Any], variables: Sequence[Any], degree: int,
         return SOSFailure("internal: rounded certificate rejected by the exact checker",
                           found.num.status, found.num.objective, attempts, timings)
     return cert
+
+
+def _shaped(nvars: int, gs: Sequence[Mapping], hs: Sequence[Mapping],
+            blocks: Sequence[tuple[Sequence[int], Sequence[Exponent]]],
+            mults: Sequence[tuple[int, Sequence[Exponent]]]) -> tuple[list, list, list, list]:
+    """Exact generators and the terms of explicitly shaped blocks and multipliers."""
+    G = [_exact(g) for g in gs]
+    H = [_exact(h) for h in hs]
+    one = {tuple([0] * nvars): _Q(1, 1)}
+    terms = []
+    for gens, basis in blocks:
+        w = dict(one)
+        for k in gens:
+            w = _pmul(w, G[k])
+        if w and basis:
+            terms.append(_Term("rhs", tuple(gens), w, [tuple(b) for b in basis]))
+    mlist = [_Mult(j, H[j], [tuple(e) for e in monos]) for j, monos in mults if H[j] and monos]
+    return G, H, terms, mlist
+
+
+def find_psatz_blocks(target: Mapping[Exponent, Any], gs: Sequence[Mapping],
+                      hs: Sequence[Mapping], nvars: int,
+                      blocks: Sequence[tuple[Sequence[int], Sequence[Exponent]]],
+                      mults: Sequence[tuple[int, Sequence[Exponent]]], *,
+                      solver: str = "CLARABEL", objective: str = "max_min_eig",
+                      denominators: Sequence[int] = DEFAULT_DENOMINATORS,
+                      facial_reduction: int = 3, kernel_tol: float = 1e-6,
+                      solver_options: Mapping | None = None,
+                      projection: str = "absorb") -> PsatzCertificate | SOSFailure:
+    """A Putinar certificate ``target = sum_b (prod_{k in gens_b} g_k) z_b^T Q_b z_b +
+    sum_l lam_l h_l`` whose shape the caller chooses: ``blocks`` lists ``(gens, basis)`` (an
+    SOS block over the monomials ``basis`` times the product of the named generators) and
+    ``mults`` lists ``(l, monomials)`` (a free multiplier of ``h_l``). Polynomials are
+    ``{exponent: exact rational}`` in ``nvars`` variables. Rounded and checked as
+    :func:`find_psatz` (which chooses the shape by total degree)."""
+    t_start = time.perf_counter()
+    pc = _exact(target)
+    G, H, terms, mlist = _shaped(nvars, gs, hs, blocks, mults)
+    timings: dict = {}
+    attempts: list = []
+    found = _search(terms, mlist, pc, solver=solver, objective=objective,
+                    denominators=denominators, facial_reduction=facial_reduction,
+                    kernel_tol=kernel_tol, solver_options=solver_options, timings=timings,
+                    attempts=attempts, projection=projection)
+    if isinstance(found, SOSFailure):
+        found.timings["total_s"] = time.perf_counter() - t_start
+        return found
+    return _psatz_result(tuple(f"z{i}" for i in range(nvars)), pc, G, H, "putinar", _Q(0, 1),
+                         found, mlist, solver, timings, attempts, t_start)
+
+
+def _max_gamma(terms: list, mults: list, p: dict, nvars: int, solver: str,
+               solver_options: Mapping | None) -> _Numeric:
+    """Numerically, the largest gamma with ``p - gamma`` in the truncated quadratic module
+    spanned by ``terms`` and ``mults`` (the relaxation's bound of ``min p``)."""
+    zero = tuple([0] * nvars)
+    gamma = _Mult(-1, {zero: _Q(1, 1)}, [zero])
+    return _solve_sdp(_System(terms, list(mults) + [gamma], p), solver=solver,
+                      objective="feasibility", solver_options=solver_options,
+                      maximize_last=True)
+
+
+def relaxation_bound_blocks(p: Mapping[Exponent, Any], gs: Sequence[Mapping],
+                            hs: Sequence[Mapping], nvars: int,
+                            blocks: Sequence[tuple[Sequence[int], Sequence[Exponent]]],
+                            mults: Sequence[tuple[int, Sequence[Exponent]]], *,
+                            solver: str = "CLARABEL", solver_options: Mapping | None = None
+                            ) -> tuple[float | None, str]:
+    """(gamma*, solver status): the largest gamma, numerically, with ``p - gamma`` of the shape
+    of :func:`find_psatz_blocks`; gamma* <= min of p on the set up to the solver's accuracy.
+    A number to aim at, never a bound by itself (None unless the status is roundable)."""
+    _, _, terms, mlist = _shaped(nvars, gs, hs, blocks, mults)
+    num = _max_gamma(terms, mlist, _exact(p), nvars, solver, solver_options)
+    ok = num.status in ROUNDABLE_STATUSES and num.objective is not None
+    return (num.objective if ok else None), num.status
 
 
 def prove_positive(p: Any, gs: Sequence[Any], variables: Sequence[Any], degree: int, eps: Any,
@@ -1250,10 +1354,7 @@ def prove_bound(f: Any, gs: Sequence[Any], variables: Sequence[Any], degree: int
     G = [_exact(poly_coeffs(g, variables)) for g in gs]
     H = [_exact(poly_coeffs(h, variables)) for h in hs]
     terms, mults = _psatz_terms(pc, G, H, nv, degree, products, "putinar")
-    mults.append(_Mult(len(H), {tuple([0] * nv): _Q(1, 1)}, [tuple([0] * nv)]))  # gamma
-    sysm = _System(terms, mults, pc)
-    num = _solve_sdp(sysm, solver=solver, objective="feasibility",
-                     solver_options=kw.get("solver_options"), maximize_last=True)
+    num = _max_gamma(terms, mults, pc, nv, solver, kw.get("solver_options"))
     attempts: list = [{"stage": "bound", "status": num.status, "objective": num.objective}]
     if num.status not in ROUNDABLE_STATUSES or num.objective is None:
         return SOSFailure(f"bound search: solver status {num.status}", num.status,

@@ -606,3 +606,33 @@ def test_lower_bound_sense():
     cert = prove_bound(x**2 - x, [], [x], 2, sense="lower")
     assert_psatz_certificate(cert, [x])
     assert sp.Rational(cert.bound) <= sp.Rational(-1, 4)
+
+
+# explicitly shaped certificates (find_psatz_blocks), the "pivot" projection, and the
+# relaxation's bound (relaxation_bound_blocks)
+DISK = {(0, 0): 1, (2, 0): -1, (0, 2): -1}                  # 1 - x^2 - y^2 >= 0
+SHAPE = [((), [(0, 0), (1, 0), (0, 1)]), ((0,), [(0, 0)])]
+
+
+@pytest.mark.parametrize("projection", ["pivot", "absorb"])
+def test_find_psatz_blocks_with_a_chosen_shape(projection):
+    # 5/2 + x - x^2 - y^2 >= 1/2 on the disk (concave: its minimum is on the circle, where it
+    # is 3/2 + x); sigma_0 + 7/4 (1 - x^2 - y^2) with sigma_0 = 3/4 + x + 3/4 (x^2 + y^2)
+    target = {(0, 0): Fraction(5, 2), (1, 0): 1, (2, 0): -1, (0, 2): -1}
+    cert = sos.find_psatz_blocks(target, [DISK], [], 2, SHAPE, [], projection=projection)
+    assert cert.ok and cert.check()
+    if projection == "pivot":   # one common grid: every Gram entry's denominator divides 2 D
+        for b in cert.blocks:
+            for row in b["gram"]:
+                assert all((2 * cert.denominator) % Fraction(v).denominator == 0 for v in row)
+    # 1/2 + x - x^2 - y^2 is -3/2 at (-1, 0): no certificate
+    false = {**target, (0, 0): Fraction(1, 2)}
+    assert not sos.find_psatz_blocks(false, [DISK], [], 2, SHAPE, [],
+                                     projection=projection).ok
+
+
+def test_relaxation_bound_blocks_is_the_minimum_on_the_disk():
+    # min of x + y on the unit disk is -sqrt(2); the degree-2 relaxation is exact
+    gamma, status = sos.relaxation_bound_blocks({(1, 0): 1, (0, 1): 1}, [DISK], [], 2, SHAPE,
+                                                [])
+    assert status in sos.ROUNDABLE_STATUSES and abs(gamma + 2 ** 0.5) < 1e-5

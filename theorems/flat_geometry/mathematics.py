@@ -15,7 +15,9 @@ The paper's exact definitions were only partly recovered; each flagged choice is
 
 The bounds come from the generic engine :mod:`theorems.bounds` (ascent witnesses, exact-1d,
 interval subdivision, Taylor bounds); leading orders and their certified coefficients from the
-kernel (:func:`verify.kernel.geometry.leading_order`).
+kernel (:func:`verify.kernel.geometry.leading_order`). A claimed ``at_most`` that these bounds
+do not establish is tried as a Positivstellensatz certificate of ``at_most - (f(y) - f(x)) >= 0``
+on the ball (:func:`sos_at_most`, piecewise polynomial f, any dimension and norm).
 """
 
 from __future__ import annotations
@@ -162,15 +164,25 @@ def decide_max_variation(claim: dict[str, Any], f: sp.Expr, variables: Sequence[
                          normalization)
 
     b = bounds()
-    straddled = [v for _, v in parts if b.lower <= float(v) <= b.upper]
+    at_most_v = dict(parts).get("at_most")
+    sos_upper = None
+    if at_most_v is not None and not (b.upper <= float(at_most_v) and b.upper_certificate) \
+            and not b.lower > float(at_most_v):
+        sos_upper = sos_at_most(f, variables, point, radius, norm, normalization, at_most_v)
+    straddled = [v for name, v in parts if b.lower <= float(v) <= b.upper
+                 and not (name == "at_most" and sos_upper)]
     if len(straddled) == 1 and normalization == "none" and math.isfinite(b.upper):
         # the interval contains the threshold: subdivide on, until the threshold is separated
         # (a deterministic budget of boxes, not a tolerance)
         v = float(straddled[0])
         b = bounds(rtol=0.0, atol=0.0, max_boxes=REFINE_BOXES, stop_above=v, stop_below=v)
     shown = f"f°(x, r){'' if normalization == 'none' else ' / ' + normalization}"
-    msg = f"{shown} in [{b.lower:.10g}, {b.upper:.10g}] ({b.method})"
-    kw = dict(bounds=(b.lower, b.upper), evidence={"bounds": b.to_dict()})
+    upper, method = b.upper, b.method
+    if sos_upper:
+        upper, method = min(upper, float(at_most_v)), f"{b.method}; Positivstellensatz (sos)"
+    msg = f"{shown} in [{b.lower:.10g}, {upper:.10g}] ({method})"
+    kw = dict(bounds=(b.lower, upper), evidence={"bounds": b.to_dict(),
+                                                 **({"sos": True} if sos_upper else {})})
     for name, v in parts:
         if name == "at_most" and b.lower > float(v) and b.lower_certificate:
             return d.refuted(b.method, f"{msg}: at_most {v} fails",
@@ -184,13 +196,42 @@ def decide_max_variation(claim: dict[str, Any], f: sp.Expr, variables: Sequence[
                                           "upper": b.upper_certificate},
                              counterexample={"certified_upper": b.upper, "method": b.method},
                              **kw)
-    holds = all((b.upper <= float(v) and b.upper_certificate is not None) if name == "at_most"
+    holds = all((sos_upper is not None or (b.upper <= float(v) and b.upper_certificate
+                                          is not None)) if name == "at_most"
                 else b.lower >= float(v) for name, v in parts)
     if holds:
-        cert = {"kind": "max-variation-bounds", "upper": b.upper_certificate,
+        cert = {"kind": "max-variation-bounds", "upper": sos_upper or b.upper_certificate,
                 "lower": b.lower_certificate}
-        return d.proved(b.method, f"{msg}: holds", certificate=cert, **kw)
-    return d.inconclusive(b.method, f"{msg}: the interval contains the threshold", **kw)
+        return d.proved(method, f"{msg}: holds", certificate=cert, **kw)
+    return d.inconclusive(method, f"{msg}: the interval contains the threshold", **kw)
+
+
+def sos_at_most(f: sp.Expr, variables: Sequence[sp.Symbol], point: Sequence[Any], radius: Any,
+                norm: str, normalization: str, value: Any) -> dict | None:
+    """An ``sos`` certificate of "f°(point, radius) (normalized) <= value" for a piecewise
+    polynomial f at a rational point and radius, any dimension: U - (f(y) - f(x)) >= 0 on the
+    ball with U = value times the normalization (:func:`theorems.psatz.certify_ball`), or
+    None (no certificate within the budget, or f outside the class)."""
+    from theorems import psatz
+    from verify.errors import UnsupportedFunction
+    from verify.kernel.geometry import BallProblem
+
+    try:
+        x = [exact_number(c, "point coordinate") for c in point]
+        r = exact_number(radius, "radius")
+        v = exact_number(value, "at_most")
+        if not (r.is_Rational and r > 0 and v.is_Rational and all(c.is_Rational for c in x)):
+            return None
+        d = {"none": sp.Integer(1), "r2": r ** 2}.get(normalization)
+        if d is None:
+            d = 1 + f.subs(dict(zip(variables, x)))
+        U = v * d
+        if not (U.is_Rational and d > 0):
+            return None
+        cert, _ = psatz.certify_ball(BallProblem(f, tuple(variables), x, r, norm), U)
+        return cert
+    except (UnsupportedFunction, ValueError, ImportError, ArithmeticError):
+        return None
 
 
 def decide_flatter(claim: dict[str, Any], f: sp.Expr, variables: Sequence[sp.Symbol],

@@ -4,7 +4,10 @@ r"""Deciding sharpness (Dominguez Corella): proofs by z3 and cvc5, counterexampl
   SMT-LIB2 texts (:func:`verify.kernel.sharp.sharp_queries`: the negation, case-split on the
   kinks of f); an irrational m is bracketed by simple rationals first (nlsat is much faster on
   rational constants). A proof counts once cvc5 agrees on the same texts; a z3 model is
-  re-checked in ball arithmetic before it refutes.
+  re-checked in ball arithmetic before it refutes. For piecewise polynomial f the
+  Positivstellensatz path of :mod:`theorems.sharp.sos_case` is tried too (first, unless the
+  problem is small: two variables and pieces of degree two), a ``sharp-sos`` certificate of
+  exact rational Gram matrices.
 * :func:`best_constant` brackets alpha* = inf (f(x) - f(p)) / ||x - p|| between proved moduli
   and exact upper bounds (ray limits, witness ratios), each with its certificate.
 * :func:`decide_sharp`, :func:`decide_modulus` and :func:`decide_stability` turn these into
@@ -38,7 +41,7 @@ from theorems.sharp.problem import (SharpProblem, directional_limits, search_wor
 from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
 from verify.kernel import sharp as sharp_kernel
 from verify.kernel.smt import confirm_unsat
-from theorems.sharp import convex_cone, kinds
+from theorems.sharp import convex_cone, kinds, sos_case
 from theorems.sharp.tilted import tilt_beats_point, tilted_cross_check
 from verify.verdict import Assumption, Decision, Status, Verdict
 
@@ -64,13 +67,19 @@ class SharpOutcome:
     point: tuple[sp.Rational, ...] | None = None
     gap: Any = None
     seconds: float = 0.0
+    method: str = "z3 and cvc5 (exact real arithmetic)"
 
 
 def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = None
                 ) -> SharpOutcome:
-    """Decide f(x) >= f(p) + m ||x - p|| for all x (see the module docstring)."""
+    """Decide f(x) >= f(p) + m ||x - p|| for all x (see the module docstring): z3 and the
+    SOS path of :mod:`theorems.sharp.sos_case`, in the order that module chooses."""
     m = exact_number(m, "modulus")
     budget = budget if budget is not None else Budget(DEFAULT_BUDGET)
+    return sos_case.prove(problem, m, lambda: _prove_z3(problem, m, budget))
+
+
+def _prove_z3(problem: SharpProblem, m: sp.Expr, budget: Budget) -> SharpOutcome:
     if m.is_Rational:
         return _prove_rational(problem, m, budget=budget)
     m_hi = simple_rational_beside(m, +1)
@@ -313,10 +322,11 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
     outcome = prove_sharp(problem, m, budget=z3_budget)
     ev: dict[str, Any] = {"worst_ratio_found": search.ratio, "evaluations": search.evaluations,
                           "z3": {"answer": outcome.answer, "detail": outcome.detail,
+                                 "method": outcome.method,
                                  "seconds": outcome.seconds, "rlimit_used": z3_budget.used,
                                  "rlimit_budget": z3_budget.total}, "norm": problem.norm}
     if outcome.answer == "holds" and numeric_hit is not None:
-        return d.error("deciders disagree: z3 and cvc5 proved the inequality but a point "
+        return d.error(f"deciders disagree: {outcome.method} proved the inequality but a point "
                        "violates it in ball arithmetic (please report this)", evidence=ev)
     if outcome.answer == "holds":
         cross = ("worst ratio found numerically "
@@ -331,7 +341,7 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
                                "below the modulus has a better point, re-checked in ball "
                                "arithmetic (please report this)", evidence=ev)
             cross += f"; {convex['summary']}"
-        return d.proved("z3 and cvc5 (exact real arithmetic)",
+        return d.proved(outcome.method,
                         f"f(x) >= f(point) + {m}*||x - point||_{problem.norm} for all x; "
                         f"{cross}", certificate=outcome.certificate,
                         bounds=(float(m), search.ratio), evidence=ev)

@@ -9,6 +9,7 @@ numbers and points to simple rationals, keeping what must hold strictly.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -152,16 +153,64 @@ class RatioSearch:
     candidates: list[np.ndarray] = field(default_factory=list)  # points with low ratios
 
 
+def kink_directions(problem: SharpProblem, limit: int = 256) -> np.ndarray:
+    """Unit directions along which d - 1 kinks of f through the point meet (rows, both signs).
+
+    A kink is an Abs argument, or a difference of two Max / Min arguments, that vanishes at
+    the point; its normal is its gradient there. The smallest ratio of a piecewise function
+    often lies on such a line (an edge of the kink arrangement), which random directions miss
+    in higher dimension. At most ``limit`` subsets of normals are used (all when there are
+    fewer, else a fixed sample)."""
+    d = problem.dim
+    at = dict(zip(problem.variables, problem.point))
+    exprs = []
+    for node in sp.preorder_traversal(problem.f):
+        if isinstance(node, (sp.Abs, sp.sign)):
+            exprs.append(node.args[0])
+        elif isinstance(node, (sp.Max, sp.Min)):
+            exprs += [a - b for a, b in itertools.combinations(node.args, 2)]
+    normals: list[np.ndarray] = []
+    for e in exprs:
+        try:
+            if e.free_symbols - set(problem.variables) or e.subs(at) != 0:
+                continue
+            g = np.array([float(sp.diff(e, v).subs(at)) for v in problem.variables])
+        except (TypeError, ValueError):
+            continue
+        norm = np.linalg.norm(g)
+        if not np.isfinite(norm) or norm == 0:
+            continue
+        g = g / norm
+        if not any(abs(abs(g @ h) - 1) < 1e-12 for h in normals):
+            normals.append(g)
+    if d < 2 or len(normals) < d - 1:
+        return np.zeros((0, d))
+    subsets = list(itertools.islice(itertools.combinations(range(len(normals)), d - 1),
+                                    limit * 8))
+    if len(subsets) > limit:
+        pick = np.random.default_rng(0).choice(len(subsets), size=limit, replace=False)
+        subsets = [subsets[i] for i in sorted(pick)]
+    out = []
+    for S in subsets:
+        A = np.array([normals[i] for i in S])
+        _, sv, Vt = np.linalg.svd(A)
+        if sv[-1] > 1e-9:
+            out += [Vt[-1], -Vt[-1]]
+    return np.array(out).reshape(-1, d)
+
+
 def search_worst_ratio(problem: SharpProblem, *, seed: int = 0, directions: int = 96,
                        refine: int = 6) -> RatioSearch:
-    """Minimize (f(x) - f(p)) / ||x - p|| by multi-scale sampling and Nelder-Mead polishing."""
-    from scipy.optimize import minimize
+    """Minimize (f(x) - f(p)) / ||x - p|| by multi-scale sampling (random directions, the
+    axes, sign vectors, :func:`kink_directions`), Nelder-Mead polishing and a line search
+    along each start's ray."""
+    from scipy.optimize import minimize, minimize_scalar
 
     rng = np.random.default_rng(seed)
     d = problem.dim
     dirs = [rng.standard_normal((directions, d))]
     eye = np.eye(d)
-    dirs += [eye, -eye]
+    dirs += [eye, -eye, kink_directions(problem)]
     if d <= 4:
         signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * d)).reshape(d, -1).T
         dirs += [signs, signs * np.linspace(0.25, 2.0, d)]
@@ -193,7 +242,14 @@ def search_worst_ratio(problem: SharpProblem, *, seed: int = 0, directions: int 
         res = minimize(objective, (x0 - problem.p) / scale, method="Nelder-Mead",
                        options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 400 * d})
         evaluations += int(res.nfev)
-        candidates = [(R[idx], x0), (res.fun, problem.p + res.x * scale)]
+        # along the ray of the start (Nelder-Mead leaves a kink line, on which the smallest
+        # ratio of a piecewise function often lies, and stalls in the valley around it)
+        unit = (x0 - problem.p) / scale
+        line = minimize_scalar(lambda lt: objective(unit * math.exp(lt)), bounds=(-2.0, 2.0),
+                               method="bounded", options={"xatol": 1e-12})
+        evaluations += int(line.nfev)
+        candidates = [(R[idx], x0), (res.fun, problem.p + res.x * scale),
+                      (line.fun, problem.p + unit * math.exp(line.x) * scale)]
         for r, x in candidates:
             if r < best_r:
                 best_r, best_x = float(r), np.array(x, dtype=float)

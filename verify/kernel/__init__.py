@@ -28,6 +28,9 @@ arithmetic on the expressions it parses from the claim (with the whitelisting pa
 ``sign``                   a constant's sign relation (balls, or exact equality)
 ``smt-unsat``              SMT-LIB2 texts that z3 and cvc5 both refute
 ``limit``                  a limit recomputed by SymPy and checked against a far point
+``sharp-sos``, ``sos``     Positivstellensatz certificates: rational Gram matrices checked
+                           PSD by exact LDL^T, the polynomial identity exactly
+                           (:mod:`verify.kernel.sos`)
 ``sharp-smt``, ...         claim-kind certificates: see the modules of this package
 ``convex-cone``            sharpness of a convex f from its directional derivative
                            (:mod:`verify.kernel.cone`)
@@ -43,7 +46,7 @@ CERTIFICATE_VERSION = 1
 #: certificate kind -> checker(claim, status, certificate) -> (ok, reason)
 CHECKERS: dict[str, Callable[[Mapping, str, Mapping], tuple[bool, str]]] = {}
 _DECIDED = ("proved", "certified", "refuted")
-_MODULES = ("verify.kernel.facts", "verify.kernel.sharp", "verify.kernel.cone",
+_MODULES = ("verify.kernel.facts", "verify.kernel.sharp", "verify.kernel.cone", "verify.kernel.sos",
             "verify.kernel.filters",
             "verify.kernel.geometry", "verify.kernel.escape", "verify.kernel.networks",
             "verify.kernel.estimates")

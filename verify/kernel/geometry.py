@@ -12,7 +12,10 @@ re-evaluates in python-flint ball arithmetic:
   the mean-value form F(c) + grad F(B).(B - c) (continuous f only); ``taylor`` (polynomials:
   exact Taylor pieces P_k of F, sup |P_k| <= r^k S_k with S_2 = lambda_max/2 certified by an
   exact rational Cholesky factorization); ``exact-1d`` (a polynomial in one variable: the end
-  points and the real roots of f' isolated exactly by SymPy); ``zero-radius``.
+  points and the real roots of f' isolated exactly by SymPy); ``sos`` ``{bound U, blocks,
+  multipliers}`` (piecewise polynomial f, any dimension: a Positivstellensatz certificate of
+  U - F >= 0 on the ball, :mod:`verify.kernel.sos`; against ``at_most`` U is compared
+  exactly); ``zero-radius``.
 
 Claims: ``max-variation`` (at_most: an upper certificate; at_least: a witness; refuted by the
 other side), ``flatter`` (rule fixed: f°(x, r) <= f°(y, r) from an upper bound at x and a
@@ -319,7 +322,27 @@ def upper_of(p: BallProblem, cert: Mapping) -> float:
         if not (p.n == 1 and p.f.is_polynomial(*p.variables)):
             raise ValueError("exact-1d needs a polynomial in one variable")
         return exact_1d(p)[1]
+    if kind == "sos":
+        from verify.kernel.sos import ball_sos_upper
+
+        return ball_sos_upper(p, cert)
     raise ValueError(f"unknown upper-bound certificate {kind!r}")
+
+
+def sos_at_most(claim: Mapping, p: BallProblem, cert: Mapping, value: sp.Expr
+                ) -> tuple[bool, str]:
+    """An ``sos`` upper certificate against ``at_most``, exactly: its bound U (checked by
+    :func:`verify.kernel.sos.ball_sos_bound`) satisfies U <= at_most * divisor."""
+    from verify.kernel.sos import ball_sos_bound
+
+    U = ball_sos_bound(p, cert)
+    how = claim.get("normalization", "none")
+    d = sp.Integer(1) if how == "none" else p.r ** 2 if how == "r2" else \
+        1 + p.f.subs(dict(zip(p.variables, p.x)))
+    if not sign_holds(d, ">"):
+        return False, "the normalization divides by a number that is not positive"
+    return require(sign_holds(value * d - U, ">="),
+                   f"the sos bound {U} exceeds at_most {value} (times the normalization)")
 
 
 def lower_of(p: BallProblem, cert: Mapping) -> float:
@@ -373,7 +396,11 @@ def _check_max_variation(claim: Mapping, status: str, cert: Mapping) -> tuple[bo
              if claim.get(name) is not None]
     if status == "proved":
         for name, value in parts:
-            if name == "at_most":
+            if name == "at_most" and (cert.get("upper") or {}).get("kind") == "sos":
+                ok, why = sos_at_most(claim, p, cert["upper"], value)
+                if not ok:
+                    return False, why
+            elif name == "at_most":
                 up = _normalized(upper_of(p, cert["upper"]), d, "upper")
                 if not (math.isfinite(up) and sign_holds(sp.Rational(repr(up)) - value, "<=")):
                     return False, f"the upper bound {up} exceeds at_most {value}"

@@ -5,7 +5,9 @@ For a claim ``{f, variables, point, norm}`` the kernel itself writes what must h
 * ``sharp-minimizer`` (modulus m): f(x) >= f(p) + m ||x - p|| for all x.
   proved by ``sharp-smt`` ``{modulus m' >= m, texts}``: the negation for m', case-split on the
   kinks of f, in SMT-LIB2 (:func:`sharp_queries`, regenerated here and compared), refuted by z3
-  and cvc5; refuted by ``point`` ``{x}``: f(x) - f(p) - m ||x - p|| < 0 in ball arithmetic.
+  and cvc5, or by ``sharp-sos`` ``{modulus m' >= m, cases}``: Positivstellensatz certificates
+  of the lifted polar statement (:mod:`verify.kernel.sos`), accepted wherever sharp-smt is;
+  refuted by ``point`` ``{x}``: f(x) - f(p) - m ||x - p|| < 0 in ball arithmetic.
 * ``sharpness-modulus`` (value v): alpha* = v. proved by ``modulus-exact`` ``{lower, upper}``:
   ``lower`` a ``sharp-smt`` certificate for some m' >= v (so alpha* >= v) and ``upper`` a
   ``ray-limit`` (the ratio's limit along p + t u, recomputed by SymPy, is <= v) or a
@@ -122,12 +124,17 @@ def sharp_queries(claim: Mapping[str, Any], modulus: sp.Expr) -> list[str]:
 
 def _sharp_smt(claim: Mapping, cert: Mapping, at_least: sp.Expr, strict: bool = False
                ) -> tuple[bool, str]:
-    """``cert`` (sharp-smt) proves sharpness with a rational m' >= at_least (> if strict)."""
-    if cert.get("kind") != "sharp-smt":
-        return False, f"expected a sharp-smt certificate, got {cert.get('kind')!r}"
+    """``cert`` (sharp-smt, or sharp-sos: :mod:`verify.kernel.sos`) proves sharpness with a
+    rational m' >= at_least (> if strict)."""
+    if cert.get("kind") not in ("sharp-smt", "sharp-sos"):
+        return False, f"expected a sharp-smt or sharp-sos certificate, got {cert.get('kind')!r}"
     m = parse_constant(cert["modulus"])
     if not sign_holds(m - at_least, ">" if strict else ">="):
         return False, f"the certificate's modulus {m} is below {at_least}"
+    if cert["kind"] == "sharp-sos":
+        from verify.kernel.sos import check_sharp_sos
+
+        return check_sharp_sos(claim, m, cert)
     texts = sharp_queries(claim, m)
     if list(cert.get("texts") or []) != texts:
         return False, "the SMT texts are not the negation of this claim"
@@ -161,6 +168,10 @@ def _check_sharp_smt(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, 
     if status != "proved":
         return False, "an SMT proof of sharpness proves"
     return _sharp_smt(claim, cert, value)
+
+
+#: the checker of every proof of "sharp with modulus m" (sharp-smt here, sharp-sos there)
+check_sharpness = _check_sharp_smt
 
 
 @checker("point")
