@@ -79,7 +79,7 @@ def test_small_low_degree_problems_stay_with_z3():
     assert sos_case.z3_first(rhombus)
     assert not sos_case.z3_first(known(2).problem("2"))      # cubic pieces
     assert sos_case.piece_degree(sp.Abs(x1) ** 3 * x2 + sp.Max(x1, x2 ** 2)) == 4
-    v = deciders.decide_sharp(rhombus, sp.Rational(89, 100))
+    v = deciders.decide_sharp(rhombus, sp.Rational(89, 100), cone=False)   # convex: not the cone
     assert v.status is Status.PROVED and v.certificate["kind"] == "sharp-smt"
 
 
