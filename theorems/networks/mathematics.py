@@ -44,6 +44,7 @@ from numerics import lipschitz as L
 from theorems.exact import exact_number
 from theorems.networks import kinds
 from verify.errors import InvalidClaim, SafetyTimeout
+from verify.kernel.facts import parse_constant
 from verify.kernel.networks import layers_sha256
 from verify.verdict import Claim, Decision, Verdict
 
@@ -155,7 +156,7 @@ def forward_f64(net: Network, X: np.ndarray) -> np.ndarray:
 def claim_for(net: Network, at_most: Any, id: str = "") -> Claim:
     """A ``network-lipschitz`` claim about an in-memory network (its fingerprint recorded;
     ``network`` names its source). A string ``at_most`` is read exactly ("0.999" = 999/1000)."""
-    value = sp.sympify(at_most, rational=True) if isinstance(at_most, str) else \
+    value = parse_constant(at_most) if isinstance(at_most, str) else \
         exact_number(at_most, "at_most")
     return Claim(kind=kinds.NETWORK_LIPSCHITZ, id=id,
                  params={"network": net.source, "at_most": value, "norm": "2",

@@ -35,7 +35,7 @@ from theorems.sharp import kinds
 from theorems.sharp.deciders import DEFAULT_BUDGET, decide_stability, prove_sharp
 from theorems.sharp.problem import SharpProblem, simple_rational_beside
 from verify.errors import InvalidClaim
-from verify.kernel.facts import sign_holds
+from verify.kernel.facts import parse_constant, sign_holds
 from verify.verdict import Decision, Status, Verdict
 
 #: relative gaps above the certified Lipschitz bound at which a modulus is tried
@@ -94,7 +94,7 @@ def decide_perturbed(problem: SharpProblem, net: networks.Network, radius: sp.Ex
         if rv.status is not Status.PROVED:
             return d.inconclusive(rv.method, f"the radius part is not decided "
                                   f"({rv.status.value}: {rv.message})", evidence=ev)
-        sharp_cert, modulus = rv.certificate, sp.sympify(rv.certificate["modulus"])
+        sharp_cert, modulus = rv.certificate, parse_constant(rv.certificate["modulus"])
     up = networks.lipsdp_bound(net)
     if up.rho is None:
         why = up.too_large or "; ".join(up.notes) or "no certificate"
