@@ -1029,10 +1029,10 @@ class HessianOperator:
         order = np.argsort(theta)[::-1][:k]
         ritz = torch.as_tensor(S[:, order], dtype=self.dtype, device=self.device)
         Y = lz.ritz_vectors(ritz)                                    # (k, dim) Ritz vectors
-        Y = Y / Y.norm(dim=1, keepdim=True)
+        Y = Y / accurate_norm(Y).to(Y.dtype)[:, None]
         HY = self._apply_rows(Y)
         rayleigh = (Y * HY).sum(dim=1)
-        residuals = (HY - rayleigh[:, None] * Y).norm(dim=1)
+        residuals = accurate_norm(HY - rayleigh[:, None] * Y)
         values = rayleigh.double().cpu().tolist()
         res = residuals.double().cpu().tolist()
         if not all(map(math.isfinite, values + res)):
@@ -1080,6 +1080,53 @@ class HessianOperator:
 def _rowwise_dot(A: Tensor, B: Tensor) -> Tensor:
     """(a_i . b_i) for the rows of two (k, n) blocks, without a (k, n) temporary."""
     return (A[:, None, :] @ B[:, :, None]).reshape(-1)
+
+
+# Long reductions on a CPU: BLAS dot products and torch's vector norm accumulate in a few lanes,
+# so a float32 sum of 10^7 positive terms (a norm, or q^T H q near a converged eigenvector) is off
+# by up to ~4e-4 relative (measured: torch.linalg.vector_norm of 1.1e7 float32 entries, 4.3e-4;
+# torch.dot, 3.5e-5). The accurate reductions below sum chunks of _CHUNK entries in the vectors'
+# precision and add the chunk sums in float64, each in one call (a batched product over the
+# chunks: many small calls would each wake the thread pool), so their rounding error is that of
+# a length-_CHUNK sum, sqrt(_CHUNK) eps / 2 in Larsen's random-walk model (3.8e-6 in float32),
+# whatever the dimension. CUDA reductions are trees already and are used as they are.
+_CHUNK = 4096
+
+
+def _chunked(a: Tensor) -> bool:
+    return a.device.type != "cuda" and a.shape[-1] > _CHUNK
+
+
+def _split_chunks(a: Tensor) -> tuple[Tensor, Tensor]:
+    """The whole chunks of a vector's entries as a (n // _CHUNK, _CHUNK) view, and the rest."""
+    head = a.shape[-1] // _CHUNK * _CHUNK
+    return a[..., :head].unflatten(-1, (-1, _CHUNK)), a[..., head:]
+
+
+def accurate_norm(a: Tensor) -> Tensor:
+    """The Euclidean norms of the rows of ``a`` (or of a vector), as float64 (see ``_CHUNK``)."""
+    if not _chunked(a):
+        return torch.linalg.vector_norm(a, dim=-1).double()
+    main, rest = _split_chunks(a)
+    pieces = torch.linalg.vector_norm(main, dim=-1).double()
+    tail = torch.linalg.vector_norm(rest, dim=-1).double()
+    return (pieces.square().sum(-1) + tail.square()).sqrt()
+
+
+def _accurate_dot(a: Tensor, b: Tensor) -> Tensor:
+    (ma, ra), (mb, rb) = _split_chunks(a), _split_chunks(b)
+    chunks = torch.bmm(ma.unsqueeze(1), mb.unsqueeze(2))          # (n // _CHUNK, 1, 1)
+    return chunks.double().sum() + ra.double() @ rb.double()
+
+
+def accurate_dots(A: Tensor, b: Tensor) -> Tensor:
+    """(a_i . b) for the rows of a (k, n) block (or one vector) and a vector, as float64 (see
+    ``_CHUNK``)."""
+    if not _chunked(A):
+        return (A @ b).double()
+    if A.dim() == 1:
+        return _accurate_dot(A, b)
+    return torch.stack([_accurate_dot(row, b) for row in A])
 
 
 def _scale(theta: np.ndarray) -> float:
@@ -1153,8 +1200,8 @@ class _Basis:
         return self._first(self.count)
 
     def coefficients(self, w: Tensor) -> Tensor:
-        """Q w for the rows written so far."""
-        return torch.cat([part @ w for part in self._parts()])
+        """Q w for the rows written so far (accurate reductions, in w's dtype)."""
+        return torch.cat([accurate_dots(part, w) for part in self._parts()]).to(w.dtype)
 
     def subtract(self, w: Tensor, c: Tensor) -> None:
         """w -= Q^T c, in place."""
@@ -1204,11 +1251,11 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
       estimates that one exceeds sqrt(eps), and on the step after; the basis stays
       semi-orthogonal, so T_j is the projection of H on its span to O(eps ||H||) (Simon 1984,
       Theorem 4) and the Ritz values are as accurate as with full reorthogonalization;
-    * ``True``: ``"partial"`` on a CPU when the recurrence's rounding term sqrt(dim) eps / 2 is
-      below a tenth of sqrt(eps) (float64; float32 up to ~6e5 parameters), else ``"full"`` (with
-      millions of float32 parameters that term is near sqrt(eps) and ``"partial"`` would
-      reorthogonalize almost every step anyway; on CUDA its test would wait for the device);
-      ``False``: none.
+    * ``True``: ``"partial"`` on a CPU when the recurrence's rounding term sqrt(m) eps / 2 is
+      below a tenth of sqrt(eps), m the longest sum an inner product adds in one precision
+      (``min(dim, _CHUNK)``: the inner products and norms are :func:`accurate_dots` and
+      :func:`accurate_norm`; float32 and float64 both qualify), else ``"full"`` (on CUDA the
+      test would wait for the device); ``False``: none.
 
     All vectors stay on the device; on CUDA the host reads the coefficients only every
     ``check_every`` steps, to evaluate ``stop(ritz_values, ritz_residual_estimates)`` (on a CPU
@@ -1221,7 +1268,8 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
     mode = reorthogonalize
     eps = float(torch.finfo(start.dtype).eps)
     if mode is True:
-        mode = "partial" if host and math.sqrt(dim) * eps / 2 <= math.sqrt(eps) / 10 else "full"
+        mode = "partial" if host and math.sqrt(min(dim, _CHUNK)) * eps / 2 <= math.sqrt(eps) / 10 \
+            else "full"
     if mode not in (False, "full", "partial"):
         raise CurvatureError(f"reorthogonalize must be True, False, 'full' or 'partial', got "
                              f"{reorthogonalize!r}")
@@ -1234,9 +1282,11 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
     else:
         alpha = torch.zeros(steps, dtype=start.dtype, device=start.device)
         beta = torch.zeros(steps, dtype=start.dtype, device=start.device)
-    torch.div(start, start.norm(), out=Q.append_slot())
+    torch.div(start, accurate_norm(start).to(start.dtype), out=Q.append_slot())
     tiny = torch.finfo(start.dtype).tiny
-    eps1, delta = math.sqrt(dim) * eps / 2, math.sqrt(eps)
+    # Larsen's local level sqrt(n) eps / 2 models an inner product of length n; the accurate
+    # reductions sum at most _CHUNK float32 terms before they go to float64
+    eps1, delta = math.sqrt(min(dim, _CHUNK)) * eps / 2, math.sqrt(eps)
     omega_prev, omega = np.zeros(0), np.ones(1)     # omega_{j-1,.} and omega_{j,.}
     force = False                                    # reorthogonalize this step regardless
     passes = 0
@@ -1252,19 +1302,20 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
                 w = w.clone()  # the operator handed back its input: w is updated in place
         # three-term recurrence first (the large components go with modified Gram-Schmidt
         # accuracy), then the reorthogonalization against the whole basis
-        a = torch.dot(w, q)
+        a = accurate_dots(w, q)
         if host:
             a = float(a)
             w.add_(q, alpha=-a)
             if j > 0:
                 w.add_(Q.row(j - 1), alpha=-beta[j - 1])
         else:
+            a = a.to(w.dtype)
             w.addcmul_(q, a, value=-1)
             if j > 0:
                 w.addcmul_(Q.row(j - 1), beta[j - 1], value=-1)
         due = mode == "full"
         if mode == "partial":
-            b = float(w.norm())
+            b = float(accurate_norm(w))
             new = np.empty(j + 2)
             if j > 0:
                 k = np.arange(j)
@@ -1282,17 +1333,17 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
             passes += 1
             c = Q.coefficients(w)
             Q.subtract(w, c)
-            b = w.norm()
+            b = accurate_norm(w)
             # a second pass when the first removed more than it left (Daniel-Gragg-Kaufman-
             # Stewart: |w| < |w before| / sqrt(2), with |w before|^2 = |w|^2 + |c|^2); always
             # on CUDA, where the test would wait for the device
             if not host or float(c.norm()) > float(b):
                 Q.subtract(w, Q.coefficients(w))
-                b = w.norm()
+                b = accurate_norm(w)
             if host:
                 b = float(b)
         elif mode is False:
-            b = float(w.norm()) if host else w.norm()
+            b = float(accurate_norm(w)) if host else accurate_norm(w)
         alpha[j], beta[j] = a, b
         last = j == steps - 1
         if host or (j + 1) % check_every == 0 or last:

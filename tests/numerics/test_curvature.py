@@ -490,3 +490,63 @@ def test_forward_mode_products_print_no_torch_warning():
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "Warning" not in res.stderr, res.stderr
+
+
+def _float64_gram(B: torch.Tensor, slice_len: int = 500_000) -> torch.Tensor:
+    """B B^T in float64, column slice by column slice (never the whole block in float64)."""
+    G = torch.zeros(B.shape[0], B.shape[0], dtype=torch.float64)
+    for s in range(0, B.shape[1], slice_len):
+        part = B[:, s:s + slice_len].double()
+        G += part @ part.T
+    return G
+
+
+def test_accurate_reductions_of_long_float32_vectors():
+    """The chunked norms and dots agree with float64 to 1e-7 on 4e6 float32 entries, positive
+    terms included (where float32 lanes drift: torch's own norm is off by ~1e-4 here)."""
+    from numerics.curvature import accurate_dots, accurate_norm
+
+    g = torch.Generator().manual_seed(0)
+    n = 4_000_123                          # not a multiple of the chunk length
+    w = torch.randn(n, generator=g) + 0.3
+    A = torch.rand(3, n, generator=g)
+    ref_norm = float(w.double().norm())
+    assert abs(float(accurate_norm(w)) - ref_norm) <= 1e-7 * ref_norm
+    rows = accurate_norm(A)
+    assert torch.allclose(rows, A.double().norm(dim=1), rtol=1e-7, atol=0)
+    ref = A.double() @ w.double()
+    assert torch.allclose(accurate_dots(A, w), ref, rtol=0,
+                          atol=1e-7 * float(A.double().norm(dim=1).max()) * ref_norm)
+    d = accurate_dots(A[0], A[1])
+    assert d.dtype == torch.float64 and abs(float(d) - float(A[0].double() @ A[1].double())) \
+        <= 1e-7 * float(A[0].double() @ A[1].double())
+
+
+def test_lanczos_residual_estimates_are_true_residuals_on_long_float32_vectors():
+    """Regression: with torch's float32 norm (off by ~1e-4 on 4e6 entries) the Lanczos vectors had
+    norms 1 +- 1e-4 and the Ritz residual estimate |beta_m s_m| fell several times below the true
+    residual (ResNet-18: 'converged' to a relative 1e-4 at a true 4.3e-4). Now the basis vectors
+    have norm 1 to 1e-5 and stay semi-orthogonal, the top Ritz value is the outlier 3 to 1e-5, and
+    its residual estimate is its true residual to 1e-5 |theta|."""
+    g = torch.Generator().manual_seed(1)
+    n = 4_000_123
+    diag = torch.rand(n, generator=g) ** 4
+    diag[[7, 70_000, 3_999_999]] = torch.tensor([3.0, 2.5, 2.2])
+
+    def apply_rows(rows, out=None):
+        return torch.mul(rows, diag, out=out)
+
+    lz = lanczos(apply_rows, torch.randn(n, generator=g), 30, product_into=True)
+    B = lz.basis
+    G = _float64_gram(B)
+    loss = (G - torch.eye(lz.steps, dtype=torch.float64)).abs()
+    assert float(loss.diagonal().max()) <= 1e-5                  # unit vectors (was 2e-3)
+    assert float(loss.max()) <= 10 * math.sqrt(torch.finfo(torch.float32).eps)  # semi-orthogonal
+    theta, S = np.linalg.eigh(lz.tridiagonal())
+    estimate = abs(lz.beta[lz.steps - 1] * S[-1, -1])
+    y = lz.ritz_vectors(torch.as_tensor(S[:, -1:], dtype=torch.float32))[0]
+    y64 = y.double() / y.double().norm()
+    rayleigh = float(y64 @ (diag.double() * y64))
+    true = float((diag.double() * y64 - rayleigh * y64).norm())
+    assert abs(estimate - true) <= 1e-5 * theta[-1]               # was 3.5e-3 against 3e-22
+    assert abs(theta[-1] - 3.0) <= 1e-5                            # was 2.99247
