@@ -554,6 +554,10 @@ class HessianOperator:
             t0 = self._clock()
             self._cache["graph"] = self._grad_graph(*self._batches[0])
             self.stats["graph_s"] += self._clock() - t0
+        if out is None and not quadratic and k > 1 and kernel == self._hvp_reverse:
+            # one result block, each call writing its rows in place: no concatenation (a second
+            # copy of the block, on fresh pages) after the products
+            out = rows.new_empty((k, self.dim))
         parts, start = [], 0
         while start < k:
             tuner = self._tuner if self.block_size is None else None
