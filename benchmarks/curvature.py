@@ -20,7 +20,8 @@ so that a load on the machine falls on all of them alike. Reported per model:
 * top eigenvalue: ours to relative Ritz residual 1e-4 versus PyHessian's default power iteration
   (tolerance 1e-3), each with its error against a tight reference (ours, residual ~1e-6);
 * Hessian-vector products per vector in units of one gradient: single and in blocks (the block
-  size the operator chose, and forced vmap blocks of 4 for comparison);
+  size the operator chose, and forced vmap blocks of 4 for comparison), each variant warmed up
+  and then timed in interleaved rounds, with block / single per round;
 * first call (fresh objects: our graph and tuning, PyHessian's constructor) against repeated
   calls, and the time our block-size tuning took.
 
@@ -273,32 +274,41 @@ def bench_model(name: str, model: torch.nn.Module, batch: tuple, device: str, ar
                            "stats_after": dict(ours.stats)}
     log(f"tuner settled: {row['tuner_settle']}")
 
-    # ---- HVP costs ----------------------------------------------------------------------
+    # ---- HVP costs: every variant warmed up once, then timed in interleaved rounds -----------
     v = torch.randn(ours.dim, device=device)
-    ours @ v
-    single, _ = repeat(lambda: ours @ v, device, 10)
     nblock = max(8, ours.block_size or 1)
     V = torch.randn(nblock, ours.dim, device=device)
-    block, _ = repeat(lambda: ours.matmat(V), device, 3)
     vmap4 = HessianOperator(model, loss_fn, batch, block_size=4)
-    vmap4.matmat(V[:4])
-    t_vmap4, _ = repeat(lambda: vmap4.matmat(V[:4]), device, 3)
     fwd4 = HessianOperator(model, loss_fn, batch, hvp="forward", block_size=4)
-    fwd4.matmat(V[:4])
-    t_fwd4, _ = repeat(lambda: fwd4.matmat(V[:4]), device, 3)
-    del vmap4, fwd4
     ph_v = [torch.randn_like(p) for p in ph.params]
     from pyhessian.utils import hessian_vector_product
-    t_ph_hvp, _ = repeat(lambda: hessian_vector_product(ph.gradsH, ph.params, ph_v), device, 10)
+    variants = {"single": (lambda: ours @ v, 1), "block": (lambda: ours.matmat(V), nblock),
+                "vmap4": (lambda: vmap4.matmat(V[:4]), 4),
+                "forward4": (lambda: fwd4.matmat(V[:4]), 4),
+                "pyhessian_single": (lambda: hessian_vector_product(ph.gradsH, ph.params, ph_v),
+                                     1)}
+    per_vector: dict[str, list[float]] = {k: [] for k in variants}
+    for fn, _ in variants.values():
+        timed(fn, device)
+    for _ in range(max(5, rounds)):
+        for key, (fn, count) in variants.items():
+            t, out = timed(fn, device)
+            del out  # no result is kept alive across the next call
+            per_vector[key].append(t / count)
+    del vmap4, fwd4
+    hvp_times = {k: spread(x) for k, x in per_vector.items()}
+    single, block = hvp_times["single"], hvp_times["block"]
+    t_vmap4, t_fwd4, t_ph_hvp = (hvp_times[k] for k in ("vmap4", "forward4", "pyhessian_single"))
     row["hvp"] = {
         "single_grads": single["median"] / grad_s,
-        "block_grads_per_vector": block["median"] / nblock / grad_s,
+        "block_grads_per_vector": block["median"] / grad_s,
         "block_vectors": nblock, "block_size_chosen": ours.block_size,
-        "vmap_block4_grads_per_vector": t_vmap4["median"] / 4 / grad_s,
-        "forward_block4_grads_per_vector": t_fwd4["median"] / 4 / grad_s,
+        "vmap_block4_grads_per_vector": t_vmap4["median"] / grad_s,
+        "forward_block4_grads_per_vector": t_fwd4["median"] / grad_s,
         "pyhessian_single_grads": t_ph_hvp["median"] / grad_s,
-        "times": {"single": single, "block": block, "vmap4": t_vmap4, "forward4": t_fwd4,
-                  "pyhessian_single": t_ph_hvp}}
+        "block_over_single_per_round": [b / a for a, b in zip(per_vector["single"],
+                                                              per_vector["block"])],
+        "times_per_vector": hvp_times}
     log(f"hvp {json.dumps({k: v for k, v in row['hvp'].items() if k != 'times'})}")
 
     # ---- trace at equal probe counts, interleaved rounds ----------------------------------
@@ -391,7 +401,7 @@ def bench_model(name: str, model: torch.nn.Module, batch: tuple, device: str, ar
     projected = n_ph * per_probe
     if projected <= args.max_peer_seconds:
         ph_times = []
-        for r in range(rounds):
+        for r in range(args.peer_rounds or rounds):
             torch.manual_seed(9000 + r)
             t, s = timed(lambda: ph.trace(maxIter=n_ph, tol=-math.inf), device)
             ph_times.append(t)
@@ -550,13 +560,15 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"{med(e['pyhessian'], 'products'):.0f} | {_r(e['ratio_eig_vs_pyhessian'])} "
             f"({len(e['rounds_agreeing'])} of {e['rounds']} starts agree) |")
     lines += ["", "## Hessian-vector products, per vector, in gradients", "",
-              "| model | gradient s | ours single | ours block (size chosen) | vmap block 4 | "
-              "forward-over-reverse block 4 | PyHessian single |", "|---|---|---|---|---|---|---|"]
+              "| model | gradient s | ours single | ours block (size chosen) | block / single "
+              "(median over rounds) | vmap block 4 | forward-over-reverse block 4 | PyHessian "
+              "single |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         h = r["hvp"]
         lines.append(
             f"| {r['model']} | {r['gradient_s']['median']:.3g} | {h['single_grads']:.2f} | "
             f"{h['block_grads_per_vector']:.2f} ({h['block_size_chosen']}) | "
+            f"{statistics.median(h['block_over_single_per_round']):.2f} | "
             f"{h['vmap_block4_grads_per_vector']:.2f} | "
             f"{h['forward_block4_grads_per_vector']:.2f} | {h['pyhessian_single_grads']:.2f} |")
     lines += ["", "## First call (fresh objects) vs repeated, 30-probe trace; tuning", "",
@@ -608,6 +620,9 @@ def main() -> None:
                              "count depends on its start)")
     parser.add_argument("--max-peer-seconds", type=float, default=120.0,
                         help="time PyHessian's equal-accuracy trace only if projected below")
+    parser.add_argument("--peer-rounds", type=int, default=None,
+                        help="rounds of PyHessian's equal-accuracy trace when it is timed "
+                             "(default: --rounds; it is the longest timing of the run)")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls/convolutions")
     parser.add_argument("--only", help="substring of the model names to run")
     args = parser.parse_args()
