@@ -92,8 +92,11 @@ class SmtEncoder:
             return _numeral(e)
         if e.is_Float:
             return _numeral(sp.Rational(e))
-        if e.is_number and not e.free_symbols:
+        if e.is_number and not e.free_symbols and not (e.is_Add or e.is_Mul):
             return self._algebraic(e)
+        # a sum or product of constants is encoded term by term, so that each irrational
+        # constant is one auxiliary root however often it occurs (-2**(1/6) and 2**(1/6) as two
+        # unrelated roots of degree 6 made cvc5's coverings run past every resource limit)
         if e.is_Add:
             return "(+ " + " ".join(self.term(a) for a in e.args) + ")"
         if e.is_Mul:
