@@ -5,7 +5,6 @@ after the fact, a status flipped, or certificate data changed must fail the chec
 """
 
 import copy
-import json
 
 import pytest
 import sympy as sp
@@ -13,25 +12,9 @@ import sympy as sp
 from theorems import escape, filters, flat_geometry, sharp, toys
 from verify import kernel
 from verify.verdict import Claim, Decision, Status, Verdict, VerdictInvariantError
+from kernel_edits import recheck
 
 x, y = sp.symbols("x y", real=True)
-
-
-def recheck(verdict: Verdict, **edit) -> tuple[bool, str]:
-    """The kernel's answer on the verdict's JSON, after applying ``edit`` to the JSON."""
-    data = json.loads(verdict.to_json())
-    for path, value in edit.items():
-        target = data
-        keys = path.split("__")
-        for k in keys[:-1]:
-            target = target[int(k)] if isinstance(target, list) else target[k]
-        last = keys[-1]
-        if isinstance(target, list):
-            target[int(last)] = value
-        else:
-            target[last] = value
-    failures = kernel.recheck([data])
-    return (not failures), (failures[0][1] if failures else "")
 
 
 def general_path(claim):

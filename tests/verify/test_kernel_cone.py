@@ -16,6 +16,7 @@ from theorems import sharp, toys
 from verify import kernel
 from verify.kernel import cone as K
 from verify.verdict import Status
+from kernel_edits import recheck
 
 x, y, z = sp.symbols("x y z", real=True)
 
@@ -24,22 +25,6 @@ def claim_of(f, variables, point, norm="2", kind="sharp-minimizer", **fields):
     return {"kind": kind, "variables": [v.name for v in variables], "f": str(f),
             "point": [str(sp.nsimplify(c)) for c in point], "norm": norm,
             **{k: str(v) for k, v in fields.items()}}
-
-
-def recheck(verdict, **edit):
-    """The kernel's answer on the verdict's JSON after ``edit`` (paths joined by __)."""
-    data = json.loads(verdict.to_json())
-    for path, value in edit.items():
-        target = data
-        keys = path.split("__")
-        for k in keys[:-1]:
-            target = target[int(k)] if isinstance(target, list) else target[k]
-        if isinstance(target, list):
-            target[int(keys[-1])] = value
-        else:
-            target[keys[-1]] = value
-    failures = kernel.recheck([data])
-    return not failures, (failures[0][1] if failures else "")
 
 
 # --------------------------------------------------------------------------------------------

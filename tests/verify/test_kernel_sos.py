@@ -3,7 +3,6 @@ polar statements it derives from a claim, and the rejection of every kind of tam
 
 import copy
 import itertools
-import json
 from fractions import Fraction
 
 import flint
@@ -18,6 +17,7 @@ from verify.errors import UnsupportedFunction
 from verify.kernel import sos as K
 from verify.kernel.geometry import BallProblem
 from verify.verdict import Status
+from kernel_edits import recheck
 
 x, y = sp.symbols("x y", real=True)
 
@@ -25,23 +25,6 @@ x, y = sp.symbols("x y", real=True)
 def q(v) -> flint.fmpq:
     v = Fraction(v)
     return flint.fmpq(v.numerator, v.denominator)
-
-
-def recheck(verdict, **edit) -> tuple[bool, str]:
-    """The kernel's answer on the verdict's JSON, after applying ``edit`` (paths with ``__``)."""
-    data = json.loads(verdict.to_json())
-    for path, value in edit.items():
-        target = data
-        keys = path.split("__")
-        for k in keys[:-1]:
-            target = target[int(k)] if isinstance(target, list) else target[k]
-        last = keys[-1]
-        if isinstance(target, list):
-            target[int(last)] = value
-        else:
-            target[last] = value
-    failures = kernel.recheck([data])
-    return (not failures), (failures[0][1] if failures else "")
 
 
 # --------------------------------------------------------------------------------------------
