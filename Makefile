@@ -32,6 +32,7 @@ bench: install
 
 readme: install
 	$(BIN)/python -c "import re, pathlib; from verify.cli import kinds_markdown; p = pathlib.Path('README.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- kinds:start -->\n).*?(<!-- kinds:end -->)', lambda m: m.group(1) + kinds_markdown() + m.group(2), s, flags=re.S))"
+	$(BIN)/python -c "import re, pathlib; from verify.cli import obligations_markdown; p = pathlib.Path('docs/architecture.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- obligations:start -->\n).*?(<!-- obligations:end -->)', lambda m: m.group(1) + obligations_markdown() + m.group(2), s, flags=re.S))"
 
 clean:
 	rm -rf $(VENV) .sharpflat .pytest_cache .hypothesis

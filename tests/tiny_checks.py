@@ -4,19 +4,19 @@ import os
 import time
 
 from verify.registry import check
-from verify.verdict import Decision, Status, Verdict, instance_claim
+from verify.verdict import Status, Verdict
 
 PAPER = "Tiny paper"
 
 
 @check("tiny.ok.identity", paper=PAPER, statement="Lemma 1", summary="1 + 1 = 2")
 def ok_identity(seed):
-    import sympy as sp
+    from theorems.facts.kinds import inequalities
+    from verify.verdict import Instances
 
-    d = Decision(instance_claim("1 + 1 = 2", "1 + 1 - 2 = 0"))
-    return d.proved("sympy", "1 + 1 - 2 simplifies to 0",
-                    certificate={"kind": "zero", "expr": str(sp.Integer(1) + 1 - 2),
-                                 "variables": []})
+    checks = Instances("exact")
+    checks.claim("1 + 1 = 2", inequalities(["Eq(1 + 1, 2)"], id="1 + 1 = 2"))
+    return checks.verdict()
 
 
 @check("tiny.ok.sampled", paper=PAPER, statement="Lemma 2", summary="x^2 >= 0 on samples")
@@ -61,10 +61,12 @@ def ok_rendezvous(seed):
 
 @check("tiny.bad.refuted", paper=PAPER, statement="Claim 4", summary="2 + 2 = 5")
 def bad_refuted(seed):
-    d = Decision(instance_claim("2 + 2 = 5", "2 + 2 - 5 = 0"))
-    return d.refuted("arithmetic", "2 + 2 = 4 != 5",
-                     certificate={"kind": "sign", "expr": "2 + 2 - 5", "relation": "=="},
-                     counterexample={"lhs": 4, "rhs": 5})
+    from theorems.facts.kinds import inequalities
+    from verify.verdict import Instances
+
+    checks = Instances("arithmetic")
+    checks.claim("2 + 2 = 5", inequalities(["Eq(2 + 2, 5)"], id="2 + 2 = 5"))
+    return checks.verdict()
 
 
 @check("tiny.bad.raises", paper=PAPER, statement="Claim 5", summary="raises")

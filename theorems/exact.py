@@ -5,8 +5,9 @@
   primitives the kernel re-checks with, so a certificate's text is the text that was solved.
 * :class:`Budget` shares a deterministic budget of solver resource units (z3 ``rlimit``)
   between the queries of one decision: the same queries use the same units on any machine.
-* :func:`zero_fact` and :func:`sign_fact` decide an exact fact and return its status with the
-  self-contained certificate the kernel re-checks (used by the registered checks).
+* :func:`identity_claim`, :func:`sign_claim`, :func:`forall_claim`, ... build the exact facts
+  of the registered checks as formal claims (kinds of :mod:`theorems.facts`), which the checks
+  decide through :meth:`verify.verdict.Instances.claim`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from verify.kernel.facts import identically_zero, sign_holds
 from verify.verdict import Status
 
 __all__ = ["ARB_PRECISION", "Budget", "arb_compile", "arb_eval", "arb_hi", "arb_lo",
-           "exact_number", "gradient", "rational_point", "sign_fact", "solve", "to_fmpq",
-           "zero_fact"]
+           "exact_number", "forall_claim", "gradient", "identity_claim", "limit_claim",
+           "rational_point", "same_span_claim", "sign_claim", "signs_claim", "solve",
+           "to_fmpq"]
 
 #: z3 resource units one query may use unless told otherwise
 QUERY_RLIMIT = smt.Z3_RLIMIT
@@ -104,83 +106,96 @@ def solve(text: str, budget: Budget | None = None, rlimit: int = QUERY_RLIMIT) -
     return answer
 
 
-def zero_fact(expr: sp.Expr, variables: Sequence[sp.Symbol] = (), *,
-              assume: dict[str, str] | None = None) -> tuple[Status, dict[str, Any] | None]:
-    """Is ``expr`` identically zero? (PROVED, certificate), (REFUTED, certificate with a
-    rational point where it does not vanish), or (INCONCLUSIVE, None)."""
+# --------------------------------------------------------------------------------------------
+# exact facts as claims (the instances of the registered checks)
+# --------------------------------------------------------------------------------------------
+
+_SIGN_WORDS = {"positive": "positive", "nonnegative": "nonnegative", "negative": "negative"}
+
+
+def _assumptions(variables: Sequence[sp.Symbol]) -> dict[str, str] | None:
+    out = {}
+    for v in variables:
+        if v.is_positive:
+            out[v.name] = "positive"
+        elif v.is_nonnegative:
+            out[v.name] = "nonnegative"
+        elif v.is_negative:
+            out[v.name] = "negative"
+    return out or None
+
+
+def identity_claim(expr: sp.Expr, variables: Sequence[sp.Symbol] = (), *, id: str,
+                   assume: dict[str, str] | None = None) -> Any:
+    """The claim "expr = 0 identically" (kind ``identity``); the variables' signs come from
+    ``assume`` or from the symbols' assumptions."""
+    from theorems.facts.kinds import identity
+
     variables = tuple(variables) or tuple(sorted(expr.free_symbols, key=lambda s: s.name))
-    cert = {"kind": "zero", "expr": str(expr), "variables": [v.name for v in variables]}
-    if assume:
-        cert["assume"] = dict(assume)
-    elif any(v.is_positive for v in variables):
-        cert["assume"] = {v.name: "positive" for v in variables if v.is_positive}
-    if identically_zero(expr):
-        return Status.PROVED, cert
-    for k in range(1, 40):
-        point = [sp.Rational((-1) ** i * (k + i), 2 + (k * (i + 3)) % 7) for i in
-                 range(len(variables))]
-        if cert.get("assume"):
-            point = [abs(c) for c in point]
-        try:
-            ball = arb_eval(expr, dict(zip(variables, point)))
-        except (ValueError, ZeroDivisionError):
-            continue
-        if not ball.contains(0):
-            return Status.REFUTED, {**cert, "point": [str(c) for c in point]}
-    return Status.INCONCLUSIVE, None
+    return identity(expr, variables=[v.name for v in variables],
+                    assume=assume if assume is not None else _assumptions(variables), id=id)
 
 
-def nonzero_fact(expr: sp.Expr, variables: Sequence[sp.Symbol] = ()
-                 ) -> tuple[Status, dict[str, Any] | None]:
-    """Is ``expr`` not identically zero? (PROVED, certificate with a rational point where it
-    does not vanish), (REFUTED, the certificate that it vanishes) or (INCONCLUSIVE, None)."""
-    status, cert = zero_fact(expr, variables)
-    if status is Status.REFUTED:
-        return Status.PROVED, {**cert, "kind": "nonzero"}
-    if status is Status.PROVED:
-        return Status.REFUTED, {**cert, "kind": "nonzero"}
-    return Status.INCONCLUSIVE, None
+def condition_text(value: sp.Expr, relation: str) -> str:
+    """The text of "value relation 0" (kept as written when parsed back)."""
+    text = str(sp.sympify(value))
+    if relation == "==":
+        return f"Eq({text}, 0)"
+    if relation == "!=":
+        return f"Ne({text}, 0)"
+    return f"{text} {relation} 0"
 
 
-def equal_fact(a: sp.Expr, b: sp.Expr, variables: Sequence[sp.Symbol] = (), **kw: Any
-               ) -> tuple[Status, dict[str, Any] | None]:
-    """Is a == b identically? (see :func:`zero_fact`)."""
-    return zero_fact(a - b, variables, **kw)
+def sign_claim(value: sp.Expr, relation: str, *, id: str) -> Any:
+    """The claim "value relation 0" for a constant (kind ``inequalities``)."""
+    from theorems.facts.kinds import inequalities
+
+    return inequalities([condition_text(value, relation)], id=id)
 
 
-def sign_fact(value: sp.Expr, relation: str) -> tuple[Status, dict[str, Any] | None]:
-    """Is the constant ``value relation 0``? (PROVED | REFUTED, certificate) or
-    (INCONCLUSIVE, None) when neither can be established (a ball too wide, an exact zero
-    that SymPy cannot see)."""
-    negation = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
-    cert = {"kind": "sign", "expr": str(sp.sympify(value)), "relation": relation}
-    try:
-        if sign_holds(value, relation):
-            return Status.PROVED, cert
-        if sign_holds(value, negation[relation]):
-            return Status.REFUTED, cert
-    except (ValueError, ZeroDivisionError):
-        pass
-    return Status.INCONCLUSIVE, None
+def signs_claim(facts: Sequence[tuple[Any, str]], *, id: str) -> Any:
+    """The claim that every constant stands in its relation to 0 (kind ``inequalities``)."""
+    from theorems.facts.kinds import inequalities
+
+    return inequalities([condition_text(sp.sympify(e), r) for e, r in facts], id=id)
 
 
-def signs_fact(facts: Sequence[tuple[str, str]]) -> tuple[Status, dict[str, Any] | None]:
-    """Do all the constants (SymPy text) stand in their relations to 0? (PROVED, a ``signs``
-    certificate) or (INCONCLUSIVE, None)."""
-    from verify.kernel.facts import parse_constant
+def forall_claim(conclusion: Any, variables: Sequence[sp.Symbol], *, id: str,
+                 hypotheses: Sequence[Any] = (), assume: dict[str, str] | None = None) -> Any:
+    """The claim "at every real point satisfying the hypotheses, the conclusion holds" (kind
+    ``forall``); conditions are SymPy relations (unevaluated where SymPy would evaluate them)
+    or text."""
+    from theorems.facts.kinds import forall
 
-    if not facts:
-        return Status.INCONCLUSIVE, None
-    for expr, relation in facts:
-        if not sign_holds(parse_constant(expr), relation):
-            return Status.INCONCLUSIVE, None
-    return Status.PROVED, {"kind": "signs", "facts": [list(f) for f in facts]}
+    variables = tuple(variables)
+    return forall(_text(conclusion), variables=[v.name for v in variables],
+                  hypotheses=[_text(h) for h in hypotheses],
+                  assume=assume if assume is not None else _assumptions(variables), id=id)
 
 
-def smt_fact(texts: Sequence[str]) -> tuple[Status, dict[str, Any] | None, str]:
-    """Are the SMT-LIB2 texts all unsatisfiable (z3 and cvc5)? (PROVED, certificate, "") or
-    (INCONCLUSIVE, None, the reason)."""
-    ok, reason = smt.confirm_unsat(list(texts))
-    if ok:
-        return Status.PROVED, {"kind": "smt-unsat", "texts": list(texts)}, ""
-    return Status.INCONCLUSIVE, None, reason
+def _text(condition: Any) -> str:
+    if isinstance(condition, str):
+        return condition
+    if isinstance(condition, sp.logic.boolalg.BooleanAtom):
+        raise ValueError("SymPy already evaluated this condition; build it unevaluated")
+    return str(condition)
+
+
+def limit_claim(expr: sp.Expr, variable: sp.Symbol, to: str, value: Any,
+                variables: Sequence[sp.Symbol], *, id: str) -> Any:
+    """The claim "lim expr as variable -> to equals value" (kind ``limit``)."""
+    from theorems.facts.kinds import limit
+
+    variables = tuple(variables)
+    value = value if value in ("oo", "-oo") else str(sp.sympify(value))
+    return limit(str(expr), variable.name, to, value, variables=[v.name for v in variables],
+                 assume=_assumptions(variables), id=id)
+
+
+def same_span_claim(found: Sequence[sp.Expr], expected: Sequence[sp.Expr],
+                    variables: Sequence[sp.Symbol], *, id: str) -> Any:
+    """The claim that two lists of polynomials span the same space (kind ``same-span``)."""
+    from theorems.facts.kinds import same_span
+
+    return same_span([str(e) for e in found], [str(e) for e in expected],
+                     variables=[v.name for v in variables], id=id)

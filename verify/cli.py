@@ -17,7 +17,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from verify.console import Column, Output
 from verify.errors import NoStore, NothingSelected, SharpflatError, UsageError
@@ -29,8 +29,8 @@ ATTENTION = FAILING | {Status.INCONCLUSIVE}
 
 #: the columns of a table of verdicts
 VERDICT_COLUMNS = (Column("item"), Column("status", status=True, wrap=False),
-                   Column("method", limit=60), Column("s", justify="right", wrap=False),
-                   Column("message", limit=200))
+                   Column("trust", wrap=False), Column("method", limit=60),
+                   Column("s", justify="right", wrap=False), Column("message", limit=200))
 
 
 def _version() -> str:
@@ -97,7 +97,7 @@ def _summary(args: argparse.Namespace, verdicts: list[Verdict], title: str) -> N
     to_stderr = _json_to_stdout(args)
     shown = [v for v in verdicts if v.status in ATTENTION] if output.quiet else verdicts
     if shown:
-        rows = [(v.id, v.status.value, v.method,
+        rows = [(v.id, v.status.value, v.trust, v.method,
                  f"{v.elapsed:.2f}" if v.elapsed is not None else None, v.message or "")
                 for v in shown]
         output.table(title, VERDICT_COLUMNS, rows, to_stderr=to_stderr)
@@ -141,6 +141,29 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _markdown_cell(text: str) -> str:
     """``text`` safe inside one Markdown table cell (pipes escaped, lines joined by <br>)."""
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+
+def obligations_markdown() -> str:
+    """docs/architecture.md's obligation table, generated from the kernel's declarations
+    (:mod:`verify.kernel.statements`)."""
+    from verify.kernel.statements import CERTIFICATES, REQUIRED, STATEMENTS
+
+    lines = ["| claim kind | derived from the claim (statement fields) | proved by | "
+             "certified by | refuted by |", "| --- | --- | --- | --- | --- |"]
+    for kind in sorted(STATEMENTS):
+        s = STATEMENTS[kind]
+        fields = ", ".join(f"`{k}`" + ("*" if v is REQUIRED else "")
+                           + (" (hint)" if k in s.hints else "") for k, v in s.fields.items())
+        cell = lambda kinds: ", ".join(f"`{c}`" for c in kinds) or "—"  # noqa: E731
+        lines.append(f"| `{kind}` | {_markdown_cell(s.meaning)}: {fields} | {cell(s.proved)} | "
+                     f"{cell(s.certified)} | {cell(s.refuted)} |")
+    lines += ["", "| certificate | read from the certificate (witnesses) | re-derived from the "
+              "claim | weakest tier |", "| --- | --- | --- | --- |"]
+    for kind in sorted(CERTIFICATES):
+        w = CERTIFICATES[kind]
+        keys = ", ".join(f"`{k}`" for k in w.keys) or "nothing"
+        lines.append(f"| `{kind}` | {keys} | {_markdown_cell(w.rederived)} | {w.tier} |")
+    return "\n".join(lines) + "\n"
 
 
 def kinds_markdown() -> str:
@@ -331,7 +354,8 @@ def _verdict_rows(v: Verdict) -> list[tuple[str, str]]:
     rows = [(k, str(data[k])) for k in ("id", "kind", "status", "method", "message")]
     rows += [(f"claim.{k}", json.dumps(val) if not isinstance(val, str) else val)
              for k, val in data["claim"].items()]
-    for key in ("bounds", "counterexample", "confidence", "sample_size", "seed", "elapsed"):
+    for key in ("trust", "bounds", "counterexample", "confidence", "sample_size", "seed",
+                "elapsed"):
         if data.get(key) is not None:
             rows.append((key, json.dumps(data[key])))
     rows += [(f"assumption {a['name']}", f"{a['holds']} ({a['how']})")
@@ -384,37 +408,107 @@ def cmd_certify_model(args: argparse.Namespace) -> int:
     return code
 
 
+def _read_verdict_json(source: Path) -> list:
+    """The verdicts of a JSON file (a list, or an object with ``verdicts``): a file that is not
+    JSON, too deep or too large is a usage error, never a crash."""
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{source}: cannot be read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise UsageError(f"{source}: not a verdict JSON file (nested too deeply)") from None
+    except (ValueError, MemoryError) as exc:
+        raise UsageError(f"{source}: not a verdict JSON file ({str(exc)[:200]})") from None
+    if isinstance(data, dict) and "verdicts" in data:
+        data = data["verdicts"]
+    if not isinstance(data, list):
+        raise UsageError(f"{source}: expected a list of verdicts (the JSON of run --json, "
+                         "check --json or show --json)")
+    return data
+
+
+def check_binding(modules: Sequence[str]) -> Any:
+    """``bind(claim)`` for :func:`verify.kernel.recheck_verdicts`: a check verdict's claim must
+    describe a check registered in this version (in ``modules``), and its instance claims must
+    be those a fresh generation of that check gives at the claim's seed and scale."""
+    from verify import kernel, registry
+
+    plans: dict[tuple, str] = {}
+
+    def bind(claim: Mapping[str, Any]) -> tuple[bool, str]:
+        cid = claim.get("id")
+        try:
+            check = registry.get_check(str(cid), modules)
+        except KeyError:
+            return False, (f"check {cid!r} is not registered in this version "
+                           f"(modules: {', '.join(modules)}); pass --module PACKAGE if it is "
+                           "yours")
+        seed, scale = claim.get("seed"), claim.get("scale", "full")
+        if isinstance(seed, bool) or not isinstance(seed, int) or scale not in ("full",
+                                                                               "smoke"):
+            return False, "the check's claim needs an integer seed and a scale (full, smoke)"
+        expected = check.claim_fields(seed, scale)
+        differs = [k for k, v in expected.items() if k != "kind" and claim.get(k) != v]
+        if differs:
+            return False, f"the claim's {', '.join(differs)} differ from check {cid}'s"
+        key = (cid, seed, scale)
+        if key not in plans:
+            try:
+                plans[key] = kernel.instances_sha256(check.plan(seed=seed, scale=scale))
+            except Exception as exc:  # noqa: BLE001 - a check that cannot regenerate fails
+                plans[key] = f"error: {type(exc).__name__}: {exc}"
+        if plans[key] != claim.get("instances_sha256"):
+            if plans[key].startswith("error:"):
+                return False, f"check {cid} could not regenerate its instances ({plans[key]})"
+            return False, (f"the instances are not those check {cid} generates at seed {seed} "
+                           f"({scale})")
+        return True, f"instances regenerated by check {cid}"
+
+    return bind
+
+
 def cmd_recheck(args: argparse.Namespace) -> int:
     from verify import kernel
 
     source = Path(args.source)
     if source.suffix == ".json" or source.is_file():
-        try:
-            data = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{source}: not a verdict JSON file ({exc})") from None
-        if isinstance(data, dict) and "verdicts" in data:
-            data = data["verdicts"]
-        if not isinstance(data, list):
-            raise UsageError(f"{source}: expected a list of verdicts (the JSON of run --json, "
-                             "check --json or show --json)")
+        data = _read_verdict_json(source)
         where = str(source)
     else:
         store = _store(args, readonly=True)
         run = store.run(args.source)
         data = [v.to_dict() for v in store.verdicts(run.id)]
         where = f"run {run.id}"
-    decided = [v for v in data if isinstance(v, dict) and v.get("status") in
-               ("proved", "certified", "refuted")]
-    failures = kernel.recheck(decided)
-    payload = {"source": where, "decided": len(decided),
-               "failures": [{"id": item, "reason": reason} for item, reason in failures]}
+    modules = tuple(args.module or ("theorems",))
+    results = kernel.recheck_verdicts(data, exact=args.exact_only,
+                                      bind=check_binding(modules))
+    decided = [r for r in results if r.status in ("proved", "certified", "refuted")
+               or not r.ok and r.status not in ("evidence", "inconclusive", "error")]
+    failures = [r for r in results if not r.ok]
+    tiers: dict[str, int] = {}
+    for r in results:
+        if r.ok and r.tier:
+            tiers[r.tier] = tiers.get(r.tier, 0) + 1
+    payload = {"source": where, "decided": len(decided), "exact_only": args.exact_only,
+               "tiers": tiers,
+               "verdicts": [{"id": r.id, "status": r.status, "ok": r.ok, "trust": r.tier,
+                             "reason": r.reason, "note": r.note} for r in decided],
+               "failures": [{"id": r.id, "reason": r.reason} for r in failures]}
     if not _emit_json(args, payload):
-        for item, reason in failures:
-            args.output.line(f"FAIL {item}: {reason}", style="bold red")
-        args.output.line(f"{where}: {len(decided) - len(failures)} of {len(decided)} decided "
-                         "verdicts re-checked"
-                         + (f", {len(failures)} failed" if failures else ""))
+        output: Output = args.output
+        for r in decided:
+            if r.ok and output.verbose:
+                output.line(f"ok   {r.id}: {r.status}, trust {r.tier}"
+                            + (f" ({r.note})" if r.note else ""))
+        for r in failures:
+            output.line(f"FAIL {r.id}: {r.reason}", style="bold red")
+        trust = ", ".join(f"{n} {t}" for t in kernel.TIERS for n in [tiers.get(t, 0)] if n)
+        output.line(f"{where}: {len(decided) - len(failures)} of {len(decided)} decided "
+                    "verdicts re-checked" + (f" ({trust})" if trust else "")
+                    + (f", {len(failures)} failed" if failures else "")
+                    + (" [exact only]" if args.exact_only else ""))
     return ExitCode.ERROR if failures else ExitCode.OK
 
 
@@ -614,7 +708,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "the totals line")
     p.add_argument("source", help="a verdict JSON file (run --json / check --json), a run "
                    "number, or 'latest'")
-    json_option(p, "the result (what was re-checked, what failed and why)")
+    p.add_argument("--exact-only", action="store_true",
+                   help="fail every verdict whose re-check is not exact (solver agreement, "
+                        "probabilistic bounds); z3 and cvc5 are never imported")
+    p.add_argument("--module", action="append", metavar="PACKAGE",
+                   help="package whose registered checks the run's check verdicts are compared "
+                        "with (repeatable); default: theorems")
+    json_option(p, "the result (what was re-checked, its trust tier, what failed and why)")
     db_option(p)
     p.set_defaults(func=cmd_recheck)
 

@@ -14,7 +14,11 @@ so that a claim means the same whichever way it was written:
 * ``set``: a SymPy set formula (``Interval``, ``Union``, ``FiniteSet``...);
 * ``norm``: ``"2"``, ``"1"`` or ``"inf"``; ``method``: an optimizer declared in
   :data:`numerics.updates.OPTIMIZERS`; ``choice``: one of the field's choices;
-* ``string``, ``bool``, ``integer``; ``path``: a file path, relative to the claim file.
+* ``string``, ``bool``, ``integer``; ``path``: a file path, relative to the claim file;
+* ``formulas``: a non-empty list of formulas; ``condition``: relations joined by and/or/not
+  (:func:`verify.formula.parse_condition`); ``conditions``: a list of them;
+* ``assumptions``: a table variable -> sign (``positive``, ``nonnegative``, ``negative``,
+  ``integer``, ``real``); ``limit-value``: a number, ``oo`` or ``-oo``.
 
 Every failure raises :class:`~verify.errors.InvalidClaim` naming the claim, the field and the
 value, and what is allowed.
@@ -80,8 +84,13 @@ def parse_fields(declared: ClaimKind, values: dict[str, Any], *, label: str,
                                f"{list(group)}")
     params: dict[str, Any] = {}
     symbols: tuple = ()
-    if "variables" in declared.field_names and "variables" in values:
-        symbols = parse_variables(values["variables"], f"{label} field 'variables'")
+    if "variables" in declared.field_names and values.get("variables") is not None:
+        given = values["variables"]
+        if isinstance(given, (list, tuple)) and not given and \
+                not declared.field("variables").required:
+            symbols = ()                       # a fact about constants
+        else:
+            symbols = parse_variables(given, f"{label} field 'variables'")
         params["variables"] = symbols
     for f in declared.fields:
         if f.name == "variables":
@@ -253,7 +262,69 @@ def _integer(value: Any, label: str, symbols: tuple, f: Field) -> int:
     return int(value)
 
 
+def _formulas(value: Any, label: str, symbols: tuple, f: Field) -> tuple:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+        raise InvalidClaim(f"{label}: a non-empty list of formulas is required, got {value!r}")
+    return tuple(_formula(v, f"{label}[{i}]", symbols, f) for i, v in enumerate(value))
+
+
+def _condition(value: Any, label: str, symbols: tuple, f: Field) -> Any:
+    import sympy as sp
+
+    from verify.formula import parse_condition
+
+    if isinstance(value, str):
+        cond = parse_condition(value, symbols, what=label)
+    elif isinstance(value, (sp.logic.boolalg.Boolean, sp.core.relational.Relational)):
+        if isinstance(value, sp.logic.boolalg.BooleanAtom):
+            raise InvalidClaim(f"{label}: SymPy already evaluated this condition to {value}; "
+                               "give it as text (or unevaluated) so the claim states it")
+        cond = _realify(value, symbols)
+    else:
+        raise InvalidClaim(f"{label}: a condition string is required, got {value!r}")
+    extra = getattr(cond, "free_symbols", set()) - set(symbols)
+    if extra:
+        raise InvalidClaim(f"{label}: uses {sorted(map(str, extra))}, which are not among the "
+                           f"variables {[s.name for s in symbols]}")
+    return cond
+
+
+def _conditions(value: Any, label: str, symbols: tuple, f: Field) -> tuple:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise InvalidClaim(f"{label}: a list of conditions is required, got {value!r}")
+    return tuple(_condition(v, f"{label}[{i}]", symbols, f) for i, v in enumerate(value))
+
+
+def _assumptions(value: Any, label: str, symbols: tuple, f: Field) -> dict:
+    from verify.kernel.facts import ASSUMPTIONS
+
+    if not isinstance(value, dict):
+        raise InvalidClaim(f"{label}: a table variable -> sign is required, got {value!r}")
+    names = {s.name for s in symbols}
+    out = {}
+    for name, sign in value.items():
+        if name not in names:
+            raise InvalidClaim(f"{label}: {name!r} is not a variable")
+        if sign not in ASSUMPTIONS:
+            raise InvalidClaim(f"{label}: the sign of {name} must be one of "
+                               f"{list(ASSUMPTIONS)}, got {sign!r}")
+        out[str(name)] = sign
+    return out
+
+
+def _limit_value(value: Any, label: str, symbols: tuple, f: Field) -> Any:
+    import sympy as sp
+
+    if value in ("oo", "-oo"):
+        return value
+    if value in (sp.oo, -sp.oo):
+        return "oo" if value == sp.oo else "-oo"
+    return _number(value, label, symbols, f)
+
+
 _PARSERS: dict[str, Callable[[Any, str, tuple, Field], Any]] = {
+    "formulas": _formulas, "condition": _condition, "conditions": _conditions,
+    "assumptions": _assumptions, "limit-value": _limit_value,
     "formula": _formula, "number": _number, "point": _point, "numbers": _numbers,
     "set": _set, "norm": _norm, "method": _method, "choice": _choice, "string": _string,
     "path": _path, "bool": _bool, "integer": _integer,

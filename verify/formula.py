@@ -51,7 +51,19 @@ SET_FUNCTIONS: dict[str, tuple[object, tuple[int, ...] | None]] = {
 SET_CONSTANTS: dict[str, sp.Basic] = {"EmptySet": sp.S.EmptySet, "Reals": sp.S.Reals,
                                       "oo": sp.oo, "True": sp.true, "False": sp.false}
 
-RESERVED = set(FUNCTIONS) | set(CONSTANTS) | set(SET_FUNCTIONS) | set(SET_CONSTANTS)
+#: Interval constructors SymPy prints for open and half-open intervals (``Interval.Ropen(a, b)``)
+INTERVAL_METHODS = {"open": sp.Interval.open, "Ropen": sp.Interval.Ropen,
+                    "Lopen": sp.Interval.Lopen}
+#: Extra functions and names allowed in conditions (relations combined by and/or/not)
+CONDITION_FUNCTIONS: dict[str, tuple[object, tuple[int, ...] | None]] = {
+    "And": (sp.And, None), "Or": (sp.Or, None), "Not": (sp.Not, (1,)),
+    "Eq": (sp.Eq, (2,)), "Ne": (sp.Ne, (2,)), "Implies": (sp.Implies, (2,)),
+    "Equivalent": (sp.Equivalent, None),
+}
+CONDITION_CONSTANTS: dict[str, sp.Basic] = {"True": sp.true, "False": sp.false}
+
+RESERVED = set(FUNCTIONS) | set(CONSTANTS) | set(SET_FUNCTIONS) | set(SET_CONSTANTS) \
+    | set(CONDITION_FUNCTIONS)
 
 
 def make_symbols(names: Iterable[str]) -> tuple[sp.Symbol, ...]:
@@ -73,7 +85,8 @@ def make_symbols(names: Iterable[str]) -> tuple[sp.Symbol, ...]:
 
 
 def parse_formula(text: str, variables: Sequence[sp.Symbol] = (), *, what: str = "formula",
-                  sets: bool = False, evaluate_extrema: bool = True) -> sp.Expr:
+                  sets: bool = False, evaluate_extrema: bool = True,
+                  conditions: bool = False) -> sp.Expr:
     """Parse ``text`` into a SymPy expression over ``variables`` (no other names allowed).
 
     ``evaluate_extrema=False`` builds ``Max`` / ``Min`` unevaluated (the same function: SymPy's
@@ -100,7 +113,7 @@ def parse_formula(text: str, variables: Sequence[sp.Symbol] = (), *, what: str =
     except (RecursionError, MemoryError):
         raise UnparsableFormula(f"{what}: formula nested too deeply") from None
     builder = _Builder({s.name: s for s in variables}, what=what, text=text, sets=sets,
-                       evaluate_extrema=evaluate_extrema)
+                       evaluate_extrema=evaluate_extrema, conditions=conditions)
     result = builder.build(tree.body, 0)
     if not isinstance(result, sp.Basic):
         raise UnparsableFormula(f"{what}: {text!r} is not an expression")
@@ -163,6 +176,23 @@ def as_expression(f: object, variables: Sequence[sp.Symbol] | None = None) -> sp
     raise UnparsableFormula(f"f must be a SymPy expression, got {type(f).__name__}")
 
 
+def parse_condition(text: str, variables: Sequence[sp.Symbol] = (), *,
+                    what: str = "condition") -> sp.Basic:
+    """Parse a condition: relations (``<``, ``<=``, ``>``, ``>=``, ``==``, ``!=``, chained, or
+    ``Eq``/``Ne``) combined with ``and``/``or``/``not``, ``&``/``|``/``~`` or ``And``, ``Or``,
+    ``Not``, ``Implies``, ``Equivalent`` (SymPy's printed form reads back)."""
+    result = parse_formula(text, variables, what=what, conditions=True)
+    if not isinstance(result, (sp.logic.boolalg.Boolean, sp.core.relational.Relational)):
+        raise UnparsableFormula(f"{what}: {text!r} is not a condition (a relation such as "
+                                "'x >= 0', or relations joined by and/or/not)")
+    return result
+
+
+def condition_text(cond: sp.Basic) -> str:
+    """The text of a condition that :func:`parse_condition` reads back."""
+    return str(cond)
+
+
 def parse_set(text: str, *, what: str = "set") -> sp.Set:
     """Parse a SymPy set such as ``"Union(Interval(0, 1), FiniteSet(3))"``."""
     result = parse_formula(text, (), what=what, sets=True)
@@ -174,13 +204,17 @@ def parse_set(text: str, *, what: str = "set") -> sp.Set:
 
 class _Builder:
     def __init__(self, names: dict[str, sp.Symbol], *, what: str, text: str, sets: bool,
-                 evaluate_extrema: bool = True):
+                 evaluate_extrema: bool = True, conditions: bool = False):
         self.names = names
         self.evaluate_extrema = evaluate_extrema
         self.what = what
         self.text = text
-        self.functions = dict(FUNCTIONS, **(SET_FUNCTIONS if sets else {}))
-        self.constants = dict(CONSTANTS, **(SET_CONSTANTS if sets else {}))
+        self.sets = sets
+        self.conditions = conditions
+        self.functions = dict(FUNCTIONS, **(SET_FUNCTIONS if sets else {}),
+                              **(CONDITION_FUNCTIONS if conditions else {}))
+        self.constants = dict(CONSTANTS, **(SET_CONSTANTS if sets else {}),
+                              **(CONDITION_CONSTANTS if conditions else {}))
 
     def fail(self, message: str) -> UnparsableFormula:
         return UnparsableFormula(f"{self.what}: {message} in {self.text!r}")
@@ -195,7 +229,7 @@ class _Builder:
 
     def _Constant(self, node: ast.Constant, depth: int) -> sp.Basic:
         value = node.value
-        if isinstance(value, bool) and "True" in self.constants:
+        if isinstance(value, bool) and "True" in self.constants:  # sets and conditions
             return sp.true if value else sp.false
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(f"the constant {value!r} is not allowed")
@@ -234,11 +268,44 @@ class _Builder:
 
     def _UnaryOp(self, node: ast.UnaryOp, depth: int) -> sp.Basic:
         operand = self.build(node.operand, depth)
+        if isinstance(node.op, (ast.USub, ast.UAdd)) and not isinstance(operand, sp.Expr):
+            raise self.fail("a sign in front of something that is not an expression")
         if isinstance(node.op, ast.USub):
             return -operand
         if isinstance(node.op, ast.UAdd):
             return operand
+        if self.conditions and isinstance(node.op, (ast.Not, ast.Invert)):
+            return sp.Not(self._boolean(operand), evaluate=False)
         raise self.fail(f"the operator '{type(node.op).__name__}' is not allowed")
+
+    def _boolean(self, value: sp.Basic) -> sp.Basic:
+        if not isinstance(value, (sp.logic.boolalg.Boolean, sp.core.relational.Relational)):
+            raise self.fail(f"{value} is not a condition")
+        return value
+
+    def _BoolOp(self, node: ast.BoolOp, depth: int) -> sp.Basic:
+        if not self.conditions:
+            raise self.fail("'and'/'or' are allowed in conditions only")
+        args = [self._boolean(self.build(v, depth)) for v in node.values]
+        return sp.And(*args, evaluate=False) if isinstance(node.op, ast.And) else \
+            sp.Or(*args, evaluate=False)
+
+    def _Compare(self, node: ast.Compare, depth: int) -> sp.Basic:
+        if not self.conditions:
+            raise self.fail("comparisons are allowed in conditions only")
+        ops = {ast.Lt: sp.StrictLessThan, ast.LtE: sp.LessThan, ast.Gt: sp.StrictGreaterThan,
+               ast.GtE: sp.GreaterThan, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
+        terms = [self.build(node.left, depth)] + [self.build(c, depth)
+                                                  for c in node.comparators]
+        out = []
+        for op, a, b in zip(node.ops, terms, terms[1:]):
+            relation = ops.get(type(op))
+            if relation is None:
+                raise self.fail(f"the comparison '{type(op).__name__}' is not allowed")
+            if not (isinstance(a, sp.Expr) and isinstance(b, sp.Expr)):
+                raise self.fail("a comparison compares two expressions")
+            out.append(relation(a, b, evaluate=False))   # kept as written, even for constants
+        return out[0] if len(out) == 1 else sp.And(*out, evaluate=False)
 
     def _BinOp(self, node: ast.BinOp, depth: int) -> sp.Basic:
         if isinstance(node.op, ast.BitXor):
@@ -246,6 +313,12 @@ class _Builder:
         left = self.build(node.left, depth)
         right = self.build(node.right, depth)
         op = node.op
+        if self.conditions and isinstance(op, (ast.BitAnd, ast.BitOr)):
+            pair = (self._boolean(left), self._boolean(right))
+            return sp.And(*pair, evaluate=False) if isinstance(op, ast.BitAnd) else \
+                sp.Or(*pair, evaluate=False)
+        if not (isinstance(left, sp.Expr) and isinstance(right, sp.Expr)):
+            raise self.fail("arithmetic on something that is not an expression")
         if isinstance(op, ast.Add):
             return left + right
         if isinstance(op, ast.Sub):
@@ -267,6 +340,15 @@ class _Builder:
         raise self.fail(f"the operator '{type(op).__name__}' is not allowed")
 
     def _Call(self, node: ast.Call, depth: int) -> sp.Basic:
+        if isinstance(node.func, ast.Attribute) and self.sets and \
+                isinstance(node.func.value, ast.Name) and node.func.value.id == "Interval" \
+                and node.func.attr in INTERVAL_METHODS and not node.keywords \
+                and len(node.args) == 2:
+            ends = [self.build(a, depth) for a in node.args]
+            try:
+                return INTERVAL_METHODS[node.func.attr](*ends)
+            except (TypeError, ValueError) as exc:
+                raise self.fail(f"Interval.{node.func.attr} is invalid: {exc}") from None
         if not isinstance(node.func, ast.Name):
             raise self.fail("only calls of whitelisted functions by name are allowed")
         name = node.func.id
@@ -288,6 +370,12 @@ class _Builder:
             raise self.fail("Rational takes integer arguments")
         try:
             if name in ("Max", "Min") and not self.evaluate_extrema:
+                return function(*args, evaluate=False)  # type: ignore[operator]
+            if name in CONDITION_FUNCTIONS:
+                if name in ("Eq", "Ne") and not all(isinstance(a, sp.Expr) for a in args):
+                    raise self.fail(f"{name} compares two expressions")
+                if name not in ("Eq", "Ne"):
+                    args = [self._boolean(a) for a in args]
                 return function(*args, evaluate=False)  # type: ignore[operator]
             return function(*args)  # type: ignore[operator]
         except (TypeError, ValueError) as exc:

@@ -19,6 +19,7 @@ This module imports nothing heavy; theorem modules import it freely.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import importlib
 import importlib.util
@@ -29,12 +30,13 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from verify.errors import InvalidClaim, SafetyTimeout, UnknownKind
 from verify.verdict import Claim, Status, Verdict, error_verdict, timeout_verdict, versions
 
 PROFILES = ("quick", "full")
+NATURES = ("statement", "experiment")
 DEVICES = ("cpu", "cuda")
 THEOREMS = ("theorems",)
 
@@ -63,7 +65,8 @@ def lazy_import(name: str) -> ModuleType:
 
 #: Field types of conjecture files (their parsers are in :mod:`verify.fields`).
 FIELD_TYPES = ("variables", "formula", "number", "point", "numbers", "set", "norm", "method",
-               "choice", "string", "path", "bool", "integer")
+               "choice", "string", "path", "bool", "integer", "formulas", "condition",
+               "conditions", "assumptions", "limit-value")
 #: Constraints a number field may declare (checked exactly by :mod:`verify.fields`).
 NUMBER_CHECKS = ("positive", "nonnegative", "unit-interval", "open-unit-interval")
 
@@ -154,6 +157,8 @@ def claim_kind(name: str, *, statement: str, fields: Sequence[Field], paper: str
         if missing:
             raise ValueError(f"kind {name}: one_of names unknown fields {sorted(missing)}")
 
+    _agrees_with_statement(name, fields)
+
     def register(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
         existing = _KINDS.get(name)
         if existing is not None and existing.module != fn.__module__:
@@ -165,6 +170,36 @@ def claim_kind(name: str, *, statement: str, fields: Sequence[Field], paper: str
         return fn
 
     return register
+
+
+def _agrees_with_statement(name: str, fields: Sequence[Field]) -> None:
+    """A claim kind's fields and defaults are those of its statement in the kernel's obligation
+    table (:mod:`verify.kernel.statements`): the kernel reads claims as the parsers write them."""
+    from verify.kernel.statements import REQUIRED, STATEMENTS
+    from verify.verdict import to_jsonable
+
+    statement = STATEMENTS.get(name)
+    if statement is None:
+        raise ValueError(f"claim kind {name!r} has no statement in verify/kernel/statements.py")
+    declared = {f.name: (REQUIRED if f.required else f.default) for f in fields}
+    if list(declared) != list(statement.fields):
+        raise ValueError(f"claim kind {name!r}: fields {list(declared)} differ from its "
+                         f"statement's {list(statement.fields)}")
+    for key, default in declared.items():
+        stated = statement.fields[key]
+        same = stated is default if REQUIRED in (stated, default) else \
+            to_jsonable(stated) == to_jsonable(default)
+        if not same:
+            raise ValueError(f"claim kind {name!r}: field {key!r} defaults to {default!r}, its "
+                             f"statement to {stated!r}")
+
+
+def certificates_of(name: str) -> dict[str, tuple[str, ...]]:
+    """The certificate kinds that may decide each status of the claim kind ``name``."""
+    from verify.kernel.statements import STATEMENTS
+
+    s = STATEMENTS[name]
+    return {"proved": s.proved, "certified": s.certified + s.proved, "refuted": s.refuted}
 
 
 def _paper_modules(leaf: str, packages: Iterable[str]) -> list[str]:
@@ -251,11 +286,55 @@ class Check:
     fn: Callable[..., Verdict]
     timeout: float | None = None
     smoke: dict[str, Any] = field(default_factory=dict)
+    nature: str = "statement"
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "paper": self.paper, "statement": self.statement,
                 "summary": self.summary, "profile": self.profile, "device": self.device,
-                "module": self.module}
+                "module": self.module, "nature": self.nature}
+
+    def claim_fields(self, seed: int, scale: str) -> dict[str, Any]:
+        """What the claim of this check's verdict states besides its instances."""
+        return {**self.describe(), "kind": "check", "seed": seed, "scale": scale}
+
+    def arguments(self, seed: int, device: str, scale: str) -> dict[str, Any]:
+        params = inspect.signature(self.fn).parameters
+        kwargs: dict[str, Any] = {"seed": seed}
+        if "device" in params:
+            kwargs["device"] = device
+        if scale == "smoke":
+            kwargs.update(self.smoke)
+        return kwargs
+
+    @contextlib.contextmanager
+    def context(self, seed: int, scale: str) -> Iterator[None]:
+        """Within it, :class:`~verify.verdict.Instances` builds this check's claim."""
+        from verify import verdict as V
+
+        old = dict(V.CHECK_CONTEXT)
+        V.CHECK_CONTEXT.clear()
+        V.CHECK_CONTEXT.update(self.claim_fields(seed, scale))
+        try:
+            yield
+        finally:
+            V.CHECK_CONTEXT.clear()
+            V.CHECK_CONTEXT.update(old)
+
+    def plan(self, *, seed: int, scale: str = "full", device: str = "cpu"
+             ) -> list[dict[str, Any]]:
+        """The formal instance claims this check states at ``seed`` and ``scale``, generated
+        without deciding them (what ``sharpflat recheck`` compares a stored verdict with)."""
+        from verify import verdict as V
+
+        if V.PLAN is not None:
+            raise RuntimeError("plans do not nest")
+        V.PLAN = []
+        try:
+            with self.context(seed, scale):
+                self.fn(**self.arguments(seed, device, scale))
+            return list(V.PLAN)
+        finally:
+            V.PLAN = None
 
     def run(self, *, seed: int, device: str = "cpu", scale: str = "full") -> Verdict:
         """Run the check in this process; exceptions become ``error`` verdicts.
@@ -264,13 +343,8 @@ class Check:
         test suite)."""
         t0 = time.perf_counter()
         try:
-            params = inspect.signature(self.fn).parameters
-            kwargs: dict[str, Any] = {"seed": seed}
-            if "device" in params:
-                kwargs["device"] = device
-            if scale == "smoke":
-                kwargs.update(self.smoke)
-            verdict = self.fn(**kwargs)
+            with self.context(seed, scale):
+                verdict = self.fn(**self.arguments(seed, device, scale))
             if not isinstance(verdict, Verdict):
                 raise TypeError(f"check {self.id} returned {type(verdict).__name__}, "
                                 "not a Verdict")
@@ -280,7 +354,9 @@ class Check:
             verdict = error_verdict(self.id, "check", exc)
         verdict.id = self.id
         verdict.kind = "check"
-        verdict.claim = {**self.describe(), **verdict.claim}
+        if verdict.status not in (Status.PROVED, Status.CERTIFIED, Status.REFUTED):
+            verdict.claim = {**self.claim_fields(seed, scale), **verdict.claim,
+                             "kind": "check"}
         verdict.seed = seed
         verdict.elapsed = time.perf_counter() - t0
         verdict.versions = versions()
@@ -292,14 +368,19 @@ _CHECKS: dict[str, Check] = {}
 
 def check(id: str, *, paper: str, statement: str, summary: str, profile: str = "quick",
           device: str = "cpu", timeout: float | None = None,
-          smoke: dict[str, Any] | None = None) -> Callable:
+          smoke: dict[str, Any] | None = None, nature: str = "statement") -> Callable:
     """Register ``fn(seed[, device], **smoke) -> Verdict`` as the check ``id``.
 
     ``id`` starts with the paper's short key (``sharp.``, ``filters.``, ``escape.``,
     ``geometry.``, ``xor.``) so that ``sharpflat run --only sharp`` selects a paper. ``smoke``
     holds keyword arguments that make the check tiny (the test suite runs every quick check at
-    that scale and requires a non-error verdict).
+    that scale and requires a non-error verdict). ``nature``: ``statement`` (instances of a
+    theorem, proposition, lemma or derived fact: the expected verdict is proved, a refuted
+    instance is a finding) or ``experiment`` (training runs, sampled frequencies, figures: the
+    verdict is evidence with its intervals and sample sizes).
     """
+    if nature not in NATURES:
+        raise ValueError(f"check {id}: nature must be one of {NATURES}, not {nature!r}")
     if profile not in PROFILES:
         raise ValueError(f"check {id}: profile must be one of {PROFILES}, not {profile!r}")
     if device not in DEVICES:
@@ -313,7 +394,7 @@ def check(id: str, *, paper: str, statement: str, summary: str, profile: str = "
                              f"({existing.module} and {fn.__module__})")
         _CHECKS[id] = Check(id=id, paper=paper, statement=statement, summary=summary,
                             profile=profile, device=device, module=fn.__module__, fn=fn,
-                            timeout=timeout, smoke=dict(smoke or {}))
+                            timeout=timeout, smoke=dict(smoke or {}), nature=nature)
         return fn
 
     return register

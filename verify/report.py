@@ -378,20 +378,39 @@ def _exact_gap(claim: dict[str, Any], cert: dict[str, Any]) -> list | None:
 # --------------------------------------------------------------------------------------------
 
 _Z3_CVC5 = "z3 and cvc5 both answered unsat"
+#: what the re-check of a decided verdict trusts, in words
+TRUST_WORDS = {"exact": "exact: rational and ball arithmetic, SymPy's exact algebra",
+               "solvers": "solver agreement: z3 and cvc5 both refute the negation (not a "
+                          "proof: their nonlinear steps are trusted)",
+               "probabilistic": "probabilistic: a stated confidence computed from recorded "
+                                "numbers"}
 #: certificate kind -> (what it establishes, how the kernel re-checks it)
 CERTIFICATES: dict[str, tuple[str, str]] = {
     "all-of": ("every instance of the conjunction holds", "each part's certificate"),
     "refuted-part": ("one instance of the conjunction is refuted", "that part's certificate"),
     "verdict": ("a decider's verdict on the inner claim, as the statement predicts",
                 "the inner certificate and its status"),
-    "zero": ("the expression is identically zero",
-             "exact expansion, confirmed by ball evaluations at rational points"),
-    "nonzero": ("the expression is not identically zero", "a ball that excludes 0"),
-    "sign": ("the sign relation of a constant", "ball arithmetic, or exact equality"),
-    "signs": ("sign relations of constants", "ball arithmetic, or exact equality"),
-    "smt-unsat": ("a universal statement, by refuting its negation", _Z3_CVC5),
-    "limit": ("the value of a limit", "SymPy's limit and a far-point ball check"),
-    "same-span": ("two lists of polynomials span the same space", "exact ranks over Q"),
+    "exact-zero": ("the expression is identically zero",
+                   "exact expansion or SymPy's simplification, confirmed by balls at rational "
+                   "points"),
+    "nonzero-point": ("the expression does not vanish at a rational point",
+                      "a ball that excludes 0"),
+    "exact-sign": ("relations between constants", "balls, and minimal polynomials for zeros"),
+    "real-roots": ("a statement for every real value of one variable",
+                   "exact real-root isolation of every polynomial in it (cylindrical "
+                   "decomposition of the line)"),
+    "smt-agreement": ("a universal statement, by refuting its negation",
+                      "the negation written from the claim; " + _Z3_CVC5),
+    "counterexample-point": ("a rational point where the statement fails",
+                             "exact evaluation of hypotheses and conclusion"),
+    "sympy-limit": ("the value of a limit", "SymPy's limit and a far-point ball check"),
+    "exact-rank": ("whether two lists of polynomials span the same space",
+                   "exact ranks over Q"),
+    "sharp-univariate": ("f(x) >= f(p) + m |x - p| for every real x (one variable)",
+                         "exact real-root isolation (no solver)"),
+    "filter-set-exact": ("the filter set of the method (equality or containment)",
+                         "the Jury conditions re-derived from numerics.updates; exact real "
+                         "roots in lambda"),
     "sharp-smt": ("f(x) >= f(p) + m ||x - p|| for all x, with the modulus m below",
                   "the case-split queries rebuilt from the claim; " + _Z3_CVC5),
     "point": ("a point where the sharpness inequality fails", "ball arithmetic"),
@@ -577,8 +596,10 @@ def verdict_blocks(v: dict[str, Any], run_id: Any) -> list:
     claim = v.get("claim") or {}
     names = tuple(str(n) for n in claim.get("variables") or ())
     blocks: list = [Group("Statement", statement_blocks(v))]
-    rows = [("status", [Badge(v["status"])]), ("method", [v.get("method", "")]),
-            ("message", [v.get("message") or NO_VALUE])]
+    rows = [("status", [Badge(v["status"])])]
+    if v.get("trust"):
+        rows.append(("trust", [TRUST_WORDS.get(v["trust"], v["trust"])]))
+    rows += [("method", [v.get("method", "")]), ("message", [v.get("message") or NO_VALUE])]
     if v.get("bounds") is not None:
         lo, hi = v["bounds"]
         rows.append(("bounds", [Math(f"[{_num(lo)}, {_num(hi)}]")]))

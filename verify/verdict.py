@@ -17,8 +17,9 @@ error       the input or the program failed (the message says what to try next)
 The invariants that make a verdict sound are enforced once, in :meth:`Verdict.__post_init__`:
 a verdict that breaks them cannot be constructed.
 
-JSON schema (``SCHEMA_VERSION`` = 2; version 1, before certificates, is still read): an object
-with the keys of :data:`VERDICT_FIELDS`.
+JSON schema (``SCHEMA_VERSION`` = 3, which added ``trust``; versions 1 and 2 are still read):
+an object with the keys of :data:`VERDICT_FIELDS`. ``trust`` is the tier the kernel's re-check
+of a decided verdict rests on (``exact``, ``solvers``, ``probabilistic``; null otherwise).
 ``status`` is one of the six strings above; ``bounds`` is ``null`` or ``[lower, upper]``;
 non-finite floats are written as the strings ``"nan"``, ``"inf"``, ``"-inf"``; exact numbers
 (SymPy) are written as strings in SymPy syntax. :data:`VERDICT_JSON_SCHEMA` is the same
@@ -34,7 +35,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Status(str, enum.Enum):
@@ -180,6 +181,7 @@ class Verdict:
     sample_size: int | None = None
     assumptions: list[Assumption] = field(default_factory=list)
     certificate: dict[str, Any] | None = None
+    trust: str | None = None
     elapsed: float | None = None
     seed: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -221,10 +223,14 @@ class Verdict:
                                             "the kernel re-checks")
             from verify import kernel  # local: the kernel is imported when something decides
 
-            ok, reason = kernel.check(self.claim, s.value, self.certificate)
-            if not ok:
+            result = kernel.check_result(self.claim, s.value, self.certificate,
+                                         bounds=self.bounds, confidence=self.confidence)
+            if not result.ok:
                 raise VerdictInvariantError(f"{self.id}: the kernel rejected the certificate "
-                                            f"of this {s.value} verdict: {reason}")
+                                            f"of this {s.value} verdict: {result.reason}")
+            self.trust = result.tier
+        elif not _LOADING:
+            self.trust = None
 
     # -- convenience ------------------------------------------------------------------------
     @property
@@ -298,6 +304,7 @@ VERDICT_JSON_SCHEMA: dict[str, Any] = {
         "confidence": {"type": ["number", "null"]},
         "sample_size": {"type": ["integer", "null"]},
         "certificate": {"type": ["object", "null"]},
+        "trust": {"enum": ["exact", "solvers", "probabilistic", None]},
         "assumptions": {"type": "array", "items": {
             "type": "object", "required": ["name", "holds"],
             "properties": {"name": {"type": "string"}, "holds": {"type": ["boolean", "null"]},
@@ -305,7 +312,7 @@ VERDICT_JSON_SCHEMA: dict[str, Any] = {
         "elapsed": {"type": ["number", "null"]},
         "seed": {"type": ["integer", "null"]},
         "versions": {"type": "object"},
-        "schema_version": {"enum": [1, SCHEMA_VERSION]},
+        "schema_version": {"enum": [1, 2, SCHEMA_VERSION]},
     },
     "additionalProperties": False,
 }
@@ -322,7 +329,7 @@ def validate_verdict_dict(data: Any) -> None:
     for key in VERDICT_JSON_SCHEMA["required"]:
         if key not in data:
             raise ValueError(f"verdict is missing the field {key!r}")
-    if data["schema_version"] not in (1, SCHEMA_VERSION):
+    if data["schema_version"] not in (1, 2, SCHEMA_VERSION):
         raise ValueError(f"verdict schema version {data['schema_version']!r} is not "
                          f"{SCHEMA_VERSION}; re-run with this version of sharpflat")
     if data["status"] not in props["status"]["enum"]:
@@ -331,6 +338,8 @@ def validate_verdict_dict(data: Any) -> None:
              "integer": int, "boolean": bool, "null": type(None)}
     for key, value in data.items():
         spec = props[key]
+        if "enum" in spec and value not in spec["enum"]:
+            raise ValueError(f"verdict field {key!r} is not one of {spec['enum']}: {value!r}")
         allowed = spec.get("type")
         if allowed is None:
             continue
@@ -449,19 +458,35 @@ def _readable(certificate: dict) -> dict:
 
 
 def instance_claim(id: str, statement: str) -> dict[str, Any]:
-    """The claim of one instance of a check: a statement whose certificate is self-contained
-    (the kernel decides the certificate's own statement, the check's code gives its meaning)."""
+    """The claim of one *observation* of a check (numerical; never decided): free text that no
+    certificate can establish. Decided instances are formal claims (:meth:`Instances.claim`)."""
     return {"id": id, "kind": "instance", "statement": statement}
+
+
+#: the registered check under way (set by :meth:`verify.registry.Check.run`): its description,
+#: seed and scale, from which :meth:`Instances.verdict` builds the check's claim
+CHECK_CONTEXT: dict[str, Any] = {}
+#: while a check's instance claims are being generated without deciding them
+#: (:func:`verify.registry.plan_instances`), the list they are recorded in
+PLAN: list[dict[str, Any]] | None = None
+
+
+def _planned(id: str, claim: dict[str, Any]) -> "Verdict":
+    return Verdict(id=id, kind=claim.get("kind") or "instance", status=Status.INCONCLUSIVE,
+                   method="none", message="planned, not decided", claim=claim)
 
 
 class Instances:
     """The instances of one registered check, and the check's verdict built from them.
 
-    Exact instances carry self-contained certificates (an expression that must vanish, a sign,
-    an unsatisfiable SMT text...) or are decider verdicts about real claims; numerical
-    instances carry their sample size and are never refuted (a numerical failure is
+    A decided instance is a *formal claim* (a paper's claim kind, or an exact fact kind such as
+    ``identity``, ``inequalities``, ``forall``) decided by its kind's decider, whose
+    certificate the kernel re-checks against that claim (:meth:`claim`); numerical
+    observations carry their sample size and are never refuted (a numerical disagreement is
     inconclusive). :meth:`verdict` combines them: the status is the weakest of the instances',
-    decided only when the instances' certificates decide it.
+    decided only when their certificates decide it, and the check's claim binds the list of
+    instance claims (their SHA-256), which ``sharpflat recheck`` compares with a fresh
+    generation of the check.
     """
 
     def __init__(self, method: str):
@@ -472,14 +497,70 @@ class Instances:
         self.parts.append(verdict)
         return verdict
 
-    def fact(self, id: str, status: Status, message: str, *, certificate: dict | None = None,
-             method: str = "exact", **kw: Any) -> Verdict:
-        """An exact fact whose status (proved/refuted, or inconclusive when undecided) a
-        certificate-producing function chose; its certificate is self-contained."""
-        d = Decision(instance_claim(id, message))
-        if status in DECIDED:
-            return self.add(d.decided(status, method, message, certificate=certificate, **kw))
-        return self.add(d.inconclusive(method, message, **kw))
+    def claim(self, id: str, claim: Any, want: Status = Status.PROVED, *, seed: int = 0,
+              decide: Callable[[Any], Verdict] | None = None) -> Verdict:
+        """Decide the formal ``claim`` (a :class:`Claim`) and add it as the instance ``id``.
+
+        ``want`` is the status the statement predicts. For proved (or certified) the instance is
+        the claim's own verdict: proved or certified as decided, refuted when the claim is
+        refuted (a finding), evidence or inconclusive otherwise. For refuted the instance is an
+        ``expected-status`` claim wrapping it (see :meth:`expect`). ``decide`` replaces the
+        kind's decider (``claim.check(seed=seed)``); it must not change the claim."""
+        want = Status(want)
+        if want is Status.REFUTED:
+            return self.expect(id, claim, want, seed=seed, decide=decide)
+        described = _described(claim)
+        if PLAN is not None:
+            PLAN.append(described)
+            return _planned(id, described)
+        verdict = _decide(claim, seed, decide, described)
+        if verdict.status is Status.ERROR:        # a failure, never a finding about the claim
+            verdict = Decision(described).inconclusive(
+                verdict.method, f"the decider failed: {verdict.message}")
+        verdict.id = id
+        return self.add(verdict)
+
+    def expect(self, id: str, claim: Any, want: Status, *, seed: int = 0,
+               decide: Callable[[Any], Verdict] | None = None) -> Verdict:
+        """An instance that decides ``claim`` and compares the status with ``want``, the status
+        a statement predicts (a claim of kind ``expected-status``).
+
+        proved when a decided ``want`` came out (the decider's certificate is re-checked as the
+        instance's; certified when the decider certified); refuted only when the decider reached
+        the *opposite decision* (a finding, with the decider's certificate); evidence when an
+        undecided ``want`` (inconclusive) came out; inconclusive otherwise. A budget that ran
+        out, an error or a timeout is never read as the opposite answer."""
+        want = Status(want)
+        inner = _described(claim)
+        outer = {"id": id, "kind": "expected-status", "want": want.value, "claim": inner}
+        if PLAN is not None:
+            PLAN.append(outer)
+            return _planned(id, outer)
+        verdict = _decide(claim, seed, decide, inner)
+        got = verdict.status
+        record = {"verdict": verdict.to_dict()}
+        d = Decision(outer)
+        nested = {"kind": "verdict", "status": got.value, "certificate": verdict.certificate,
+                  "confidence": verdict.confidence}
+        if got is want and want in DECIDED:
+            text = f"{got.value} as the statement predicts: {verdict.message}"
+            if got is Status.CERTIFIED:
+                return self.add(d.certified(verdict.method, text, certificate=nested,
+                                            confidence=verdict.confidence, evidence=record))
+            return self.add(d.proved(verdict.method, text, certificate=nested, evidence=record))
+        opposite = ((want in HOLDS and got is Status.REFUTED)
+                    or (want is Status.REFUTED and got in HOLDS))
+        if opposite:
+            return self.add(d.refuted(verdict.method, f"expected {want.value}, the decider says "
+                                      f"{got.value}: {verdict.message}", certificate=nested,
+                                      counterexample=record, evidence=record))
+        if got is want:
+            return self.add(d.evidence(verdict.method, f"{got.value} as the statement "
+                                       f"predicts: {verdict.message}", sample_size=1,
+                                       evidence=record))
+        return self.add(d.inconclusive(verdict.method, f"expected {want.value}, the decider "
+                                       f"gave {got.value} (no decision either way): "
+                                       f"{verdict.message}", evidence=record))
 
     def observed(self, id: str, ok: bool | None, message: str, *, sample_size: int,
                  method: str = "numerical", **kw: Any) -> Verdict:
@@ -495,60 +576,78 @@ class Instances:
         return self.add(Decision(instance_claim(id, message)).inconclusive(method, message,
                                                                             **kw))
 
-    def expect(self, id: str, verdict: Verdict, want: Status) -> Verdict:
-        """An instance that runs a decider and compares its status with the status a statement
-        predicts (``want``).
-
-        proved when a decided ``want`` came out (the decider's certificate is re-checked as the
-        instance's); refuted only when the decider reached the *opposite decision* (a finding,
-        with the decider's certificate); evidence when an undecided ``want`` (inconclusive)
-        came out; inconclusive otherwise. A budget that ran out, an error or a timeout is never
-        read as the opposite answer.
-        """
-        want = Status(want)
-        got = verdict.status
-        record = {"verdict": verdict.to_dict()}
-        claim = {"id": id, "kind": "expected-status", "want": want.value,
-                 "claim": dict(verdict.claim)}
-        d = Decision(claim)
-        nested = {"kind": "verdict", "status": got.value, "certificate": verdict.certificate}
-        if got is want and want in DECIDED:
-            return self.add(d.proved(verdict.method, f"{got.value} as the statement predicts: "
-                                     f"{verdict.message}", certificate=nested, evidence=record))
-        opposite = ((want in HOLDS and got is Status.REFUTED)
-                    or (want is Status.REFUTED and got in HOLDS))
-        if opposite:
-            return self.add(d.refuted(verdict.method, f"expected {want.value}, the decider says "
-                                      f"{got.value}: {verdict.message}", certificate=nested,
-                                      counterexample=record, evidence=record))
-        if got is want:
-            return self.add(d.evidence(verdict.method, f"{got.value} as the statement "
-                                       f"predicts: {verdict.message}", sample_size=1,
-                                       evidence=record))
-        return self.add(d.inconclusive(verdict.method, f"expected {want.value}, the decider "
-                                       f"gave {got.value} (no decision either way): "
-                                       f"{verdict.message}", evidence=record))
-
     def verdict(self, *, message: str = "", evidence: dict[str, Any] | None = None,
                 method: str | None = None, **extra: Any) -> Verdict:
         """The check's verdict: the conjunction of the instances (see :func:`conjunction`)."""
+        if PLAN is not None:
+            return _planned(CHECK_CONTEXT.get("id") or "check", {"kind": "check"})
         return conjunction(self.parts, method=method or self.method, message=message,
                            evidence=evidence, **extra)
 
 
+def _described(claim: Any) -> dict[str, Any]:
+    """The JSON form of a formal claim with its kind's defaults filled in (what the decider
+    will state)."""
+    if isinstance(claim, Claim):
+        from verify.registry import kind as declared
+
+        for f in declared(claim.kind).fields:
+            if f.default is not None and claim.params.get(f.name) is None:
+                claim.params[f.name] = f.default
+        return claim.describe()
+    if isinstance(claim, Mapping):
+        return dict(claim)
+    raise TypeError(f"an instance is a formal claim, not {type(claim).__name__}")
+
+
+def _decide(claim: Any, seed: int, decide: Callable[[Any], Verdict] | None,
+            described: dict[str, Any]) -> Verdict:
+    verdict = decide(claim) if decide is not None else claim.check(seed=seed)
+    if verdict.claim != described:
+        if verdict.status in DECIDED:
+            raise RuntimeError(f"the decider of {described.get('kind')} changed the claim it "
+                               f"decided: {described} became {verdict.claim}")
+        verdict.claim = dict(described)      # undecided: the instance states the claim as built
+    return verdict
+
+
+def check_claim(parts: Iterable["Verdict"] = (), *, formal: list | None = None
+                ) -> dict[str, Any]:
+    """The claim of the registered check under way: its description, seed and scale, and the
+    SHA-256 of its formal instance claims (``formal``, or those of ``parts``)."""
+    import hashlib
+    import json
+
+    if formal is None:
+        formal = [p.claim for p in parts if p.claim.get("kind") != "instance"]
+    text = json.dumps([dict(c) for c in formal], sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True, allow_nan=False)
+    context = CHECK_CONTEXT or {"id": "check", "paper": "?", "statement": "?",
+                                "profile": "quick", "seed": 0}
+    claim = {"id": context.get("id", "check"), "kind": "check"}
+    for key in ("paper", "statement", "summary", "profile", "device", "module", "nature",
+                "seed", "scale"):
+        if context.get(key) is not None:
+            claim[key] = context[key]
+    claim["instances_sha256"] = hashlib.sha256(text.encode("ascii")).hexdigest()
+    return claim
+
+
 def conjunction(parts: list[Verdict], *, method: str, message: str = "",
-                evidence: dict[str, Any] | None = None, id: str = "check",
-                kind: str = "check", **extra: Any) -> Verdict:
-    """One verdict for the conjunction of ``parts``.
+                evidence: dict[str, Any] | None = None, **extra: Any) -> Verdict:
+    """One verdict for the conjunction of ``parts``, about the check under way.
 
     The status is :func:`weakest` of the parts. A proved or certified conjunction carries the
     certificate ``all-of`` (every part, its claim and certificate); a refuted one ``refuted-part``
-    (the first refuted part). The confidence of a certified conjunction is the union bound
-    1 - sum(1 - c_i), which holds whether or not the parts are independent.
+    (the list of formal instance claims, the index of the first refuted part and that part).
+    The claim is the check's (:func:`check_claim`). The confidence of a certified conjunction is
+    the union bound 1 - sum(1 - c_i), which holds whether or not the parts are independent.
     """
     if not parts:
         raise ValueError("a conjunction of no instances")
     status = weakest(p.status for p in parts)
+    formal = [p.claim for p in parts if p.claim.get("kind") != "instance"]
+    claim = check_claim(formal=formal)
     refuted = next((p for p in parts if p.status is Status.REFUTED), None)
     confs = [p.confidence for p in parts if p.confidence is not None]
     confidence = None
@@ -571,11 +670,14 @@ def conjunction(parts: list[Verdict], *, method: str, message: str = "",
     if status in HOLDS:
         certificate = {"kind": "all-of", "parts": [_part(p) for p in parts]}
     elif status is Status.REFUTED:
-        certificate = {"kind": "refuted-part", "part": _part(refuted)}
-    return Verdict(id=id, kind=kind, status=status, method=method, message=message,
-                   evidence=ev, counterexample=refuted.counterexample if refuted else None,
+        index = next(i for i, c in enumerate(formal) if c is refuted.claim)
+        certificate = {"kind": "refuted-part", "claims": formal, "index": index,
+                       "part": _part(refuted)}
+    return Verdict(id=claim["id"], kind="check", status=status, method=method,
+                   message=message, evidence=ev,
+                   counterexample=refuted.counterexample if refuted else None,
                    confidence=confidence, sample_size=sample_size, certificate=certificate,
-                   claim={"kind": kind}, **extra)
+                   claim=claim, **extra)
 
 
 def _part(v: Verdict) -> dict[str, Any]:

@@ -129,7 +129,7 @@ def test_conjecture_files_keep_their_order(capsys, tmp_path):
 
 
 def test_terminal_tables_fit_the_width_and_cut_only_with_an_ellipsis():
-    rows = [("a-rather-long-claim-identifier", "inconclusive", "interval subdivision with "
+    rows = [("a-rather-long-claim-identifier", "inconclusive", "exact", "interval subdivision with "
              "the mean-value form", "12.34", "word " * 80)]
     for width in (60, 100, 160):
         buf = io.StringIO()

@@ -40,15 +40,17 @@ def rhombus_verdicts():
 
 
 def test_a_decided_verdict_needs_a_certificate_the_kernel_accepts():
-    claim = {"id": "c", "kind": "instance", "statement": "1 = 1"}
+    claim = {"id": "c", "kind": "inequalities", "conditions": ["Eq(1, 1)"]}
     with pytest.raises(VerdictInvariantError, match="needs a certificate"):
-        Verdict(id="c", kind="instance", status=Status.PROVED, method="m", claim=claim)
+        Verdict(id="c", kind="inequalities", status=Status.PROVED, method="m", claim=claim)
     with pytest.raises(VerdictInvariantError, match="rejected"):
-        Decision(claim).proved("m", "1 = 2", certificate={"kind": "zero", "expr": "1 - 2",
-                                                            "variables": []})
-    ok = Decision(claim).proved("m", "1 = 1", certificate={"kind": "zero", "expr": "1 - 1",
-                                                            "variables": []})
-    assert ok.status is Status.PROVED
+        Decision({**claim, "conditions": ["Eq(1, 2)"]}).proved(
+            "m", "1 = 2", certificate={"kind": "exact-sign"})
+    with pytest.raises(VerdictInvariantError, match="rejected"):      # free text is no claim
+        Decision({"id": "c", "kind": "instance", "statement": "1 = 1"}).proved(
+            "m", "1 = 1", certificate={"kind": "exact-sign"})
+    ok = Decision(claim).proved("m", "1 = 1", certificate={"kind": "exact-sign"})
+    assert ok.status is Status.PROVED and ok.trust == "exact"
 
 
 def test_sharp_smt_proof_rejects_an_edited_claim_or_a_flipped_status(rhombus_verdicts):
@@ -94,7 +96,8 @@ def test_tilt_counterexample_checks_the_dual_norm(rhombus_verdicts):
 def test_filter_set_and_stable_point_certificates():
     v = filters.filter_set_claim("nesterov", "1/10", beta="9/10", equals="Interval(0, 95/7)",
                                  contains=[0, 13], id="n").check()
-    assert v.status is Status.PROVED and v.certificate["texts"]
+    assert v.status is Status.PROVED and v.certificate["kind"] == "filter-set-exact"
+    assert v.trust == "exact"
     assert recheck(v)[0]
     assert not recheck(v, claim__equals="Interval(0, 14)")[0]
     assert not recheck(v, claim__contains=["0", "14"])[0]
@@ -147,52 +150,90 @@ def test_conserved_quantity_certificates():
     assert not recheck(v, claim__quantity=str(sp.expand((X.T * X + Y.T * Y)[0, 0])))[0]
 
 
-@pytest.mark.parametrize("cert, status, holds", [
-    ({"kind": "zero", "expr": "(a + 1)**2 - a**2 - 2*a - 1", "variables": ["a"]}, "proved", True),
-    ({"kind": "zero", "expr": "(a + 1)**2 - a**2 - 2*a", "variables": ["a"]}, "proved", False),
-    ({"kind": "zero", "expr": "a**2 - 1", "variables": ["a"], "point": ["3"]}, "refuted", True),
-    ({"kind": "zero", "expr": "a**2 - 1", "variables": ["a"], "point": ["1"]}, "refuted", False),
-    ({"kind": "zero", "expr": "sqrt(a**2) - a", "variables": ["a"],
-      "assume": {"a": "positive"}}, "proved", True),
-    ({"kind": "zero", "expr": "sqrt(a**2) - a", "variables": ["a"]}, "proved", False),
-    ({"kind": "nonzero", "expr": "a**2 - 1", "variables": ["a"], "point": ["3"]}, "proved", True),
-    ({"kind": "sign", "expr": "sqrt(2) - 1414/1000", "relation": ">"}, "proved", True),
-    ({"kind": "sign", "expr": "sqrt(2) - 1415/1000", "relation": ">"}, "proved", False),
-    ({"kind": "sign", "expr": "sqrt(2) - 1415/1000", "relation": ">"}, "refuted", True),
-    ({"kind": "sign", "expr": "sqrt(8) - 2*sqrt(2)", "relation": "=="}, "proved", True),
-    ({"kind": "signs", "facts": [["1", ">"], ["-1", "<"]]}, "proved", True),
-    ({"kind": "signs", "facts": [["1", ">"], ["1", "<"]]}, "proved", False),
-    ({"kind": "limit", "expr": "sin(t)/t", "variables": ["t"], "variable": "t", "to": "0+",
-      "value": "1"}, "proved", True),
-    ({"kind": "limit", "expr": "sin(t)/t", "variables": ["t"], "variable": "t", "to": "0+",
-      "value": "2"}, "proved", False),
-    ({"kind": "smt-unsat", "texts": ["(set-logic QF_NRA)\n(declare-fun a () Real)\n"
-                                     "(assert (< (* a a) 0))\n(check-sat)\n"]}, "proved", True),
-    ({"kind": "smt-unsat", "texts": ["(set-logic QF_NRA)\n(declare-fun a () Real)\n"
-                                     "(assert (< (* a a) 1))\n(check-sat)\n"]}, "proved", False),
-    ({"kind": "same-span", "found": ["a**2 - b**2"], "expected": ["2*b**2 - 2*a**2"],
-      "variables": ["a", "b"]}, "proved", True),
-    ({"kind": "same-span", "found": ["a**2 - b**2"], "expected": ["a**2 + b**2"],
-      "variables": ["a", "b"]}, "proved", False),
-    ({"kind": "no-such-kind"}, "proved", False),
-    ({"kind": "zero", "expr": "__import__('os')", "variables": []}, "proved", False),
+def _fact(kind, **fields):
+    return {"id": "i", "kind": kind, **fields}
+
+
+@pytest.mark.parametrize("claim, status, cert, holds", [
+    (_fact("identically-zero", variables=["a"], expr="(a + 1)**2 - a**2 - 2*a - 1"), "proved",
+     {"kind": "exact-zero"}, True),
+    (_fact("identically-zero", variables=["a"], expr="(a + 1)**2 - a**2 - 2*a"), "proved",
+     {"kind": "exact-zero"}, False),
+    (_fact("identically-zero", variables=["a"], expr="a**2 - 1"), "refuted",
+     {"kind": "nonzero-point", "point": ["3"]}, True),
+    (_fact("identically-zero", variables=["a"], expr="a**2 - 1"), "refuted",
+     {"kind": "nonzero-point", "point": ["1"]}, False),
+    (_fact("identically-zero", variables=["a"], assume={"a": "positive"},
+           expr="sqrt(a**2) - a"), "proved", {"kind": "exact-zero"}, True),
+    (_fact("identically-zero", variables=["a"], expr="sqrt(a**2) - a"), "proved",
+     {"kind": "exact-zero"}, False),
+    (_fact("identically-zero", variables=["a"], assume={"a": "positive"}, expr="a - 1"),
+     "refuted", {"kind": "nonzero-point", "point": ["-3"]}, False),   # breaks the assumption
+    (_fact("inequalities", conditions=["sqrt(2) - 1414/1000 > 0"]), "proved",
+     {"kind": "exact-sign"}, True),
+    (_fact("inequalities", conditions=["sqrt(2) - 1415/1000 > 0"]), "proved",
+     {"kind": "exact-sign"}, False),
+    (_fact("inequalities", conditions=["sqrt(2) - 1415/1000 > 0"]), "refuted",
+     {"kind": "exact-sign", "index": 0}, True),
+    (_fact("inequalities", conditions=["Eq(sqrt(8) - 2*sqrt(2), 0)"]), "proved",
+     {"kind": "exact-sign"}, True),
+    (_fact("inequalities", conditions=["1 > 0", "-1 < 0"]), "proved", {"kind": "exact-sign"},
+     True),
+    (_fact("inequalities", conditions=["1 > 0", "1 < 0"]), "proved", {"kind": "exact-sign"},
+     False),
+    (_fact("limit-equals", variables=["t"], expr="sin(t)/t", variable="t", to="0+", value="1"),
+     "proved", {"kind": "sympy-limit"}, True),
+    (_fact("limit-equals", variables=["t"], expr="sin(t)/t", variable="t", to="0+", value="2"),
+     "proved", {"kind": "sympy-limit"}, False),
+    (_fact("limit-equals", variables=["t"], expr="sin(t)/t", variable="t", to="0+", value="2"),
+     "refuted", {"kind": "sympy-limit"}, True),
+    (_fact("forall", variables=["a"], conclusion="a**2 >= 0"), "proved",
+     {"kind": "real-roots"}, True),
+    (_fact("forall", variables=["a"], conclusion="a**2 >= 1"), "proved",
+     {"kind": "real-roots"}, False),
+    (_fact("forall", variables=["a"], conclusion="a**2 >= 1"), "refuted",
+     {"kind": "real-roots"}, True),
+    (_fact("forall", variables=["a", "b"], conclusion="a**2 + b**2 >= 2*a*b"), "proved",
+     {"kind": "smt-agreement"}, True),
+    (_fact("forall", variables=["a", "b"], conclusion="a**2 + b**2 >= 3*a*b"), "proved",
+     {"kind": "smt-agreement"}, False),
+    (_fact("forall", variables=["a", "b"], conclusion="a**2 + b**2 >= 3*a*b"), "refuted",
+     {"kind": "counterexample-point", "point": ["1", "1"]}, True),
+    (_fact("same-span", found=["a**2 - b**2"], expected=["2*b**2 - 2*a**2"],
+           variables=["a", "b"]), "proved", {"kind": "exact-rank"}, True),
+    (_fact("same-span", found=["a**2 - b**2"], expected=["a**2 + b**2"],
+           variables=["a", "b"]), "proved", {"kind": "exact-rank"}, False),
+    (_fact("inequalities", conditions=["1 > 0"]), "proved", {"kind": "no-such-kind"}, False),
+    (_fact("identically-zero", expr="__import__('os')"), "proved", {"kind": "exact-zero"},
+     False),
+    (_fact("instance", statement="a fact"), "proved", {"kind": "exact-sign"}, False),
 ])
-def test_self_contained_fact_certificates(cert, status, holds):
-    claim = {"id": "i", "kind": "instance", "statement": "a fact"}
+def test_fact_claims(claim, status, cert, holds):
     assert kernel.check(claim, status, cert)[0] is holds
 
 
-def test_probabilistic_bound_is_recomputed_from_its_raw_numbers():
+def test_probabilistic_bound_is_recomputed_from_the_claim_and_its_raw_numbers():
     from verify.kernel.estimates import kw_upper
 
-    cert = {"kind": "kw-bound", "theta_max": 10.0, "theta_min": -1.0, "steps": 60,
-            "dim": 1000, "confidence": 0.95}
-    cert["upper"] = kw_upper(10.0, -1.0, 60, 1000, 0.95)
-    claim = {"kind": "model-certificate", "part": "top-eigenvalues"}
-    assert kernel.check(claim, "certified", cert)[0]
-    assert not kernel.check(claim, "certified", {**cert, "upper": 10.0})[0]
+    cert = {"kind": "kw-bound", "theta_max": 10.0, "theta_min": -1.0, "steps": 60}
+    claim = {"kind": "model-certificate", "model": "m", "part": "top-eigenvalues",
+             "parameters": 1000, "confidence": 0.95}
+    upper = kw_upper(10.0, -1.0, 60, 1000, 0.95)
+    result = kernel.check_result(claim, "certified", cert, bounds=(10.0, upper),
+                                 confidence=0.95)
+    assert result.ok and result.tier == "probabilistic" and result.confidence == 0.95
+    # the verdict may not report more than the certificate establishes
+    assert not kernel.check_result(claim, "certified", cert, bounds=(10.0, 10.01),
+                                   confidence=0.95).ok
+    assert not kernel.check_result(claim, "certified", cert, bounds=(10.0, upper),
+                                   confidence=0.99).ok
     assert not kernel.check(claim, "certified", {**cert, "steps": 2})[0]   # too few steps
     assert not kernel.check(claim, "proved", cert)[0]
+    # the dimension and the confidence are the claim's: a larger dimension widens the bound
+    wider = kw_upper(10.0, -1.0, 60, 10**6, 0.95)
+    assert wider > upper
+    assert not kernel.check_result({**claim, "parameters": 10**6}, "certified", cert,
+                                   bounds=(10.0, upper), confidence=0.95).ok
 
 
 def test_conjunctions_need_every_part_and_refutations_their_part(rhombus_verdicts):
@@ -219,13 +260,17 @@ def test_conjunctions_need_every_part_and_refutations_their_part(rhombus_verdict
 def test_expected_status_instances_recheck_the_decider(rhombus_verdicts):
     from verify.verdict import Instances
 
+    def expect(id, verdict, want):
+        return checks.expect(id, verdict.claim, want, decide=lambda claim: verdict)
+
     checks = Instances("test")
-    p = checks.expect("predicted proved", rhombus_verdicts["proved"], Status.PROVED)
-    r = checks.expect("predicted refuted", rhombus_verdicts["refuted"], Status.REFUTED)
+    p = expect("predicted proved", rhombus_verdicts["proved"], Status.PROVED)
+    r = expect("predicted refuted", rhombus_verdicts["refuted"], Status.REFUTED)
     assert p.status is Status.PROVED and r.status is Status.PROVED
     assert recheck(p)[0] and recheck(r)[0]
     assert not recheck(p, claim__want="refuted")[0]
-    finding = checks.expect("opposite", rhombus_verdicts["refuted"], Status.PROVED)
+    assert not recheck(p, claim__claim__modulus="95/100")[0]
+    finding = expect("opposite", rhombus_verdicts["refuted"], Status.PROVED)
     assert finding.status is Status.REFUTED and recheck(finding)[0]
 
 

@@ -234,8 +234,8 @@ def test_a_non_psd_gram_matrix_with_a_true_identity_is_rejected(sos_verdict):
 def test_the_modulus_claim_accepts_a_sharp_sos_lower_bound(sos_verdict):
     """modulus-exact's lower part may be sharp-sos (kernel rule shared with sharp-smt)."""
     cert = sos_verdict.certificate
-    claim = {**sos_verdict.claim, "kind": "sharpness-modulus",
-             "value": cert["modulus"]}
+    claim = {**{k: v for k, v in sos_verdict.claim.items() if k != "modulus"},
+             "kind": "sharpness-modulus", "value": cert["modulus"]}
     ok, why = kernel.check(claim, "refuted", cert)   # m' > v proved refutes alpha* = v
     assert not ok and "below" in why                  # m' = v: not strictly above
     claim["value"] = str(sp.Rational(cert["modulus"]) / 2)

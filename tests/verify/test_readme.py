@@ -19,8 +19,8 @@ def _rows(console: str) -> dict[str, tuple[str, str]]:
     """item -> (status, method) of the table rows in a console excerpt."""
     rows = {}
     for line in console.splitlines():
-        m = re.match(r"(\S+)\s+(proved|refuted|certified|evidence|inconclusive|error)\s+(.+?)"
-                     r"\s+\d+\.\d\d\s", line)
+        m = re.match(r"(\S+)\s+(proved|refuted|certified|evidence|inconclusive|error)\s+"
+                     r"(?:(?:exact|solvers|probabilistic)\s+)?(.+?)\s+\d+\.\d\d\s", line)
         if m:
             rows[m.group(1)] = (m.group(2), m.group(3))
     return rows

@@ -14,10 +14,10 @@ from verify.verdict import Status, Verdict
 
 
 def verdict(i, status=Status.EVIDENCE):
-    claim = {"id": f"item{i}", "kind": "instance", "statement": "a fact"}
-    extra = ({"counterexample": {"i": i}, "claim": claim, "certificate": {
-        "kind": "zero", "expr": "a - 1", "variables": ["a"], "point": ["2"]}}
-        if status is Status.REFUTED else {"sample_size": 1})
+    claim = {"id": f"item{i}", "kind": "inequalities", "conditions": ["2 - 1 < 0"]}
+    extra = ({"counterexample": {"i": i}, "claim": claim,
+              "certificate": {"kind": "exact-sign", "index": 0}}
+             if status is Status.REFUTED else {"sample_size": 1})
     return Verdict(id=f"item{i}", kind="check", status=status, method="m", **extra)
 
 

@@ -9,10 +9,11 @@ from hypothesis import given, strategies as st
 from verify.verdict import (SCHEMA_VERSION, Assumption, Status, Verdict, VerdictInvariantError,
                             conjunction, to_jsonable, validate_verdict_dict, weakest)
 
-CLAIM = {"id": "c", "kind": "instance", "statement": "a fact"}
-#: the smallest certificates the kernel accepts: 0 = 0 proves, a = 1 fails at a = 2
-HOLDS = {"kind": "zero", "expr": "0", "variables": []}
-FAILS = {"kind": "zero", "expr": "a - 1", "variables": ["a"], "point": ["2"]}
+#: the smallest claims and certificates the kernel accepts: 1 > 0 holds, 1 < 0 fails
+CLAIM = {"id": "c", "kind": "inequalities", "conditions": ["1 > 0"]}
+FALSE_CLAIM = {"id": "c", "kind": "inequalities", "conditions": ["1 < 0"]}
+HOLDS = {"kind": "exact-sign"}
+FAILS = {"kind": "exact-sign", "index": 0}
 
 
 def make(status, **kw):
@@ -20,6 +21,7 @@ def make(status, **kw):
         kw.setdefault("certificate", HOLDS)
     if Status(status) is Status.REFUTED:
         kw.setdefault("certificate", FAILS)
+        kw.setdefault("claim", FALSE_CLAIM)
     kw.setdefault("claim", CLAIM)
     return Verdict(id="c", kind="k", status=status, method="m", **kw)
 
@@ -98,10 +100,12 @@ def test_a_decided_status_needs_a_certificate_of_that_status():
     with pytest.raises(VerdictInvariantError, match="certificate"):
         make(Status.PROVED, certificate=None)
     with pytest.raises(VerdictInvariantError, match="rejected"):
-        make(Status.PROVED, certificate=FAILS)           # a refutation cannot prove
+        make(Status.PROVED, certificate=FAILS, claim=FALSE_CLAIM)   # a false claim
     with pytest.raises(VerdictInvariantError, match="rejected"):
-        make(Status.REFUTED, certificate=HOLDS,          # an identity cannot refute
+        make(Status.REFUTED, certificate=FAILS, claim=CLAIM,        # a true one
              counterexample={"x": 1})
+    with pytest.raises(VerdictInvariantError, match="does not decide"):
+        make(Status.PROVED, certificate={"kind": "real-roots"})     # not declared for it
     assert make(Status.CERTIFIED, confidence=1.0).status is Status.CERTIFIED  # proved => certified
 
 
@@ -128,7 +132,7 @@ def verdicts(draw):
     if status is Status.REFUTED:
         kw["counterexample"] = draw(st.dictionaries(st.text(min_size=1, max_size=5), json_values,
                                                     min_size=1, max_size=3))
-        kw["certificate"], kw["claim"] = FAILS, CLAIM
+        kw["certificate"], kw["claim"] = FAILS, FALSE_CLAIM
     if status in (Status.PROVED, Status.CERTIFIED):
         kw["certificate"], kw["claim"] = HOLDS, CLAIM
     if status is Status.CERTIFIED:
@@ -166,7 +170,8 @@ def test_expected_status_refutes_only_on_the_opposite_decision(got, want, expect
 
     inner = make(got, counterexample={"x": 1} if got is Status.REFUTED else None,
                  confidence=1.0 if got is Status.CERTIFIED else None,
-                 sample_size=10 if got is Status.EVIDENCE else None)
-    out = Instances("test").expect("i", inner, want)
+                 sample_size=10 if got is Status.EVIDENCE else None,
+                 claim=FALSE_CLAIM if got is Status.REFUTED else CLAIM)
+    out = Instances("test").expect("i", inner.claim, want, decide=lambda claim: inner)
     assert out.status is expected
     assert out.evidence["verdict"]["status"] == got.value

@@ -30,65 +30,50 @@ def _flat_claim(f, variables, point, id):
                "minima are (1,1) and (-1,-1), ||d Phi grad tr-bar|| = |2a^2 - 2/a^2|/sqrt(a^2 + "
                "1/a^2) on (a, 1/a)")
 def example_1(seed: int) -> Verdict:
-    from verify.kernel.smt import SmtEncoder
-
     f, (x1, x2) = M.example1()
     checks = Instances("SymPy, z3 and cvc5")
     tr = sp.expand(sum(sp.diff(f, v, 2) for v in (x1, x2)))
-    status, cert = exact.zero_fact(tr - 2 * (x1 ** 2 + x2 ** 2), (x1, x2))
-    checks.fact("trace", status, f"tr Hess f = {tr} = 2(x1^2 + x2^2)", certificate=cert)
+    checks.claim("trace", exact.identity_claim(tr - 2 * (x1 ** 2 + x2 ** 2), (x1, x2),
+                                               id=f"tr Hess f = {tr} = 2(x1^2 + x2^2)"))
     tb = M.normalized_trace(f, (x1, x2))
     grad_tb = M.gradient(tb, (x1, x2))
     # the only critical point of tr-bar is (0, 0), where f = 1 > 0 = min f
-    enc = SmtEncoder((x1, x2))
-    text = enc.script([enc.boolean(sp.Eq(grad_tb[0], 0)), enc.boolean(sp.Eq(grad_tb[1], 0)),
-                       enc.boolean(sp.Or(sp.Ne(x1, 0), sp.Ne(x2, 0)))])
-    status, cert, reason = exact.smt_fact([text])
-    checks.fact("argmin tr-bar off X*: no critical point of tr-bar but (0, 0)", status,
-                f"grad tr-bar = {list(grad_tb)} vanishes only at 0" + (
-                    f" ({reason})" if reason else ""), certificate=cert, method="z3 and cvc5")
-    status, cert = exact.sign_fact(f.subs({x1: 0, x2: 0}) - 1, "==")
-    checks.fact("argmin tr-bar off X*: f(0, 0) = 1 > 0 = min f", status, "f(0, 0) = 1",
-                certificate=cert)
+    checks.claim("argmin tr-bar off X*: no critical point of tr-bar but (0, 0)",
+                 exact.forall_claim(sp.And(sp.Eq(x1, 0), sp.Eq(x2, 0)), (x1, x2),
+                                    hypotheses=[sp.Eq(grad_tb[0], 0), sp.Eq(grad_tb[1], 0)],
+                                    id=f"grad tr-bar = {list(grad_tb)} vanishes only at 0"))
+    checks.claim("argmin tr-bar off X*: f(0, 0) = 1 > 0 = min f",
+                 exact.sign_claim(f.subs({x1: 0, x2: 0}) - 1, "==", id="f(0, 0) = 1"))
     # tr-bar on X* = {(a, 1/a)}: stationary only at a = 1 (a > 0; a < 0 mirrors)
-    a = sp.symbols("a", positive=True)
+    a = sp.symbols("a", real=True)
     on = sp.simplify(tb.subs({x1: a, x2: 1 / a}))
     derivative = sp.diff(on, a)
-    enc = SmtEncoder((a,))
-    text = enc.script([enc.boolean(a > 0), enc.boolean(sp.Eq(derivative, 0)),
-                       enc.boolean(sp.Ne(a, 1))])
-    status, cert, reason = exact.smt_fact([text])
-    checks.fact("tr-bar on X* is stationary only at a = 1", status,
-                f"d/da tr-bar(a, 1/a) = {derivative} vanishes for a > 0 only at a = 1"
-                + (f" ({reason})" if reason else ""), certificate=cert, method="z3 and cvc5")
+    checks.claim("tr-bar on X* is stationary only at a = 1",
+                 exact.forall_claim(sp.Eq(a, 1), (a,),
+                                    hypotheses=[a > 0, sp.Eq(derivative, 0, evaluate=False)],
+                                    id=f"d/da tr-bar(a, 1/a) = {derivative} vanishes for a > 0 "
+                                       "only at a = 1"))
     for pt in ((1, 1), (-1, -1)):
         claim = _flat_claim(f, (x1, x2), pt, f"flat at {pt}")
-        checks.expect(f"flat minimum at {pt}", claim.check(seed=seed), Status.PROVED)
+        checks.claim(f"flat minimum at {pt}", claim, seed=seed)
     # the closed form of ||d Phi grad tr-bar|| on X*, for every a > 0
-    at = {x1: a, x2: 1 / a}
+    ap = sp.symbols("a", positive=True)
+    at = {x1: ap, x2: 1 / ap}
     P = M.tangent_projector(sp.hessian(f, (x1, x2)).subs(at))
     tangential = P * grad_tb.subs(at)
     norm_sq = sp.simplify(sum(c ** 2 for c in tangential))
-    closed_sq = (2 * a ** 2 - 2 / a ** 2) ** 2 / (a ** 2 + a ** -2)
-    status, cert = exact.zero_fact(norm_sq - closed_sq, (a,))
-    checks.fact("closed form", status, f"||d Phi grad tr-bar||^2 = {norm_sq} on (a, 1/a)",
-                certificate=cert)
+    closed_sq = (2 * ap ** 2 - 2 / ap ** 2) ** 2 / (ap ** 2 + ap ** -2)
+    checks.claim("closed form", exact.identity_claim(norm_sq - closed_sq, (ap,),
+                                                     id=f"||d Phi grad tr-bar||^2 = {norm_sq} "
+                                                        "on (a, 1/a)"))
     claim = _flat_claim(f, (x1, x2), (2, sp.Rational(1, 2)), "not flat at (2, 1/2)")
-    verdict = claim.check(seed=seed)
-    checks.expect("(2, 1/2) is not flat", verdict, Status.REFUTED)
-    if verdict.counterexample and "norm" in verdict.counterexample:
-        value = _number(verdict.counterexample["norm"])
-        expected = sp.Rational(15, 2) / sp.sqrt(sp.Rational(17, 4))
-        status, cert = exact.sign_fact(value - expected, "==")
-        checks.fact("(2, 1/2): ||d Phi grad tr-bar|| = 7.5/sqrt(4.25) = 3.6380", status,
-                    f"the decider's norm {value} = {float(value):.4f}", certificate=cert)
+    checks.claim("(2, 1/2) is not flat", claim, Status.REFUTED, seed=seed)
+    value = sp.sqrt(norm_sq.subs(ap, 2))
+    expected = sp.Rational(15, 2) / sp.sqrt(sp.Rational(17, 4))
+    checks.claim("(2, 1/2): ||d Phi grad tr-bar|| = 7.5/sqrt(4.25) = 3.6380",
+                 exact.sign_claim(value - expected, "==",
+                                  id=f"||d Phi grad tr-bar|| at (2, 1/2) = {value}"))
     return checks.verdict()
-
-
-def _number(text: str):
-    from verify.kernel.facts import parse_constant
-
-    return parse_constant(text)
 
 
 @check("escape.limit-map", paper=PAPER, statement="Definition 1, Lemma 6",
@@ -144,22 +129,22 @@ def smoothing_identity(seed: int, samples: int = 20000) -> Verdict:
         drift, rho = M.smoothing_drift(f, vs)
         expected = M.gradient(f, vs) + rho ** 2 / 2 * M.gradient(M.normalized_trace(f, vs), vs)
         diff = (drift - expected).applyfunc(sp.expand)
-        status, cert = exact.zero_fact(sum(e ** 2 for e in diff), (*vs, rho))
-        checks.fact(f"exact: {name}", status, "E grad f(x + rho g) - grad f - rho^2/2 grad "
-                    "tr-bar = 0 identically", certificate=cert)
+        checks.claim(f"exact: {name}",
+                     exact.identity_claim(sum(e ** 2 for e in diff), (*vs, rho),
+                                          id=f"{name}: E grad f(x + rho g) - grad f - rho^2/2 "
+                                             "grad tr-bar = 0"))
     # degree 6: the remainder is O(rho^4) and not zero
     f6 = z[0] ** 6 + z[1] ** 2 * z[2] ** 4
     drift, rho = M.smoothing_drift(f6, z)
     rem = (drift - M.gradient(f6, z) - rho ** 2 / 2 * M.gradient(M.normalized_trace(f6, z), z)
            ).applyfunc(sp.expand)
     low = sum(sp.Poly(e, rho).coeff_monomial(rho ** k) ** 2 for e in rem for k in range(4))
-    status, cert = exact.zero_fact(sp.expand(low), z)
-    checks.fact("exact: degree 6 remainder has no term below rho^4", status,
-                "the coefficients of rho^0..rho^3 of E grad f(x + rho g) - grad f - rho^2/2 grad "
-                "tr-bar vanish", certificate=cert)
-    status, cert = exact.nonzero_fact(sum(e ** 2 for e in rem), (*z, rho))
-    checks.fact("exact: degree 6 remainder is not zero", status,
-                "the remainder does not vanish at a rational point", certificate=cert)
+    checks.claim("exact: degree 6 remainder has no term below rho^4",
+                 exact.identity_claim(sp.expand(low), z, id="degree 6: the coefficients of "
+                                                            "rho^0..rho^3 of the remainder"))
+    checks.claim("exact: degree 6 remainder is not zero",
+                 exact.identity_claim(sum(e ** 2 for e in rem), (*z, rho),
+                                      id="degree 6: the remainder"), Status.REFUTED)
     # Monte Carlo (antithetic pairs cancel the odd terms) on Example 1 at x = (2, 0.7)
     orc = M.numeric_oracles(f1, v1)
     x = np.array([2.0, 0.7])
@@ -195,15 +180,8 @@ def sa_speedup(seed: int) -> Verdict:
         for name, key, want in (("SA/RS", "sa", sp.Integer(d)),
                                 ("full-batch-outer/RS", "sa_full_batch", sp.Rational(d, n))):
             ratio = dr[key] / dr["rs"]
-            value = sp.limit(ratio, rho, 0)
-            same = sp.simplify(value - want) == 0
-            checks.fact(f"n={n}, d={d} at {[str(p) for p in point]}: lim {name} = {want}",
-                        Status.PROVED if same else Status.INCONCLUSIVE,
-                        f"lim_(rho -> 0+) {name} = {value}",
-                        certificate={"kind": "limit", "expr": str(ratio), "variables": ["rho"],
-                                     "assume": {"rho": "positive"}, "variable": "rho",
-                                     "to": "0+", "value": str(want)},
-                        evidence={k: str(v) for k, v in dr.items()})
+            label = f"n={n}, d={d} at {[str(p) for p in point]}: lim {name} = {want}"
+            checks.claim(label, exact.limit_claim(ratio, rho, "0+", want, (rho,), id=label))
     return checks.verdict()
 
 

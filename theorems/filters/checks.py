@@ -50,20 +50,18 @@ def _label(method: str, form: str) -> str:
        "the closed form for symbolic alpha > 0, 0 <= beta < 1, rho > 0 (z3 and cvc5)",
        smoke={"methods": 2})
 def propositions_3_1_3_4(seed: int, methods: int | None = None) -> Verdict:
-    from verify.kernel.smt import SmtEncoder
-
     checks = Instances("z3 and cvc5: equivalence of semialgebraic conditions")
+    lam, alpha, beta, rho = sp.symbols("lam alpha beta rho", real=True)
+    plain = {M.LAM: lam, M.ALPHA: alpha, M.BETA: beta, M.RHO: rho}
     for method, form in METHOD_FORMS[:methods]:
-        cond = M.filter_condition(method, form=form)
-        closed = M.closed_form(method, form)
-        enc = SmtEncoder((M.LAM, M.ALPHA, M.BETA, M.RHO))
-        ranges = [enc.boolean(M.ALPHA > 0), enc.boolean(M.BETA >= 0),
-                  enc.boolean(M.BETA < 1), enc.boolean(M.RHO > 0)]
-        texts = [enc.script(ranges + [enc.boolean(a), enc.boolean(sp.Not(b))])
-                 for a, b in ((cond, closed), (closed, cond))]
-        status, cert, reason = exact.smt_fact(texts)
-        checks.fact(_label(method, form), status, f"derived condition <=> {closed}"
-                    + (f" ({reason})" if reason else ""), certificate=cert, method="z3 and cvc5")
+        cond = M.filter_condition(method, form=form).xreplace(plain)
+        closed = M.closed_form(method, form).xreplace(plain)
+        checks.claim(_label(method, form),
+                     exact.forall_claim(sp.Equivalent(cond, closed, evaluate=False),
+                                        (lam, alpha, beta, rho),
+                                        hypotheses=[alpha > 0, beta >= 0, beta < 1, rho > 0],
+                                        id=f"{_label(method, form)}: derived condition <=> "
+                                           "closed form"))
     return checks.verdict()
 
 
@@ -86,7 +84,7 @@ def threshold_table(seed: int, methods: int | None = None) -> Verdict:
         S = M.filter_set(method, form=form, **h)
         label = _label(method, form)
         claim = filter_set_claim(method, form=form, equals=S, id=f"{label} filter set", **h)
-        checks.expect(f"{label}: the filter set is {S}", claim.check(seed=seed), Status.PROVED)
+        checks.claim(f"{label}: the filter set is {S}", claim, seed=seed)
         bounds = sorted(S.boundary, key=float)
         if len(bounds) != len(expected):
             checks.inconclusive(f"{label}: boundary", f"{len(bounds)} boundary points, the "
@@ -95,9 +93,9 @@ def threshold_table(seed: int, methods: int | None = None) -> Verdict:
         for b, e in zip(bounds, sorted(expected)):
             e_exact = sp.Rational(str(e))
             tol = sp.Rational(1, 1000) * max(1, abs(e_exact))
-            status, cert = exact.sign_fact(sp.Abs(b - e_exact) - tol, "<=")
-            checks.fact(f"{label}: boundary {b} ~ {e}", status,
-                        f"|{b} - {e}| <= {tol} (the table's rounding)", certificate=cert)
+            checks.claim(f"{label}: boundary {b} ~ {e}",
+                         exact.sign_claim(sp.Abs(b - e_exact) - tol, "<=",
+                                          id=f"{label}: |{b} - {e}| <= {tol}"))
     return checks.verdict()
 
 
@@ -190,14 +188,14 @@ def usam_non_minima(seed: int) -> Verdict:
         h = {"rho": rho} if method != "gd" else {}
         multiplier = M.eigen_matrix(M.make_map(method, alpha, None, h.get("rho"), form),
                                     sp.Integer(-30))[0, 0]
-        status, cert = exact.sign_fact(sp.Abs(multiplier) - 1, "<" if stable else ">=")
-        checks.fact(f"{method} ({form}) on -15x^2: x -> {multiplier} x", status,
-                    f"|{multiplier}| {'<' if stable else '>='} 1", certificate=cert,
-                    method="exact map on the quadratic")
+        checks.claim(f"{method} ({form}) on -15x^2: x -> {multiplier} x",
+                     exact.sign_claim(sp.Abs(multiplier) - 1, "<" if stable else ">=",
+                                      id=f"{method} ({form}): |{multiplier}| "
+                                         f"{'<' if stable else '>='} 1"))
         claim = stable_point_claim(method, x**2 - 15 * y**2, (0, 0), alpha, form=form,
                                    variables=(x, y), id=f"{method}-saddle", **h)
-        checks.expect(f"{method} ({form}) stable at the saddle of x^2 - 15y^2: {stable}",
-                      claim.check(seed=seed), Status.PROVED if stable else Status.REFUTED)
+        checks.claim(f"{method} ({form}) stable at the saddle of x^2 - 15y^2: {stable}",
+                     claim, Status.PROVED if stable else Status.REFUTED, seed=seed)
     rng = np.random.default_rng(seed)
     X0 = rng.uniform(-1, 1, size=(100, 2))
 

@@ -34,10 +34,12 @@ def decide_filter_set(claim: Claim) -> Verdict:
         target = p["equals"]
         diff = sp.simplify(sp.Union(sp.Complement(S, target), sp.Complement(target, S)))
         if diff == sp.S.EmptySet:
-            texts = filter_kernel.equality_queries(claim.describe())
-            ok, reason = confirm_unsat(texts)
-            if not ok:
-                unknown.append(f"equals (z3/cvc5: {reason})")
+            exact_route = _exact_equality(claim)
+            if not exact_route:
+                texts = filter_kernel.equality_queries(claim.describe())
+                ok, reason = confirm_unsat(texts)
+                if not ok:
+                    unknown.append(f"equals (z3/cvc5: {reason})")
         else:
             witness = member_of(diff)
             inside = None if witness is None else membership(S, witness)
@@ -66,13 +68,22 @@ def decide_filter_set(claim: Claim) -> Verdict:
                                                  "filter_set": str(S)}, evidence=ev)
     if unknown:
         return d.inconclusive("exact sets", f"could not decide {unknown}", evidence=ev)
-    cert = {"kind": "filter-set-smt"}
-    if "equals" in p:
-        cert["texts"] = filter_kernel.equality_queries(claim.describe())
     parts = [w for w in ("equals",) if w in p] + [f"contains {v}" for v in p.get("contains", ())] \
         + [f"excludes {v}" for v in p.get("excludes", ())]
+    if "equals" not in p or _exact_equality(claim):
+        return d.proved("exact sets; the equality decided exactly at every curvature (real "
+                        "roots)", f"filter set {S}: " + ", ".join(parts),
+                        certificate={"kind": "filter-set-exact"}, evidence=ev)
+    cert = {"kind": "filter-set-smt", "texts": filter_kernel.equality_queries(claim.describe())}
     return d.proved("exact sets; the equality re-checked by z3 and cvc5",
                     f"filter set {S}: " + ", ".join(parts), certificate=cert, evidence=ev)
+
+
+def _exact_equality(claim: Claim) -> bool:
+    """The kernel's exact route for "condition <=> lambda in S" (one variable: real roots)."""
+    from verify.kernel import check
+
+    return check(claim.describe(), "proved", {"kind": "filter-set-exact"})[0]
 
 
 def decide_stable_point(claim: Claim) -> Verdict:

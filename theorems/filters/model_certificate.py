@@ -59,7 +59,7 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
     except CurvatureError as exc:
         raise UsageError(f"{name}: {exc}") from exc
     claim = {"kind": KIND, "model": name, "parameters": op.dim, "examples": op.num_examples,
-             "dtype": str(op.dtype), "device": device}
+             "dtype": str(op.dtype), "device": device, "confidence": confidence}
 
     def part(which: str, **extra: Any) -> Decision:
         return Decision({**claim, "id": f"{name}.{which}", "part": which, **extra})
@@ -127,8 +127,7 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
 def kw_certificate(estimate: Any, dim: int) -> dict[str, Any]:
     """The raw numbers from which the kernel recomputes the probabilistic upper bound."""
     return {"kind": "kw-bound", "theta_max": estimate.ritz_max, "theta_min": estimate.ritz_min,
-            "steps": estimate.steps, "dim": dim, "confidence": estimate.confidence,
-            "upper": estimate.upper_bound, "breakdown": estimate.breakdown,
+            "steps": estimate.steps, "breakdown": estimate.breakdown,
             "residual": estimate.residuals[0]}
 
 
@@ -177,7 +176,7 @@ def _filter_verdict(part: Any, optimizer: str, alpha: Any, beta: Any, rho: Any, 
                 f"the filter {S} of {optimizer}: the optimizer is not linearly stable here"
                 + ("" if near else " (note: not near a critical point)"),
                 certificate={"kind": "eigenvalue-outside-filter", "value": value, "tol": tol,
-                             "residual": res, "recheck": recheck, "flat": flat},
+                             "residual": res, "recheck": recheck},
                 counterexample={label: value, "interval": [value - tol, value + tol],
                                 "rayleigh_rechecked_finite_differences": recheck},
                 assumptions=[critical], evidence=ev)
@@ -192,7 +191,7 @@ def _filter_verdict(part: Any, optimizer: str, alpha: Any, beta: Any, rho: Any, 
         return d.certified(method, message, confidence=confidence, assumptions=[critical],
                            certificate={"kind": "spectrum-in-filter",
                                         "top": kw_certificate(top, dim),
-                                        "bottom": kw_certificate(bottom, dim), "flat": flat},
+                                        "bottom": kw_certificate(bottom, dim)},
                            evidence=ev)
     if inside:
         return d.inconclusive(method, message + "; but the point is not near a critical point, "

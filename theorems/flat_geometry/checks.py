@@ -33,8 +33,8 @@ def _enclosed(checks: Instances, id: str, f, variables, point, r, low, high, see
     for name, value in (("at_most", high), ("at_least", low)):
         claim = K.max_variation_claim(f, point, r, variables=variables, id=f"{id}: {name}",
                                       **{name: value}, **kw)
-        checks.expect(f"{id}: f° {'<=' if name == 'at_most' else '>='} {value}",
-                      claim.check(seed=seed), Status.PROVED)
+        checks.claim(f"{id}: f° {'<=' if name == 'at_most' else '>='} {value}", claim,
+                     seed=seed)
 
 
 def _random_rational_symmetric(rng, n: int):
@@ -197,9 +197,9 @@ def toy_example(seed: int, radii: tuple = tuple(TOY_TABLE),
     a = sp.Symbol("a", real=True)
     checks = Instances("max_variation bounds")
     H = sp.hessian(f, (x1, x2)).subs({x1: a, x2: 0})
-    status, cert = exact.zero_fact(sum((H - sp.diag(0, 2)).applyfunc(lambda e: e ** 2)), (a,))
-    checks.fact("Hessian on the minimizer line", status, f"Hessian at (a, 0) = {H.tolist()} "
-                "for every a: trace 2, lambda_max 2", certificate=cert)
+    checks.claim("Hessian on the minimizer line",
+                 exact.identity_claim(sum((H - sp.diag(0, 2)).applyfunc(lambda e: e ** 2)),
+                                      (a,), id=f"Hessian at (a, 0) = {H.tolist()} = diag(0, 2)"))
     for r in radii:
         for av in points:
             printed = TOY_TABLE[r][av]
@@ -216,7 +216,7 @@ def toy_example(seed: int, radii: tuple = tuple(TOY_TABLE),
             point = (sp.Rational(av), 0)
             claim = K.max_variation_claim(f, point, v + h, variables=(x1, x2), at_least=t,
                                           id=f"dual t={t} a={av}: f°(x, {v + h}) >= {t}")
-            checks.expect(claim.id, claim.check(seed=seed), Status.PROVED)
+            checks.claim(claim.id, claim, seed=seed)
             below = M.max_variation(f, (x1, x2), point, v - sp.Rational(DUAL_GRID_ACCURACY),
                                     seed=seed, stop_below=float(t))
             bound = sp.Rational(repr(below.upper)) if math.isfinite(below.upper) else None
@@ -225,7 +225,7 @@ def toy_example(seed: int, radii: tuple = tuple(TOY_TABLE),
                                               variables=(x1, x2), at_most=bound,
                                               id=f"dual t={t} a={av}: f°(x, d - 1.5e-4) <= "
                                                  f"{float(bound):.6g} < {t}")
-                checks.expect(claim.id, claim.check(seed=seed), Status.PROVED)
+                checks.claim(claim.id, claim, seed=seed)
             else:
                 checks.inconclusive(f"dual t={t} a={av}", f"printed {printed}: f°(x, d - "
                                     f"1.5e-4) is not certified below {t}")
@@ -241,9 +241,9 @@ def toy_example(seed: int, radii: tuple = tuple(TOY_TABLE),
                                                                    Status.REFUTED)):
                 claim = K.flatter_claim(f, x, y, sp.Rational(r), variables=(x1, x2),
                                         id=f"{x} vs {y} at r={r}")
-                checks.expect(f"{'(0,0) flatter than' if want is Status.PROVED else 'not'} "
-                              f"({av},0){' flatter than (0,0)' if want is Status.REFUTED else ''}"
-                              f" at r={r}", claim.check(seed=seed), want)
+                checks.claim(f"{'(0,0) flatter than' if want is Status.PROVED else 'not'} "
+                             f"({av},0){' flatter than (0,0)' if want is Status.REFUTED else ''}"
+                             f" at r={r}", claim, want, seed=seed)
     finding = (f"{len(misrounded)} printed dual distances lie above their rounding of the "
                f"certified distance ({'; '.join(misrounded)}): the dual table is a grid upper "
                "estimate" if misrounded else "all dual entries are correctly rounded")
@@ -252,13 +252,10 @@ def toy_example(seed: int, radii: tuple = tuple(TOY_TABLE),
 
 def _span(checks: Instances, id: str, found, expected, variables, message: str) -> None:
     """An exact instance: the discovered quantities span the expected space (exact ranks)."""
-    from verify.verdict import Status
-
-    cert = {"kind": "same-span", "found": [str(e) for e in found],
-            "expected": [str(e) for e in expected], "variables": [v.name for v in variables]}
-    same = bool(found) and C.same_span(found, expected, tuple(variables))
-    checks.fact(id, Status.PROVED if same else Status.REFUTED if found else Status.INCONCLUSIVE,
-                message, certificate=cert if found else None, method="SymPy exact ranks")
+    if not found:
+        checks.inconclusive(id, f"no quantity found: {message}")
+        return
+    checks.claim(id, exact.same_span_claim(found, expected, variables, id=id))
 
 
 @check("geometry.conserved-quantities", paper=PAPER, statement="matrix factorization (symmetries, "
@@ -278,8 +275,7 @@ def conserved_quantities(seed: int, sizes: tuple = ((2, 2, 1), (2, 3, 2), (3, 2,
         for i, q in enumerate(found):
             claim = K.conserved_quantity_claim(f, q, variables=vs,
                                                id=f"{m}x{n}, k={k}: quantity {i}")
-            checks.expect(f"{m}x{n}, k={k}: {q} is conserved", claim.check(seed=seed),
-                          Status.PROVED)
+            checks.claim(f"{m}x{n}, k={k}: {q} is conserved", claim, seed=seed)
     w = sp.symbols("w1:4", real=True)
     f = (w[0] * w[1] * w[2] - 2) ** 2
     found = C.quadratic_conserved_quantities(f, w)
@@ -288,7 +284,7 @@ def conserved_quantities(seed: int, sizes: tuple = ((2, 2, 1), (2, 3, 2), (3, 2,
           f"found {found}; span = {{w1^2 - w2^2, w2^2 - w3^2}}")
     for q in found:
         claim = K.conserved_quantity_claim(f, q, variables=w, id=f"deep product: {q}")
-        checks.expect(f"deep product: {q} is conserved", claim.check(seed=seed), Status.PROVED)
+        checks.claim(f"deep product: {q} is conserved", claim, seed=seed)
     return checks.verdict()
 
 
@@ -388,17 +384,16 @@ def matrix_factorization(seed: int) -> Verdict:
     def trace(p):  # tr H = m ||Y||^2 + n ||X||^2 with m = 2, n = 3
         return 2 * sum(c ** 2 for c in p[2:]) + 3 * sum(c ** 2 for c in p[:2])
 
-    status, cert = exact.sign_fact(trace(weighted) - trace(balanced), "<")
-    checks.fact(f"g = {g}: the weighted point has the smaller trace", status,
-                f"trace weighted {float(trace(weighted)):.6g} < balanced "
-                f"{float(trace(balanced)):.6g}", certificate=cert)
+    checks.claim(f"g = {g}: the weighted point has the smaller trace",
+                 exact.sign_claim(trace(weighted) - trace(balanced), "<",
+                                  id=f"g = {g}: trace weighted < trace balanced"))
     radius = sp.Rational(1, 1000)
     for a, b, want, label in ((balanced, weighted, Status.PROVED, "balanced flatter than "
                                                                   "weighted"),
                               (weighted, balanced, Status.REFUTED, "weighted not flatter than "
                                                                    "balanced")):
         claim = K.flatter_claim(f, a, b, radius, variables=vs, id=label)
-        checks.expect(f"{label} (certified f°, r = 1/1000)", claim.check(seed=seed), want)
+        checks.claim(f"{label} (certified f°, r = 1/1000)", claim, want, seed=seed)
     return checks.verdict()
 
 

@@ -8,7 +8,6 @@ from verify.verdict import Claim, Decision, Verdict
 
 PAPER = "Josz 2025 (On the geometry of flat minima)"
 M = lazy_import("theorems.flat_geometry.mathematics")
-exact = lazy_import("theorems.exact")
 sp = lazy_import("sympy")
 NORMALIZATIONS = ("none", "r2", "one-plus-f")
 RULES = ("fixed", "all-radii", "ratio-limit")
@@ -68,17 +67,19 @@ def decide_conserved_quantity(claim: Claim, *, seed: int = 0, budget: int | None
     variables = tuple(p["variables"])
     d = Decision(claim)
     product = sp.expand(sum(p["quantity"].diff(v) * p["f"].diff(v) for v in variables))
-    status, cert = exact.zero_fact(product, variables)
-    if status.value == "proved":
+    facts = lazy_import("theorems.facts.kinds")
+    identity = facts.decide_identity(facts.identity(product, variables=variables))
+    if identity.status.value == "proved":
         return d.proved("exact: <grad q, grad f> expands to 0",
                         "q is conserved by the gradient flow of f",
                         certificate={"kind": "conserved"})
-    if status.value == "refuted":
+    if identity.status.value == "refuted":
+        point = identity.certificate["point"]
         return d.refuted("exact evaluation at a rational point",
-                         f"<grad q, grad f> does not vanish at {cert['point']}: q changes "
+                         f"<grad q, grad f> does not vanish at {point}: q changes "
                          "along the gradient flow",
-                         certificate={"kind": "conserved-witness", "point": cert["point"]},
-                         counterexample={"point": cert["point"], "product": str(product)})
+                         certificate={"kind": "conserved-witness", "point": point},
+                         counterexample={"point": point, "product": str(product)})
     return d.inconclusive("SymPy", f"<grad q, grad f> = {product} was not shown zero and no "
                           "rational witness was found")
 

@@ -67,9 +67,9 @@ def _round(x, *, up: bool, digits: int = 6):
 def _decide(checks: Instances, net, at_most, want: Status, id: str, seed: int,
             upper=None) -> Verdict:
     claim = M.claim_for(net, at_most, id)
-    verdict = M.decide_lipschitz(net, at_most, claim=claim.describe(), seed=seed, upper=upper)
-    checks.expect(id, verdict, want)
-    return verdict
+    return checks.claim(id, claim, want, seed=seed,
+                        decide=lambda c: M.decide_lipschitz(net, at_most, claim=c.describe(),
+                                                            seed=seed, upper=upper))
 
 
 @check("networks.lipschitz", paper=PAPER, statement="LipSDP-Neuron (Theorem 2)",

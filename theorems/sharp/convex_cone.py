@@ -56,6 +56,9 @@ def violation_point(problem: SharpProblem, h: Sequence[Fraction], m: sp.Expr
     for k in range(0, 16):
         t = sp.Rational(1, 10**k)
         x = tuple(p + t * _q(c) for p, c in zip(problem.point, h))
+        if not all(c.is_Rational for c in x):      # an irrational point: a rational x near it
+            x = tuple(sp.nsimplify(sp.Float(sp.N(c, 40), 40), rational=True,
+                                   tolerance=float(t) * 1e-6) for c in x)
         try:
             gap = problem.gap_ball(x, m)
         except (ValueError, ZeroDivisionError):

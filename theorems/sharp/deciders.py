@@ -41,7 +41,7 @@ from theorems.sharp.problem import (SharpProblem, directional_limits, search_wor
 from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
 from verify.kernel import sharp as sharp_kernel
 from verify.kernel.smt import confirm_unsat
-from theorems.sharp import convex_cone, kinds, sos_case
+from theorems.sharp import convex_cone, kinds, line_case, sos_case
 from theorems.sharp.tilted import tilt_beats_point, tilted_cross_check
 from verify.verdict import Assumption, Decision, Status, Verdict
 
@@ -76,23 +76,33 @@ def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = No
     SOS path of :mod:`theorems.sharp.sos_case`, in the order that module chooses."""
     m = exact_number(m, "modulus")
     budget = budget if budget is not None else Budget(DEFAULT_BUDGET)
-    return sos_case.prove(problem, m, lambda: _prove_z3(problem, m, budget))
+    if problem.dim == 1:
+        outcome = line_case.prove(problem, m)
+        if outcome is not None:
+            return outcome
+    return sos_case.prove(problem, m, lambda confirm=True: _prove_z3(problem, m, budget,
+                                                                     confirm=confirm))
 
 
-def _prove_z3(problem: SharpProblem, m: sp.Expr, budget: Budget) -> SharpOutcome:
+def _prove_z3(problem: SharpProblem, m: sp.Expr, budget: Budget, *, confirm: bool = True
+              ) -> SharpOutcome:
+    """z3 on the kernel's texts; with ``confirm=False`` an all-unsat answer comes back as
+    "unconfirmed" (cvc5 not asked yet)."""
     if m.is_Rational:
-        return _prove_rational(problem, m, budget=budget)
+        return _prove_rational(problem, m, budget=budget, confirm=confirm)
     m_hi = simple_rational_beside(m, +1)
-    first = _prove_rational(problem, m_hi, budget=budget.share(max(1, budget.left // 3)))
-    if first.answer == "holds":
+    first = _prove_rational(problem, m_hi, budget=budget.share(max(1, budget.left // 3)),
+                            confirm=confirm)
+    if first.answer in ("holds", "unconfirmed"):
         first.detail += f" (with the rational {m_hi} >= {m})"
         return first
     # the modulus itself, an algebraic number encoded by its minimal polynomial
-    return _prove_rational(problem, m, budget=budget)
+    return _prove_rational(problem, m, budget=budget, confirm=confirm)
 
 
 def _prove_rational(problem: SharpProblem, m: sp.Expr, *, budget: Budget,
-                    recheck_with: sp.Expr | None = None) -> SharpOutcome:
+                    recheck_with: sp.Expr | None = None, confirm: bool = True
+                    ) -> SharpOutcome:
     """One modulus (rational, or algebraic through its minimal polynomial)."""
     t0 = time.perf_counter()
     try:
@@ -112,6 +122,9 @@ def _prove_rational(problem: SharpProblem, m: sp.Expr, *, budget: Budget,
     seconds = time.perf_counter() - t0
     if unknown:
         return SharpOutcome("unknown", f"z3 returned unknown ({unknown})", seconds=seconds)
+    if not confirm:
+        return SharpOutcome("unconfirmed", f"z3 refuted all {len(texts)} cases (cvc5 not "
+                            "asked yet)", seconds=seconds)
     ok, reason = confirm_unsat(texts)
     if not ok:
         return SharpOutcome("unknown", f"z3 refuted every case but the kernel did not confirm: "

@@ -9,7 +9,9 @@ nothing (it is not a counterexample): z3 is then asked, as before.
 
 Order (:func:`prove`): z3 first on small problems (at most :data:`Z3_FIRST_DIM` variables and
 pieces of degree at most :data:`Z3_FIRST_DEGREE`), where it is quick and also finds
-counterexamples; the SOS search first on the others, where z3's case split and nlsat grow fast
+counterexamples, and when z3 refutes every case the SOS search for an exact certificate before
+cvc5 is asked to agree (an exact certificate is preferred to solver agreement); the SOS search
+first on the others, where z3's case split and nlsat grow fast
 (and cvc5's confirmation of z3's unsat answers with them), with z3 after it when it fails.
 Both are bounded by deterministic budgets (z3's resource units,
 :class:`theorems.psatz.PsatzBudget`), never seconds. :func:`use_sos` switches the path off
@@ -124,12 +126,18 @@ def prove(problem: Any, m: sp.Expr, z3: Callable[[], Any]) -> Any:
             return sos
         outcome = z3()
     else:
-        outcome = z3()
-        if outcome.answer in ("holds", "violated"):
+        # z3 alone first (quick, and it finds counterexamples); when it refutes every case the
+        # exact SOS certificate is preferred to solver agreement, which cvc5 then never needs
+        outcome = z3(confirm=False)
+        if outcome.answer == "violated":
             return outcome
         sos = prove_sos(problem, m)
         if sos.answer == "holds":
             return sos
+        if outcome.answer == "unconfirmed":
+            outcome = z3()
+        elif outcome.answer == "holds":
+            return outcome
     if outcome.answer not in ("holds", "violated"):
         outcome.detail = f"{outcome.detail}; {sos.detail}" if outcome.detail else sos.detail
     outcome.seconds += sos.seconds

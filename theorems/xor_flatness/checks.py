@@ -66,18 +66,14 @@ def _exact_instances(checks: Instances, label: str, net, Xi, d: int, n: int, bia
     """The exact trace and test error of an exact two-layer construction, with the signs of
     every pre-activation they rest on."""
     trace = X_.lemma41_trace(net, Xi, bias=bias)
-    status, cert = exact.sign_fact(trace - bound, "==")
-    checks.fact(f"{label}: Lemma 4.1 trace = {bound}", status, f"(2/n) sum ||grad f(x_i)||^2 "
-                f"at the explicit weights is {trace} exactly", certificate=cert,
-                method="SymPy at the explicit weights")
+    checks.claim(f"{label}: Lemma 4.1 trace = {bound}",
+                 exact.sign_claim(trace - bound, "==", id=f"{label}: trace {trace} = {bound}"))
     wrong, total = X_.cube_errors(net, d)
-    status, cert = exact.sign_fact(sp.Rational(wrong, total) - expected_error, "==")
-    checks.fact(f"{label}: test error = {expected_error}", status, f"{wrong} of the {total} "
-                f"points of {{-1,1}}^{d} are misclassified (output 0 counts as an error)",
-                certificate=cert, method="exact enumeration")
-    status, cert = exact.signs_fact(net.sign_facts())
-    checks.fact(f"{label}: the relu signs used above", status, f"{len(net.sign_facts())} "
-                "distinct pre-activations, each sign decided exactly", certificate=cert)
+    checks.claim(f"{label}: test error = {expected_error}",
+                 exact.sign_claim(sp.Rational(wrong, total) - expected_error, "==",
+                                  id=f"{label}: {wrong}/{total} = {expected_error}"))
+    checks.claim(f"{label}: the relu signs used above",
+                 exact.signs_claim(net.sign_facts(), id=f"{label}: relu signs"))
 
 
 @check("xor.flattest-constructions", paper=PAPER, statement="eqs. 2-4, Theorem 4.1, "

@@ -39,7 +39,9 @@ def arb_eval(expr: sp.Basic, point: Mapping[sp.Symbol, Any] | None = None) -> fl
     flint.ctx.prec = ARB_PRECISION
     try:
         point = dict(point or {})
-        out = arb_compile(expr, list(point))([flint.arb(to_fmpq(v)) for v in point.values()])
+        balls = [flint.arb(to_fmpq(v)) if sp.sympify(v).is_Rational else arb_eval(v)
+                 for v in point.values()]           # an exact constant: its own ball
+        out = arb_compile(expr, list(point))(balls)
         if not out.is_finite():
             raise ValueError(f"{expr} is not finite at {dict(point or {})}")
         return out

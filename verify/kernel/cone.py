@@ -583,10 +583,15 @@ def analyze(claim: Mapping[str, Any]) -> tuple[Problem, Cone]:
 def _analyze(f: str, variables: tuple, point: tuple, norm: str) -> tuple[Problem, Cone]:
     problem = Problem({"f": f, "variables": list(variables), "point": list(point),
                        "norm": norm}, evaluate_extrema=False)
-    if not all(c.is_Rational for c in problem.point):
-        raise NotRecognised("the point is not rational")
-    p = [Fraction(int(c.p), int(c.q)) for c in problem.point]
-    info = Analysis(problem.variables, p).info(problem.f)
+    f_at = problem.f
+    if all(c.is_Rational for c in problem.point):
+        p = [Fraction(int(c.p), int(c.q)) for c in problem.point]
+    else:
+        # an irrational point: f(p + u) as a function of u at 0 (the same cone, the same
+        # convexity); recognised when the irrational constants cancel in the shift
+        f_at = problem.f.xreplace({v: v + c for v, c in zip(problem.variables, problem.point)})
+        p = [Fraction(0)] * len(problem.variables)
+    info = Analysis(problem.variables, p).info(f_at)
     if info.curv not in ("convex", "affine"):
         raise NotRecognised("f is not shown convex")
     return problem, Cone(info.form, len(p))

@@ -3,16 +3,20 @@
 The kernel cannot re-run a network; it re-derives every bound from the raw numbers stored in
 the certificate, with its own formulas, and decides exactly what can be decided exactly:
 
-* ``kw-bound`` ``{theta_max, theta_min, steps, dim, confidence, upper, breakdown?,
-  residual?}``: an upper bound of
-  lambda_max valid with probability >= confidence after ``steps`` Lanczos steps from a random
-  start (Kuczynski and Wozniakowski 1992, Theorem 4.2, applied to H and -H): the stored
-  ``upper`` must be at least the bound recomputed here. Certifies ``model-certificate`` claims
-  of part ``top-eigenvalues`` (status certified, with that confidence).
-* ``spectrum-in-filter`` ``{top, bottom, flat}``: two kw-bounds enclose the spectrum in
+The claim states the dimension (``parameters``), the ``confidence`` and the flat band
+(``flat_tolerance``); the certificates carry only the raw numbers of the runs.
+
+* ``kw-bound`` ``{theta_max, theta_min, steps, breakdown?, residual?}``: an upper bound of
+  lambda_max valid with probability >= the claim's confidence after ``steps`` Lanczos steps from
+  a random start (Kuczynski and Wozniakowski 1992, Theorem 4.2, applied to H and -H),
+  recomputed here; the verdict's bounds must contain [theta_max, that bound] and its confidence
+  must not exceed the claim's. Certifies ``model-certificate`` claims of part
+  ``top-eigenvalues``.
+* ``spectrum-in-filter`` ``{top, bottom}``: two kw-bounds enclose the spectrum in
   [lambda_min_low, lambda_max_up] (probability >= 1 - the two failure probabilities); outside
-  the flat band [-flat, flat] that interval lies in the optimizer's filter set, decided by z3
-  and cvc5 on the kernel's own closed-disk conditions. Certifies part ``filter``.
+  the flat band that interval lies in the optimizer's filter set, decided exactly by
+  :mod:`verify.kernel.univariate` on the kernel's own closed-disk conditions. Certifies part
+  ``filter``.
 * ``eigenvalue-outside-filter`` ``{value, tol, residual, recheck}``: an eigenvalue estimate
   whose interval [value - tol, value + tol] (tol >= its Lanczos residual) misses the filter
   set, decided exactly, and whose Rayleigh quotient was recomputed through an independent
@@ -27,8 +31,7 @@ from typing import Mapping
 
 import sympy as sp
 
-from verify.kernel import checker, require
-from verify.kernel.smt import SmtEncoder, confirm_unsat
+from verify.kernel import checker, establishes, require
 
 
 def kw_upper(theta_max: float, theta_min: float, steps: int, dim: int, confidence: float
@@ -45,26 +48,54 @@ def kw_upper(theta_max: float, theta_min: float, steps: int, dim: int, confidenc
     return theta_max + eps * max(theta_max - theta_min, 0.0) / (1 - 2 * eps)
 
 
-def _kw(cert: Mapping) -> tuple[bool, str, float, float]:
-    upper = float(cert["upper"])
+def _confidence(claim: Mapping) -> float:
+    c = float(claim["confidence"])
+    if not 0 < c < 1:
+        raise ValueError("the claim's confidence must lie in (0, 1)")
+    return c
+
+
+def _dimension(claim: Mapping) -> int:
+    dim = claim["parameters"]
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError("the claim's number of parameters must be a positive integer")
+    return dim
+
+
+def kw_bound(cert: Mapping, claim: Mapping) -> tuple[float, float]:
+    """(the Rayleigh lower end theta_max, the upper bound of lambda_max valid with the claim's
+    confidence) recomputed from the raw Lanczos numbers of ``cert``, the claim's dimension and
+    confidence. The raw numbers are trusted as measured (tier probabilistic)."""
+    from verify.kernel import uses
+
+    uses("probabilistic", "Lanczos Ritz values trusted as measured")
+    theta_max, theta_min = float(cert["theta_max"]), float(cert["theta_min"])
+    if not (math.isfinite(theta_max) and math.isfinite(theta_min) and theta_min <= theta_max):
+        raise ValueError("the Ritz values must be finite, theta_min <= theta_max")
     if cert.get("breakdown"):  # an invariant Krylov subspace: a Ritz value plus its residual
-        recomputed = float(cert["theta_max"]) + float(cert["residual"])
+        residual = float(cert["residual"])
+        if not (math.isfinite(residual) and residual >= 0):
+            raise ValueError("the residual must be finite and >= 0")
+        upper = theta_max + residual
     else:
-        recomputed = kw_upper(float(cert["theta_max"]), float(cert["theta_min"]),
-                              int(cert["steps"]), int(cert["dim"]), float(cert["confidence"]))
-    # the stored bound must agree with the kernel's to rounding; what the kernel goes on with
-    # is the larger of the two, so that rounding never narrows the enclosure
-    ok = math.isfinite(upper) and upper >= recomputed - 1e-12 * abs(recomputed)
-    return ok, "" if ok else f"the upper bound {upper} is below the recomputed {recomputed}", \
-        max(upper, recomputed), float(cert["confidence"])
+        steps = cert["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int):
+            raise ValueError("steps is an integer")
+        upper = kw_upper(theta_max, theta_min, steps, _dimension(claim), _confidence(claim))
+    if not math.isfinite(upper):
+        raise ValueError("too few Lanczos steps for a finite bound at this confidence")
+    return theta_max, upper
 
 
 @checker("kw-bound")
 def _check_kw(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
-    if claim.get("kind") != "model-certificate" or claim.get("part") != "top-eigenvalues":
+    """lambda_max lies in [theta_max, upper] with probability >= the claim's confidence: the
+    verdict's bounds must contain that interval and its confidence must not exceed the claim's."""
+    if claim.get("part") != "top-eigenvalues" or status != "certified":
         return False, "a kw-bound certifies the top eigenvalues of a model certificate"
-    ok, reason, _, _ = _kw(cert)
-    return require(ok and status == "certified", reason or "a probabilistic bound certifies")
+    lower, upper = kw_bound(cert, claim)
+    establishes(confidence=_confidence(claim), bounds=(lower, upper))
+    return True, ""
 
 
 def _filter_condition(claim: Mapping) -> sp.Basic:
@@ -75,45 +106,57 @@ def _filter_condition(claim: Mapping) -> sp.Basic:
     return filter_condition(hyper, LAM)
 
 
+def _flat(claim: Mapping) -> sp.Rational:
+    flat = sp.Rational(str(claim["flat_tolerance"]))
+    if flat < 0:
+        raise ValueError("the flat tolerance is >= 0")
+    return flat
+
+
 @checker("spectrum-in-filter")
 def _check_spectrum(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    """Two kw-bounds (H and -H) enclose the spectrum in [lambda_min_low, lambda_max_up] with
+    probability >= 1 - 2 (1 - confidence); outside the claim's flat band that interval lies in
+    the filter set, decided exactly (:mod:`verify.kernel.univariate`)."""
     from verify.kernel.filters import LAM
+    from verify.kernel.univariate import decide
 
-    if claim.get("kind") != "model-certificate" or claim.get("part") != "filter" or \
-            status != "certified":
+    if claim.get("part") != "filter" or status != "certified":
         return False, "spectrum-in-filter certifies the filter part of a model certificate"
-    ok_top, reason, upper, _ = _kw(cert["top"])
-    ok_bottom, reason_b, neg_lower, _ = _kw(cert["bottom"])
-    if not (ok_top and ok_bottom):
-        return False, reason or reason_b
-    lower = -neg_lower
-    flat = sp.Rational(str(cert["flat"]))
-    lo, hi = sp.Rational(repr(lower)), sp.Rational(repr(upper))
-    cond = _filter_condition(claim)
-    enc = SmtEncoder((LAM,))
-    text = enc.script([enc.boolean(sp.And(LAM >= lo, LAM <= hi)),
-                       enc.boolean(sp.Or(LAM < -flat, LAM > flat)),
-                       enc.boolean(sp.Not(cond))])
-    return confirm_unsat([text])
+    _, upper = kw_bound(cert["top"], claim)
+    _, neg_lower = kw_bound(cert["bottom"], claim)
+    lo, hi = sp.Rational(repr(-neg_lower)), sp.Rational(repr(upper))
+    flat = _flat(claim)
+    inside = sp.And(LAM >= lo, LAM <= hi, sp.Or(LAM < -flat, LAM > flat))
+    result = decide(sp.Implies(inside, _filter_condition(claim)), LAM)
+    if not result.holds:
+        return False, f"the enclosure leaves the filter set at lambda = {result.witness.text()}"
+    establishes(confidence=max(1e-12, 1 - 2 * (1 - _confidence(claim))))
+    return True, ""
 
 
 @checker("eigenvalue-outside-filter")
 def _check_outside(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    """An eigenvalue estimate whose interval [value - tol, value + tol] (tol >= its residual, the
+    independent re-check within tol) misses the flat band and the filter set, decided exactly;
+    the measured numbers are trusted as measured."""
+    from verify.kernel import uses
     from verify.kernel.filters import LAM
+    from verify.kernel.univariate import decide
 
-    if claim.get("kind") != "model-certificate" or claim.get("part") != "filter" or \
-            status != "refuted":
+    if claim.get("part") != "filter" or status != "refuted":
         return False, "an eigenvalue outside the filter refutes the filter part"
+    uses("probabilistic", "an eigenvalue estimate trusted as measured")
     value, tol = float(cert["value"]), float(cert["tol"])
+    if not all(math.isfinite(v) for v in (value, tol, float(cert["residual"]),
+                                          float(cert["recheck"]))):
+        return False, "the measured numbers must be finite"
     if not (tol >= float(cert["residual"]) and abs(float(cert["recheck"]) - value) <= tol):
         return False, "the interval is narrower than the residual, or the re-check disagrees"
-    flat = sp.Rational(str(cert.get("flat", 0)))
+    flat = _flat(claim)
     lo, hi = sp.Rational(repr(value - tol)), sp.Rational(repr(value + tol))
     if not (lo > flat or hi < -flat):
         return False, "the eigenvalue interval meets the flat band"
-    cond = _filter_condition(claim)
-    enc = SmtEncoder((LAM,))
-    text = enc.script([enc.boolean(sp.And(LAM >= lo, LAM <= hi)), enc.boolean(cond)])
-    return confirm_unsat([text])
-
-
+    result = decide(sp.Implies(sp.And(LAM >= lo, LAM <= hi), sp.Not(_filter_condition(claim))),
+                    LAM)
+    return require(result.holds, "the eigenvalue interval meets the filter set")

@@ -8,7 +8,9 @@ Jury conditions, written out for characteristic polynomials of degree 1 and 2; h
 are not checked, so a claim about them cannot be decided).
 
 * ``filter-set`` ``{method, alpha, beta?, rho?, variant?; equals?, contains?, excludes?}``:
-  proved by ``filter-set-smt`` ``{texts}``: for ``equals`` S, the SMT-LIB2 texts of "some lambda
+  proved by ``filter-set-exact`` ``{}``: "condition <=> lambda in S" decided at every lambda by
+  the exact decision procedure of :mod:`verify.kernel.univariate` (numeric hyperparameters,
+  rational or algebraic), or by ``filter-set-smt`` ``{texts}``: for ``equals`` S, the SMT-LIB2 texts of "some lambda
   satisfies the condition but is not in S, or is in S but does not" (regenerated here and
   compared), refuted by z3 and cvc5; each ``contains``/``excludes`` value is decided here
   exactly. Refuted by ``filter-witness`` ``{lambda}``: the condition and the membership in S
@@ -133,15 +135,39 @@ def _statements(claim: Mapping[str, Any]) -> list[tuple[str, Any, bool]]:
     return out
 
 
-@checker("filter-set-smt")
-def _check_filter_set(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
-    if claim.get("kind") != "filter-set" or status != "proved":
-        return False, "a filter-set-smt certificate proves a filter-set claim"
-    cond = filter_condition(claim)
+def _members_hold(claim: Mapping, cond: Any) -> tuple[bool, str]:
     for what, lam, member in _statements(claim):
         inside = decide_boolean(cond, {LAM: lam})
         if inside is not member:
             return False, f"{what}: the filter condition at lambda = {lam} is {inside}"
+    return True, ""
+
+
+@checker("filter-set-exact")
+def _check_filter_set_exact(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    """The filter set equals S: "condition <=> lambda in S" at every real lambda, decided
+    exactly by the cylindrical decomposition of the line (:mod:`verify.kernel.univariate`)."""
+    from verify.kernel.univariate import decide
+
+    if status != "proved":
+        return False, "filter-set-exact proves"
+    cond = filter_condition(claim)
+    ok, reason = _members_hold(claim, cond)
+    if not ok or claim.get("equals") is None:
+        return ok, reason
+    result = decide(sp.Equivalent(cond, set_relation(claim["equals"])), LAM)
+    return require(result.holds, f"the filter condition and the set differ at lambda = "
+                                 f"{result.witness.text() if result.witness else '?'}")
+
+
+@checker("filter-set-smt")
+def _check_filter_set(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    if status != "proved":
+        return False, "a filter-set-smt certificate proves a filter-set claim"
+    cond = filter_condition(claim)
+    ok, reason = _members_hold(claim, cond)
+    if not ok:
+        return ok, reason
     if claim.get("equals") is not None:
         texts = equality_queries(claim)
         if list(cert.get("texts") or []) != texts:

@@ -492,11 +492,14 @@ def _check_flatter(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, st
         else:
             return False, "the leading coefficients overlap"
         return require(x_smaller == (status == "proved"), "the leading orders say otherwise")
-    radius = cert.get("radius", claim["radius"])
-    if kind == "flatter-radius" and (rule != "all-radii" or status != "refuted" or
-                                     not 0 < parse_constant(radius) <= parse_constant(
-                                         claim["radius"])):
-        return False, "a radius in (0, r] refutes the all-radii rule"
+    # the radius is the claim's, except for the witness radius in (0, r] at which a refutation
+    # of the all-radii rule compares the two points
+    radius = claim["radius"]
+    if kind == "flatter-radius":
+        radius = cert["radius"]
+        if rule != "all-radii" or status != "refuted" or \
+                not 0 < parse_constant(radius) <= parse_constant(claim["radius"]):
+            return False, "a radius in (0, r] refutes the all-radii rule"
     if kind == "flatter-fixed" and rule != "fixed":
         return False, "the fixed-radius comparison decides the fixed rule"
     px = problem_from_claim(claim, "x", radius)

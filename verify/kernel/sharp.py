@@ -6,7 +6,9 @@ For a claim ``{f, variables, point, norm}`` the kernel itself writes what must h
   proved by ``sharp-smt`` ``{modulus m' >= m, texts}``: the negation for m', case-split on the
   kinks of f, in SMT-LIB2 (:func:`sharp_queries`, regenerated here and compared), refuted by z3
   and cvc5, or by ``sharp-sos`` ``{modulus m' >= m, cases}``: Positivstellensatz certificates
-  of the lifted polar statement (:mod:`verify.kernel.sos`), accepted wherever sharp-smt is;
+  of the lifted polar statement (:mod:`verify.kernel.sos`), accepted wherever sharp-smt is,
+  or, for f of one variable, by ``sharp-univariate`` ``{modulus m' >= m}``: decided exactly by
+  :mod:`verify.kernel.univariate` (no SMT);
   refuted by ``point`` ``{x}``: f(x) - f(p) - m ||x - p|| < 0 in ball arithmetic.
 * ``sharpness-modulus`` (value v): alpha* = v. proved by ``modulus-exact`` ``{lower, upper}``:
   ``lower`` a ``sharp-smt`` certificate for some m' >= v (so alpha* >= v) and ``upper`` a
@@ -126,11 +128,14 @@ def _sharp_smt(claim: Mapping, cert: Mapping, at_least: sp.Expr, strict: bool = 
                ) -> tuple[bool, str]:
     """``cert`` (sharp-smt, or sharp-sos: :mod:`verify.kernel.sos`) proves sharpness with a
     rational m' >= at_least (> if strict)."""
-    if cert.get("kind") not in ("sharp-smt", "sharp-sos"):
-        return False, f"expected a sharp-smt or sharp-sos certificate, got {cert.get('kind')!r}"
+    if cert.get("kind") not in ("sharp-smt", "sharp-sos", "sharp-univariate"):
+        return False, ("expected a sharp-smt, sharp-sos or sharp-univariate certificate, got "
+                       f"{cert.get('kind')!r}")
     m = parse_constant(cert["modulus"])
     if not sign_holds(m - at_least, ">" if strict else ">="):
         return False, f"the certificate's modulus {m} is below {at_least}"
+    if cert["kind"] == "sharp-univariate":
+        return univariate_sharpness(claim, m)
     if cert["kind"] == "sharp-sos":
         from verify.kernel.sos import check_sharp_sos
 
@@ -150,6 +155,35 @@ def _violation_at(claim: Mapping, x: Sequence[Any], m: sp.Expr) -> tuple[bool, s
         return False, "the counterexample is the point itself"
     gap = problem.gap_ball(point, m)
     return require(gap < 0, f"f(x) - f(p) - {m}*||x - p|| < 0 is not certain at {list(x)}")
+
+
+def sharpness_formula(claim: Mapping[str, Any], m: sp.Expr) -> tuple[Any, sp.Symbol]:
+    """"f(x) >= f(p) + m |x - p|" for an f of one variable (every norm of R is |.|), as a
+    formula in x for :mod:`verify.kernel.univariate`."""
+    problem = Problem(claim)
+    if len(problem.variables) != 1:
+        raise ValueError("sharp-univariate is about functions of one variable")
+    (x,) = problem.variables
+    (p,) = problem.point
+    return sp.GreaterThan(problem.f - problem.f_point - m * sp.Abs(x - p), 0), x
+
+
+def univariate_sharpness(claim: Mapping[str, Any], m: sp.Expr) -> tuple[bool, str]:
+    """Sharpness with modulus m of a function of one variable, decided exactly by the
+    cylindrical decomposition of the line (the whole domain of f)."""
+    from verify.kernel.univariate import decide
+
+    formula, x = sharpness_formula(claim, m)
+    result = decide(formula, x)
+    return require(result.holds, f"f(x) < f(p) + {m}|x - p| at x = "
+                                 f"{result.witness.text() if result.witness else '?'}")
+
+
+@checker("sharp-univariate")
+def _check_sharp_univariate(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    """``{modulus}``: f of one variable is sharp with that modulus, exactly (the same claim
+    kinds and modulus rules as ``sharp-smt``)."""
+    return _check_sharp_smt(claim, status, cert)
 
 
 @checker("sharp-smt")

@@ -178,6 +178,11 @@ class SmtEncoder:
             return "(or " + " ".join(self.boolean(a) for a in cond.args) + ")"
         if isinstance(cond, sp.Not):
             return f"(not {self.boolean(cond.args[0])})"
+        if isinstance(cond, sp.Implies):
+            return f"(=> {self.boolean(cond.args[0])} {self.boolean(cond.args[1])})"
+        if isinstance(cond, sp.Equivalent):
+            parts = [self.boolean(a) for a in cond.args]
+            return "(and " + " ".join(f"(= {a} {b})" for a, b in zip(parts, parts[1:])) + ")"
         ops = {sp.StrictLessThan: "<", sp.LessThan: "<=", sp.StrictGreaterThan: ">",
                sp.GreaterThan: ">=", sp.Eq: "="}
         if isinstance(cond, sp.Ne):
@@ -365,7 +370,13 @@ def confirm_unsat(texts: Sequence[str], *, z3_rlimit: int | None = None,
                   cvc5_rlimit: int | None = None) -> tuple[bool, str]:
     """The kernel's rule for an unsatisfiability fact: every text is ``unsat`` for z3 *and* for
     cvc5 (two independent decision procedures). Returns (True, "") or (False, the reason,
-    naming the first text either solver did not refute and what each said)."""
+    naming the first text either solver did not refute and what each said).
+
+    A kernel check that calls it trusts the ``solvers`` tier (:func:`verify.kernel.uses`);
+    inside :func:`verify.kernel.exact_only` it fails before any solver is imported."""
+    from verify.kernel import uses
+
+    uses("solvers", "agreement of z3 and cvc5")
     for i, text in enumerate(texts):
         a = solve(text, "z3", rlimit=z3_rlimit)
         if a.result != "unsat":
