@@ -13,7 +13,8 @@ from __future__ import annotations
 from theorems import lazy_exports
 
 __getattr__, __all__ = lazy_exports("theorems.escape", {
-    "mathematics": ("example1", "manifold_assumption", "normalized_trace", "numeric_oracles",
+    "mathematics": ("example1", "example1_limit_map", "example1_limit_point",
+                    "manifold_assumption", "normalized_trace", "numeric_oracles",
                     "perturbation_drifts", "residual_form", "run_perturbed", "smoothing_drift",
                     "sphere_expectation", "stationarity", "steps_to_flat", "sum_of_products",
                     "tangent_projector"),

@@ -24,10 +24,10 @@ from theorems.exact import exact_number, gradient
 from verify.kernel.escape import (manifold_assumption, normalized_trace, residual_form,
                                   tangent_projector)
 
-__all__ = ["example1", "manifold_assumption", "normalized_trace", "numeric_oracles",
-           "perturbation_drifts", "residual_form", "run_perturbed", "smoothing_drift",
-           "sphere_expectation", "stationarity", "steps_to_flat", "sum_of_products",
-           "tangent_projector"]
+__all__ = ["example1", "example1_limit_map", "example1_limit_point", "manifold_assumption",
+           "normalized_trace", "numeric_oracles", "perturbation_drifts", "residual_form",
+           "run_perturbed", "smoothing_drift", "sphere_expectation", "stationarity",
+           "steps_to_flat", "sum_of_products", "tangent_projector"]
 
 
 def sphere_expectation(poly: sp.Expr, g: Sequence[sp.Symbol]) -> sp.Expr:
@@ -70,6 +70,24 @@ def example1() -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
     """Example 1: f = (x1 x2 - 1)^2."""
     x1, x2 = sp.symbols("x1 x2", real=True)
     return (x1 * x2 - 1) ** 2, (x1, x2)
+
+
+def example1_limit_map(x1: sp.Symbol, x2: sp.Symbol) -> tuple[sp.Matrix, sp.Expr]:
+    """The limit map Phi of Example 1 on the open positive quadrant, in closed form.
+
+    Along x' = -grad f, f = (x1 x2 - 1)^2, the quantity c = x1^2 - x2^2 is conserved and
+    p = x1 x2 satisfies p' = -2 (p - 1)(x1^2 + x2^2), so p -> 1 (the quadrant is invariant and
+    x1^2 + x2^2 >= 2 min(p(0), 1) there): Phi(x) is the point (a, 1/a) of X* with
+    a^2 - 1/a^2 = c, a^2 = (c + sqrt(c^2 + 4))/2 (Definition 1). Returns (Phi(x) as a column,
+    the invariant c), for symbols ``x1``, ``x2`` (declare them positive)."""
+    c = x1 ** 2 - x2 ** 2
+    return example1_limit_point(c), c
+
+
+def example1_limit_point(c: sp.Expr) -> sp.Matrix:
+    """The point (a, 1/a) of X* = {x1 x2 = 1, x1 > 0} with a^2 - 1/a^2 = c."""
+    a = sp.sqrt((c + sp.sqrt(c ** 2 + 4)) / 2)
+    return sp.Matrix([a, 1 / a])
 
 
 def sum_of_products(n: int, targets: Sequence[Any] | None = None
