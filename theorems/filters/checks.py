@@ -101,7 +101,8 @@ def threshold_table(seed: int, methods: int | None = None) -> Verdict:
 
 @check("filters.grid", paper=PAPER, statement="filters on a grid of hyperparameters",
        summary="spectral radii of the implemented numpy steps (finite differences) agree with "
-               "the exact sets on a dense grid of curvatures", smoke={"points": 101})
+               "the exact sets on a dense grid of curvatures", nature="experiment",
+       smoke={"points": 101})
 def spectral_radius_grid(seed: int, points: int = 2001) -> Verdict:
     checks = Instances("numeric spectral radius vs exact sets")
     grid = np.linspace(-40, 60, points)
@@ -133,7 +134,8 @@ def spectral_radius_grid(seed: int, points: int = 2001) -> Verdict:
 @check("filters.convergence", paper=PAPER, statement="Theorem 2.1 (convergence implies filtering)",
        summary="runs of GD, HB, Nesterov and USAM variants from 300 random starts on "
                "(x1 x2 - 1)^2 and a sum of products converge only where the filter allows, "
-               "and rho(Jac) <= 1 at every limit", smoke={"starts": 20, "steps": 300})
+               "and rho(Jac) <= 1 at every limit", nature="experiment",
+       smoke={"starts": 20, "steps": 300})
 def theorem_2_1_runs(seed: int, starts: int = 300, steps: int = 3000) -> Verdict:
     rng = np.random.default_rng(seed)
     checks = Instances("converged runs vs filter")
@@ -174,14 +176,15 @@ def theorem_2_1_runs(seed: int, starts: int = 300, steps: int = 3000) -> Verdict
 
 @check("filters.usam-non-minima", paper=PAPER, statement="USAM converges to non-minima",
        summary="USAM converges to the maximum of -15x^2 and to the saddle of x^2 - 15y^2; GD, "
-               "Two-step USAM (A) and Hessian USAM (A) do not")
+               "Two-step USAM (A) and Hessian USAM (A) do not (exact multipliers and spectral "
+               "radii; the runs are filters.usam-runs)")
 def usam_non_minima(seed: int) -> Verdict:
     from numerics import updates
     from theorems.filters.kinds import stable_point_claim
 
     x, y = sp.symbols("x y", real=True)
     alpha, rho = sp.Rational(1, 10), sp.Rational(1, 20)
-    checks = Instances("exact multipliers and runs")
+    checks = Instances("exact multipliers and spectral radii")
     expect = {("usam", "A"): True, ("gd", "A"): False, ("two-step-usam", "A"): False,
               ("hessian-usam", "A"): False, ("hessian-usam", "B"): True}
     for (method, form), stable in expect.items():
@@ -196,6 +199,16 @@ def usam_non_minima(seed: int) -> Verdict:
                                    variables=(x, y), id=f"{method}-saddle", **h)
         checks.claim(f"{method} ({form}) stable at the saddle of x^2 - 15y^2: {stable}",
                      claim, Status.PROVED if stable else Status.REFUTED, seed=seed)
+    return checks.verdict()
+
+
+@check("filters.usam-runs", paper=PAPER, statement="USAM converges to non-minima (runs)",
+       summary="100 runs from random starts in [-1, 1]^2 on x^2 - 15y^2 (alpha = 0.1, "
+               "rho = 0.05): USAM reaches the saddle, GD does not", nature="experiment")
+def usam_runs(seed: int) -> Verdict:
+    from numerics import updates
+
+    checks = Instances("runs from random starts")
     rng = np.random.default_rng(seed)
     X0 = rng.uniform(-1, 1, size=(100, 2))
 
@@ -214,7 +227,7 @@ def usam_non_minima(seed: int) -> Verdict:
 @check("filters.stable-manifold", paper=PAPER, statement="Theorem 2.1 (stable manifold "
        "mechanism)", summary="GD at a minimum sharper than 2/alpha and USAM at a stationary "
        "point with mixed filter membership: the local stable manifold (power series from the "
-       "invariance equation) attracts, everything else escapes")
+       "invariance equation) attracts, everything else escapes", nature="experiment")
 def stable_manifold_mechanism(seed: int) -> Verdict:
     from numerics import updates
     from theorems.filters.manifolds import manifold_experiment, stable_manifold
@@ -264,7 +277,7 @@ def _edge_check(settings: list, band: float, **kw: Any) -> Verdict:
 @check("filters.edge-of-stability", paper=PAPER, statement="edge of stability (experiments)",
        summary="full-batch GD and USAM on scikit-learn digits: the top Hessian eigenvalue rises "
                "to the filter edge (2/alpha; root of lambda(1 + rho lambda) = 2/alpha) and hovers "
-               "there", smoke={"steps": 150, "every": 75, "samples": 64})
+               "there", nature="experiment", smoke={"steps": 150, "every": 75, "samples": 64})
 def edge_of_stability(seed: int, steps: int = 3000, every: int = 150,
                       samples: int = 500) -> Verdict:
     return _edge_check([("gd", 0.15, None, None), ("usam", 0.1, None, 0.02)], band=0.03,
@@ -272,7 +285,7 @@ def edge_of_stability(seed: int, steps: int = 3000, every: int = 150,
 
 
 @check("filters.edge-of-stability-full", paper=PAPER, statement="edge of stability (experiments)",
-       profile="full",
+       profile="full", nature="experiment",
        summary="the edge of stability for GD at three step sizes, heavy ball, Nesterov and USAM on "
                "1000 scikit-learn digits (width 32): lambda_max rises to the filter edge of each "
                "method and hovers there")

@@ -12,6 +12,8 @@ interval starts at 0) and with the sampled lower bound.
 
 from __future__ import annotations
 
+import math
+
 from verify.registry import check, lazy_import
 from verify.verdict import Instances, Status, Verdict
 
@@ -20,6 +22,7 @@ PAPER = ("Fazlyab, Robey, Hassani, Morari, Pappas 2019 (Efficient and Accurate E
 sp = lazy_import("sympy")
 M = lazy_import("theorems.networks.mathematics")
 L = lazy_import("numerics.lipschitz")
+exact = lazy_import("theorems.exact")
 #: relative distance of the claims on either side of a known constant
 SIDE = "1/1000000"
 
@@ -72,6 +75,54 @@ def _decide(checks: Instances, net, at_most, want: Status, id: str, seed: int,
                                                             seed=seed, upper=upper))
 
 
+def _gram_lower(W, power: int):
+    """A rational lower bound of ||W||_2^2 = lambda_max(G), G the smaller Gram matrix:
+    tr(G^(power+1)) / tr(G^power) <= lambda_max (a weighted mean of the eigenvalues with
+    weights lambda_i^power), exact, rounded down to 12 significant digits."""
+    from fractions import Fraction
+
+    G = W * W.transpose() if W.nrows() <= W.ncols() else W.transpose() * W
+    P = G ** power
+    PG = P * G
+    n = G.nrows()
+    num = sum((Fraction(int(PG[i, i].p), int(PG[i, i].q)) for i in range(n)), Fraction(0))
+    den = sum((Fraction(int(P[i, i].p), int(P[i, i].q)) for i in range(n)), Fraction(0))
+    if den == 0:
+        return sp.Integer(0)
+    value = num / den
+    digits = 12 - len(str(value.numerator // value.denominator or 1))
+    scale = Fraction(10) ** digits
+    return sp.Rational(math.floor(value * scale), 1) / sp.Rational(scale)
+
+
+def _no_worse_than_naive(checks: Instances, net, bound, label: str) -> None:
+    """The exact instance "LipSDP is no worse than the naive bound" (Fazlyab et al., Sec. 2.2):
+    bound^2 <= prod_k ||W_k||_2^2 * prod_k max(|alpha_k|, |beta_k|)^2, with each ||W_k||_2^2
+    replaced by the exact lower bound of :func:`_gram_lower`; the power is the first of 8, 16,
+    32, 64 at which the inequality holds (exact, so the claim is the same on every run)."""
+    factor = sp.Integer(1)
+    for layer in net.layers[:-1]:
+        a, b = layer.slopes
+        slope = max(abs(sp.Rational(int(a.p), int(a.q))), abs(sp.Rational(int(b.p), int(b.q))))
+        factor *= slope ** 2
+    for power in (8, 16, 32, 64):
+        lows = [_gram_lower(layer.weight, power) for layer in net.layers]
+        naive_low = factor * sp.prod(lows)
+        if bound ** 2 <= naive_low:
+            break
+    else:
+        checks.inconclusive(f"{label}: LipSDP <= naive", f"the bound {bound} is not below the "
+                            f"exact lower bound sqrt({naive_low}) of the naive product (powers "
+                            "up to 64)")
+        return
+    text = " * ".join(str(v) for v in ([factor] if factor != 1 else []) + lows)
+    checks.claim(f"{label}: LipSDP bound {bound} <= naive product",
+                 exact.signs_claim([(naive_low - bound ** 2, ">=")],
+                                   id=f"{label}: ({bound})^2 <= {text}, the product of the "
+                                      f"lower bounds tr G^{power + 1}/tr G^{power} of "
+                                      "||W_k||_2^2 (and of the squared slopes)"))
+
+
 @check("networks.lipschitz", paper=PAPER, statement="LipSDP-Neuron (Theorem 2)",
        summary="LipSDP certifies a digits MLP below the naive product and above a sampled pair; "
                "known constants (a Linear layer, |x|, LeakyReLU) certified just above, refuted "
@@ -106,10 +157,7 @@ def lipschitz_constants(seed: int, hidden: int = 16, steps: int = 60) -> Verdict
         top = _round(sp.Rational(int(up.bound.p), int(up.bound.q)), up=True)
         _decide(checks, net, top * (1 + side),
                 Status.CERTIFIED, f"digits MLP {sizes}: L <= LipSDP bound", seed, upper=up)
-        checks.observed(f"digits MLP {sizes}: LipSDP {up.bound_float:.6g} <= naive "
-                        f"{naive.bound_float:.6g}", up.bound <= naive.bound,
-                        "LipSDP is no worse than the product of the layer norms",
-                        sample_size=1)
+        _no_worse_than_naive(checks, net, top * (1 + side), f"digits MLP {sizes}")
     # the decider's first search (no ascent, same seed) meets the same pair again
     quick = L.sampled_lower_bound(net.layers, seed=seed, samples=M.SAMPLES, steps=0)
     if quick.lower:
