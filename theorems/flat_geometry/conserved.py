@@ -16,8 +16,8 @@ from theorems.exact import gradient
 from verify.errors import InvalidClaim
 from verify.kernel.facts import same_span
 
-__all__ = ["linear_symmetries", "matrix_factorization", "quadratic_conserved_quantities",
-           "same_span"]
+__all__ = ["cayley_orthogonal", "exact_balanced_minimizer", "linear_symmetries",
+           "matrix_factorization", "quadratic_conserved_quantities", "same_span"]
 
 
 def linear_symmetries(f: sp.Expr, variables: Sequence[sp.Symbol], *, symmetric: bool = False
@@ -66,3 +66,32 @@ def matrix_factorization(m: int, n: int, k: int, M: sp.Matrix | None = None):
     R = X * Y.T - M
     f = sum(c ** 2 for c in R) / 2
     return f, tuple(X) + tuple(Y), X, Y
+
+
+# --------------------------------------------------------------------------------------------
+# matrix factorization with exact data (rational SVDs)
+# --------------------------------------------------------------------------------------------
+
+def cayley_orthogonal(S: sp.Matrix) -> sp.Matrix:
+    """The rational orthogonal matrix (I - S)(I + S)^-1 of a rational skew-symmetric S."""
+    if S != -S.T:
+        raise InvalidClaim("the Cayley transform needs a skew-symmetric matrix")
+    eye = sp.eye(S.rows)
+    return (eye - S) * (eye + S).inv()
+
+
+def exact_balanced_minimizer(U: sp.Matrix, s: Sequence[sp.Expr], V: sp.Matrix, k: int,
+                             Q: sp.Matrix) -> tuple[sp.Matrix, sp.Matrix, sp.Matrix]:
+    """M = U_r diag(s)^2 V_r^T (U, V orthogonal, r = len(s) <= k) and its balanced global
+    minimizer X = [U_r diag(s), 0] Q, Y = [V_r diag(s), 0] Q of ||X Y^T - M||^2 / 2 (the
+    explicit form, exactly: singular values s_i^2 with square roots s_i)."""
+    r = len(s)
+    if r > k:
+        raise InvalidClaim(f"rank {r} exceeds k = {k}")
+    root = sp.zeros(r, k)
+    for i, si in enumerate(s):
+        root[i, i] = si
+    X = U[:, :r] * root * Q
+    Y = V[:, :r] * root * Q
+    M = U[:, :r] * sp.diag(*[si ** 2 for si in s]) * V[:, :r].T
+    return M, X, Y
