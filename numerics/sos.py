@@ -54,6 +54,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Tuple
@@ -834,7 +835,13 @@ def _solve_sdp(sysm: _System, *, solver: str, objective: str, solver_options: Ma
     elif solver != "CLARABEL":
         raise ValueError(f"solver must be one of {SOLVERS}")
     try:
-        prob.solve(solver=getattr(cp, solver), **opts)
+        with warnings.catch_warnings():
+            # cvxpy warns "Solution may be inaccurate" when the status is optimal_inaccurate:
+            # that status is returned with the result (and every rounded certificate is
+            # re-checked exactly), so the warning would only interrupt the caller's output
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate",
+                                    category=UserWarning)
+            prob.solve(solver=getattr(cp, solver), **opts)
         status = str(prob.status)
     except cp.error.SolverError as exc:
         return _Numeric(f"solver_error: {exc}", None, [], [], time.perf_counter() - t0)

@@ -2,7 +2,8 @@
 
 * :mod:`~theorems.xor_flatness.mathematics`: the trace bounds, the flattest constructions, test
   errors and a trace-minimizing penalty method;
-* :mod:`~theorems.xor_flatness.exact`: the two-layer constructions evaluated exactly;
+* :mod:`~theorems.xor_flatness.exact`: the constructions evaluated exactly (Hessian trace of
+  the loss, Lemma 4.1, test errors);
 * :mod:`~theorems.xor_flatness.experiments`: the summary table by vectorized 1-SAM and GD+WD;
 * :mod:`~theorems.xor_flatness.checks`: the registered checks. (This paper adds no claim
   kind: its statements are about networks trained on the paper's data.)
@@ -16,7 +17,7 @@ __getattr__, __all__ = lazy_exports("theorems.xor_flatness", {
     "mathematics": ("DT", "flattest_interpolator", "generalizing_bias", "generalizing_no_bias",
                     "generalizing_sim_ln", "memorizing_bias", "memorizing_deep",
                     "memorizing_sim_ln", "test_error", "trace_lower_bound", "two_layer_trace"),
-    "exact": ("ExactTwoLayer", "exact_memorizing_bias", "exact_generalizing", "lemma41_trace",
-              "cube_errors"),
+    "exact": ("ExactNet", "cube_errors", "generalizing", "hessian_trace_sides", "hypercube",
+              "memorizing", "random_net", "xor_points"),
     "experiments": ("QUICK", "TABLE2", "SUMMARY", "reproduce"),
 })
