@@ -19,5 +19,5 @@ __getattr__, __all__ = lazy_exports("theorems.xor_flatness", {
                     "memorizing_sim_ln", "test_error", "trace_lower_bound", "two_layer_trace"),
     "exact": ("ExactNet", "cube_errors", "generalizing", "hessian_trace_sides", "hypercube",
               "memorizing", "random_net", "xor_points"),
-    "experiments": ("QUICK", "TABLE2", "SUMMARY", "reproduce"),
+    "experiments": ("CPU", "QUICK", "TABLE2", "SUMMARY", "cpu_settings", "reproduce"),
 })

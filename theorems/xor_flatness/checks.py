@@ -119,7 +119,7 @@ def flattest_constructions(seed: int, sizes: tuple = ((12, 100), (30, 100))) -> 
        "sets, No-Bias near-interpolators (loss < 1e-3) found by a trace-minimizing penalty "
        "method have exact test error (all 256 points) below 5%; their trace / 4 sqrt(d) is "
        "reported (they are low-trace, not certified flattest); 2-MLP-Bias reported beside",
-       smoke={"sets": 1, "steps": 100})
+       nature="experiment", smoke={"sets": 1, "steps": 100})
 def theorem_3_1(seed: int, sets: int = 4, steps: int = 1500) -> Verdict:
     from numerics.models import xor_data
 
@@ -146,9 +146,10 @@ def theorem_3_1(seed: int, sets: int = 4, steps: int = 1500) -> Verdict:
     return checks.verdict(evidence={"rows": rows})
 
 
-def _table_verdict(rows: dict, *, scale: str) -> Verdict:
-    """Compare the measured outcome with the paper's summary table; a mismatch at a reduced
-    scale is inconclusive (the paper's outcomes are for the full schedules), never refuted."""
+def _table_verdict(rows: dict, *, scale: str, report_only: bool = False) -> Verdict:
+    """Compare the measured outcome with the paper's summary table; a mismatch is inconclusive
+    (never refuted), or only reported (``report_only``, the quick scale, where the paper's
+    outcomes are not expected: they need the long schedules)."""
     from theorems.xor_flatness.experiments import SUMMARY
 
     checks = Instances("vectorized training over seeds")
@@ -159,16 +160,17 @@ def _table_verdict(rows: dict, *, scale: str) -> Verdict:
         msg = (f"trace {r['trace_mean']:.4g} +- {r['trace_sd']:.2g} (bound {r['bound']:.4g}, "
                f"ratio {r['trace_over_bound']:.3f}), test error {r['test_error_mean']:.3f} +- "
                f"{r['test_error_sd']:.3f}, max train loss {r['train_loss_max']:.1e}, "
-               f"{r['epochs']} epochs")
+               f"{r['epochs']} epochs, {len(r['curves']['trace'][-1])} seeds")
         if expected is None:
             ok, msg = True, msg + " (baseline, reported)"
         else:
             ok = generalizes == expected
             msg += (f"; paper: 1-SAM {'generalizes' if expected else 'does not generalize'}: "
                     + ("reproduced" if ok else f"not reproduced at {scale} scale"))
+            ok = ok or report_only
         if r["method"] == "1-sam":
             msg += f"; reaches the bound within 5%: {at_bound}"
-        checks.observed(name, ok, msg, sample_size=1,
+        checks.observed(name, ok, msg, sample_size=len(r["curves"]["trace"][-1]),
                         method="vectorized 1-SAM / GD+WD (numerics.sam_training)",
                         evidence={k: v for k, v in r.items() if k != "curves"})
     first = next(iter(rows.values()))
@@ -184,21 +186,34 @@ def _table_verdict(rows: dict, *, scale: str) -> Verdict:
 
 
 @check("xor.reproduction", paper=PAPER, statement="Summary table (Figures 1, 4, 6), scaled "
-       "down for CPU", summary="d = 10, n = 40, width 100, 2 seeds: 1-SAM for 200 epochs and "
-       "GD + weight decay for each of No-Bias, Bias, Sim-LN; final trace against the bound and "
-       "test error against the paper's table (a mismatch at this scale is inconclusive)",
+       "down for CPU", summary="d = 10, n = 40, width 100, 2 seeds: 1-SAM for 20 epochs and "
+       "GD + weight decay for 300 steps for each of No-Bias, Bias, Sim-LN; final trace against "
+       "the bound and test error beside the paper's table (reported: the paper's outcomes need "
+       "the long schedules of xor.reproduction-cpu)", nature="experiment",
        smoke={"epochs": 5, "width": 16})
 def reproduction(seed: int, epochs: int | None = None, width: int = 100) -> Verdict:
     from theorems.xor_flatness.experiments import QUICK, reproduce
 
     rows = reproduce(QUICK, d=10, n=40, width=width, seeds=[seed, seed + 1], epoch_cap=epochs)
-    return _table_verdict(rows, scale="quick CPU")
+    return _table_verdict(rows, scale="quick CPU", report_only=True)
+
+
+@check("xor.reproduction-cpu", paper=PAPER, statement="Summary table (Figures 1, 4, 6), scaled "
+       "down for CPU", summary="d = 10, n = 40, width 100, 2 seeds: 1-SAM for 200 epochs and "
+       "GD + weight decay for 2000 steps for each of No-Bias, Bias, Sim-LN; final trace "
+       "against the bound and test error against the paper's table (a mismatch at this scale "
+       "is inconclusive)", profile="full", nature="experiment")
+def reproduction_cpu(seed: int) -> Verdict:
+    from theorems.xor_flatness.experiments import CPU, reproduce
+
+    rows = reproduce(CPU, d=10, n=40, width=100, seeds=[seed, seed + 1])
+    return _table_verdict(rows, scale="CPU")
 
 
 @check("xor.reproduction-full", paper=PAPER, statement="Summary table with the Table 2 "
        "settings (d = 30, n = 100, width 500)", summary="every Table 2 row of the main text, "
        "16 seeds vectorized on one GPU; epochs capped by SHARPFLAT_XOR_EPOCHS (default 20000)",
-       profile="full", device="cuda")
+       profile="full", device="cuda", nature="experiment")
 def reproduction_full(seed: int) -> Verdict:
     import os
 

@@ -71,23 +71,24 @@ class ExactNet:
         return self.v.shape[1]
 
     def pre(self, j: int, dot: int) -> sp.Expr:
-        key = (j, dot)
+        """c_j dot + b_j, exactly (units with the same c and b share it)."""
+        key = (self.c[j], self.b[j] if self.b else 0, dot)
         if key not in self._pre:
-            self._pre[key] = sp.expand(self.c[j] * dot + (self.b[j] if self.b else 0))
+            self._pre[key] = sp.expand(key[0] * dot + key[1])
         return self._pre[key]
 
     def sign(self, j: int, dot: int) -> int:
         """The sign (1, 0 or -1) of a first-layer pre-activation, decided exactly."""
-        key = (j, dot)
-        if key not in self._sign:
-            self._sign[key] = exact_sign(self.pre(j, dot))
-        return self._sign[key]
+        value = self.pre(j, dot)
+        if value not in self._sign:
+            self._sign[value] = exact_sign(value)
+        return self._sign[value]
 
     def sign_facts(self) -> list[tuple[str, str]]:
         """Every distinct (pre-activation, relation to 0) decided so far: the exact facts the
         results rest on."""
         relation = {1: ">", -1: "<", 0: "=="}
-        return sorted({(str(self._pre[k]), relation[s]) for k, s in self._sign.items()})
+        return sorted((str(e), relation[s]) for e, s in self._sign.items())
 
     def weights(self) -> dict[str, object]:
         """The exact parameters, as the torch models name them."""
@@ -197,7 +198,7 @@ def hessian_trace_sides(net: ExactNet, X: np.ndarray, y: Sequence[int]
         expr, values, weight = net.local([int(v) for v in xi])
         residuals.append(sp.expand(expr.xreplace(values)) - int(yi))
         names = sorted(expr.free_symbols, key=lambda s: s.name)
-        generic = [sp.Dummy(f"p{k}", **s.assumptions0) for k, s in enumerate(names)]
+        generic = [sp.Symbol(f"p{k}", **s.assumptions0) for k, s in enumerate(names)]
         form = expr.xreplace(dict(zip(names, generic)))
         key = (form, int(yi))
         if key not in derivatives:
