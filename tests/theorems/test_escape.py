@@ -196,3 +196,18 @@ def test_irrational_points_are_decided_exactly():
     # a float coordinate is read exactly (0.3333333 is not rounded to 1/3): not on X*
     assert flat((x * y - 1) ** 2, (x, y), (3, 0.3333333)).status \
         is Status.REFUTED
+
+
+def test_the_closed_form_limit_map_of_example1_is_the_flow_limit():
+    """Phi(x) = (a, 1/a) with a^2 - 1/a^2 = x1^2 - x2^2 (the conserved quantity) is the limit of
+    the gradient flow (LSODA) from starts in the positive quadrant, on both sides of X*."""
+    f, xs = E.example1()
+    orc = E.numeric_oracles(f, xs)
+    p1, p2 = sp.symbols("x1 x2", positive=True)
+    phi, c = E.example1_limit_map(p1, p2)
+    for start in ((0.3, 0.5), (2.5, 0.2), (3.0, 2.0), (0.7, 2.9)):
+        closed = [float(e.subs({p1: start[0], p2: start[1]})) for e in phi]
+        assert flows.limit_map(orc["grad"], np.array(start)).point == pytest.approx(closed,
+                                                                                  rel=1e-8)
+    a = E.example1_limit_point(c)[0]
+    assert sp.simplify((a ** 2 - 1 / a ** 2 - c).subs({p1: 2, p2: 1})) == 0

@@ -245,3 +245,42 @@ def test_a_threshold_closer_than_the_default_tolerance_is_still_decided(offset, 
     claim = G.max_variation_claim(f, (0, 0), 1, at_most=2 + offset, variables=(X, Y),
                                   id="close")
     assert claim.check().status is want
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).filter(lambda v: v != 0),
+       st.integers(1, 9))
+def test_decimal_rounding_is_outward_and_short(value, digits):
+    """The claim bounds of the geometry checks: a float rounded up (down) to `digits`
+    significant digits is an exact rational >= (<=) its exact binary value."""
+    from theorems.flat_geometry.checks import _decimal
+
+    up, down = _decimal(value, up=True, digits=digits), _decimal(value, up=False, digits=digits)
+    exact = sp.Rational(Fraction(value))
+    assert down <= exact <= up
+    assert up - down <= sp.Rational(Fraction(abs(value))) * sp.Rational(2, 10 ** (digits - 1))
+
+
+@pytest.mark.parametrize("m, n, k, s", [(3, 2, 2, (5, 1)), (2, 4, 3, (2,))])
+def test_exact_balanced_minimizers_have_the_explicit_forms(m, n, k, s):
+    """Rational orthogonal U, V, Q (Cayley transforms): X Y^T = M, X^T X = Y^T Y, and the Hessian
+    of ||XY^T - M||^2/2 there has trace m||Y||^2 + n||X||^2 and largest eigenvalue 2 sigma_1."""
+    def skew(d, shift):
+        S = sp.zeros(d, d)
+        for i in range(d):
+            for j in range(i + 1, d):
+                S[i, j] = sp.Rational(i + 2 * j + shift, 3)
+                S[j, i] = -S[i, j]
+        return S
+
+    U, V, Q = (G.cayley_orthogonal(skew(d, t)) for t, d in enumerate((m, n, k)))
+    assert U.T * U == sp.eye(m) and Q * Q.T == sp.eye(k)
+    M, X, Y = G.exact_balanced_minimizer(U, [sp.Integer(v) for v in s], V, k, Q)
+    assert X * Y.T == M and X.T * X == Y.T * Y
+    f, vs, _, _ = G.matrix_factorization(m, n, k, M)
+    H = np.array(sp.hessian(f, vs).xreplace(dict(zip(vs, list(X) + list(Y)))), dtype=float)
+    assert np.trace(H) == pytest.approx(m * float(sum(c ** 2 for c in Y))
+                                        + n * float(sum(c ** 2 for c in X)))
+    assert np.linalg.eigvalsh(H)[-1] == pytest.approx(2 * s[0] ** 2)
+    with pytest.raises(InvalidClaim):
+        G.cayley_orthogonal(sp.Matrix([[0, 1], [1, 0]]))

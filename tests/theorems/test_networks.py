@@ -113,11 +113,12 @@ def test_a_network_too_large_for_lipsdp_is_inconclusive_unless_another_bound_dec
 
 def test_the_check_decides_every_instance_at_smoke_scale():
     v = registry.get_check("networks.lipschitz").run(seed=0, scale="smoke")
-    assert v.status is Status.EVIDENCE, v.message       # the naive comparison is an observation
+    assert v.status is Status.CERTIFIED, v.message
     counts = v.evidence["counts"]
     # the closed-form constants certified just above (the claims' own verdicts) and refuted
-    # just below (expected refutations: proved), the naive comparison an observation
-    assert counts == {"certified": 5, "proved": 5, "evidence": 1}
+    # just below (expected refutations: proved), the naive comparison an exact inequality
+    assert counts == {"certified": 5, "proved": 6}
+    assert v.trust == "exact"
     digits = v.evidence["digits_mlp"]
     assert digits["sampled_lower"] <= digits["lipsdp"] <= digits["naive"]
 
@@ -374,3 +375,20 @@ def test_composition_certificate_is_rechecked_and_tampering_fails(tmp_path):
     data = as_data(v)
     ok, reason = kernel_check(dict(data, certificate=data["certificate"]["sharp"]))
     assert not ok and "sharp-lipsdp" in reason
+
+
+def test_power_trace_lower_bounds_of_the_spectral_norm():
+    """tr(G^(p+1)) / tr(G^p), rounded down, lies below ||W||_2^2 and rises to it with p."""
+    import flint
+    import numpy as np
+
+    from theorems.networks.checks import _gram_lower
+
+    rng = np.random.default_rng(0)
+    for shape in ((5, 3), (3, 7)):
+        A = rng.integers(-9, 10, size=shape)
+        W = flint.fmpq_mat(*shape, [int(v) for v in A.ravel()])
+        top = float(np.linalg.norm(A.astype(float), 2)) ** 2
+        lows = [float(_gram_lower(W, p)) for p in (1, 4, 16, 64)]
+        assert all(low <= top * (1 + 1e-12) for low in lows)
+        assert lows == sorted(lows) and lows[-1] == pytest.approx(top, rel=1e-9)

@@ -32,7 +32,7 @@ def test_constructions_interpolate_and_meet_the_bound_against_the_dense_hessian(
     d, n = 5, 8
     X, y = xor_data(n, d, seed=1, distinct=True)
     model = XorMLP(arch, build(X, y, d), eps=0.5)
-    assert float((model(X) - y).abs().max()) < 1e-10
+    assert float((model(X) - y).abs().max().detach()) < 1e-10
     dense = float(torch.trace(HessianOperator(model, mse, (X, y)).dense()))
     assert dense == pytest.approx(W.trace_lower_bound(arch, d), rel=1e-9)
     assert mse_trace_identity(model, X, y).value == pytest.approx(dense, rel=1e-9)
@@ -121,3 +121,112 @@ def test_sim_bn_is_invariant_to_rescaling_the_first_layer():
     assert torch.allclose(a, b, rtol=1e-12)
     with pytest.raises(ValueError, match="stats_inputs"):
         xor_forward(p, X, "sim-bn")
+
+
+# --------------------------------------------------------------------------------------------
+# the exact networks (theorems.xor_flatness.exact)
+# --------------------------------------------------------------------------------------------
+
+def _exact_cases(d, n, seed=0):
+    import sympy as sp
+
+    from theorems.xor_flatness import exact as X_
+
+    X, y = X_.xor_points(n, d, seed)
+    milli, half = sp.Rational(1, 1000), sp.Rational(1, 2)
+    return X, y, [
+        ("bias", X_.memorizing("bias", X, y, milli), 4 * sp.sqrt(d + 1)),
+        ("bias", X_.generalizing("bias", d), 4 * sp.sqrt(d + 1)),
+        ("no-bias", X_.generalizing("no-bias", d), 4 * sp.sqrt(d)),
+        ("sim-ln", X_.memorizing("sim-ln", X, y, half), sp.Integer(2)),
+        ("sim-ln", X_.generalizing("sim-ln", d, eps=half), sp.Integer(2)),
+        ("3-layer", X_.memorizing("3-layer", X, y, milli), 6 * sp.root(d + 1, 3)),
+    ]
+
+
+def _float_model(arch, net, eps):
+    """The torch model (numerics.models.xor_forward) with the exact net's weights in float64."""
+    import numpy as np
+
+    params = {}
+    for name, value in net.weights().items():
+        params[name] = torch.tensor(np.array(value.tolist() if hasattr(value, "tolist") else
+                                             value, dtype=float), dtype=torch.float64)
+    return XorMLP(arch, params, eps=eps)
+
+
+def test_exact_networks_agree_with_the_torch_forward_pass_on_the_whole_cube():
+    """ExactNet evaluates the architectures of numerics.models.xor_forward: the exact outputs,
+    rounded, are the float64 outputs on every point of {-1, 1}^5."""
+    from theorems.xor_flatness import exact as X_
+
+    d = 5
+    X, y, cases = _exact_cases(d, 8)
+    cube = X_.hypercube(d)
+    for arch, net, _ in cases:
+        model = _float_model(arch, net, 0.5)
+        with torch.no_grad():
+            floats = model(torch.tensor(cube, dtype=torch.float64)).numpy()
+        exact = [float(net.value(x)) for x in cube]
+        assert floats == pytest.approx(exact, rel=1e-9, abs=1e-12), arch
+
+
+def test_exact_lemma41_sides_meet_the_bounds_and_the_dense_hessian():
+    """At each exact interpolator: residuals 0, Tr Hess L = (2/n) sum ||grad f||^2 = the bound
+    exactly, and the float dense Hessian trace of the same weights agrees to 1e-9."""
+    from theorems.xor_flatness import exact as X_
+    from verify.kernel.facts import identically_zero
+
+    d, n = 5, 8
+    X, y, cases = _exact_cases(d, n)
+    for arch, net, bound in cases:
+        hess, grads, residuals = X_.hessian_trace_sides(net, X, y)
+        assert all(r == 0 for r in residuals), arch
+        assert identically_zero(hess - grads) and identically_zero(hess - bound), arch
+        model = _float_model(arch, net, 0.5)
+        Xt = torch.tensor(X, dtype=torch.float64)
+        yt = torch.tensor(y, dtype=torch.float64)
+        dense = float(torch.trace(HessianOperator(model, mse, (Xt, yt)).dense()))
+        assert dense == pytest.approx(float(bound), rel=1e-9), arch
+
+
+def test_exact_lemma41_fails_off_interpolation_for_sim_ln_and_matches_the_dense_hessian():
+    import numpy as np
+    import sympy as sp
+
+    from theorems.xor_flatness import exact as X_
+
+    d, n = 4, 6
+    X, y = X_.xor_points(n, d, 1)
+    net = X_.random_net("sim-ln", d, 6, np.random.default_rng(2), eps=sp.Rational(1, 100))
+    hess, grads, residuals = X_.hessian_trace_sides(net, X, y)
+    assert any(r != 0 for r in residuals)
+    assert abs(float(hess - grads)) > 1e-6
+    model = _float_model("sim-ln", net, 0.01)
+    Xt, yt = torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+    dense = float(torch.trace(HessianOperator(model, mse, (Xt, yt)).dense()))
+    assert dense == pytest.approx(float(hess), rel=1e-9)
+
+
+@pytest.mark.parametrize("d", [5, 7])
+def test_exact_error_counts_equal_the_enumeration_of_the_cube(d):
+    """The structured counts (support patterns, neurons firing at their own point only) equal
+    the plain enumeration of all 2^d points."""
+    from theorems.xor_flatness import exact as X_
+
+    X, y, cases = _exact_cases(d, 12)
+    for arch, net, _ in cases:
+        wrong, total, how = X_.cube_errors(net, d)
+        brute = sum(X_._wrong(net, x) for x in X_.hypercube(d))
+        assert (wrong, total) == (brute, 2 ** d), (arch, how)
+
+
+def test_exact_points_are_distinct_and_seeded():
+    from theorems.xor_flatness import exact as X_
+
+    X, y = X_.xor_points(40, 6, 3)
+    assert len({tuple(r) for r in X.tolist()}) == 40
+    assert (y == X[:, 0] * X[:, 1]).all()
+    assert (X_.xor_points(40, 6, 3)[0] == X).all()
+    with pytest.raises(ValueError):
+        X_.xor_points(65, 6, 0)
