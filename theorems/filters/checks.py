@@ -179,7 +179,6 @@ def theorem_2_1_runs(seed: int, starts: int = 300, steps: int = 3000) -> Verdict
                "Two-step USAM (A) and Hessian USAM (A) do not (exact multipliers and spectral "
                "radii; the runs are filters.usam-runs)")
 def usam_non_minima(seed: int) -> Verdict:
-    from numerics import updates
     from theorems.filters.kinds import stable_point_claim
 
     x, y = sp.symbols("x y", real=True)
