@@ -130,10 +130,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.output.quiet:
         _ids(args, [c.id for c in chosen])
         return ExitCode.OK
-    columns = (Column("id"), Column("paper"), Column("statement"), Column("profile"),
-               Column("device"), Column("summary", limit=160))
+    columns = (Column("id"), Column("paper"), Column("statement"), Column("nature"),
+               Column("profile"), Column("device"), Column("summary", limit=160))
     args.output.table(f"{_n(len(chosen), 'check')} (profile {args.profile})", columns,
-                      [(c.id, c.paper, c.statement, c.profile, c.device, c.summary)
+                      [(c.id, c.paper, c.statement, c.nature, c.profile, c.device, c.summary)
                        for c in chosen])
     return ExitCode.OK
 

@@ -238,6 +238,11 @@ def _declared(kind: str) -> Any:
 _FIELD_WHAT = {"formula": "formula", "number": "formula", "point": "formula",
                "numbers": "formula", "set": "set"}
 _META = ("id", "kind", "source")
+#: what a registered check is, in words
+NATURE_WORDS = {"statement": "statement: instances of a theorem, proposition or derived fact "
+                             "(expected proved; a refuted instance is a finding)",
+                "experiment": "experiment: a reproduction (evidence, with its intervals and "
+                              "sample sizes)"}
 
 
 def statement_blocks(v: dict[str, Any]) -> list:
@@ -246,6 +251,8 @@ def statement_blocks(v: dict[str, Any]) -> list:
     if claim.get("paper"):                       # a registered check
         rows = [("paper", [claim["paper"]]), ("statement", [claim.get("statement", "")]),
                 ("summary", [claim.get("summary", "")])]
+        if claim.get("nature"):
+            rows.append(("nature", [NATURE_WORDS.get(claim["nature"], claim["nature"])]))
         return [Fields(rows)]
     declared = _declared(claim.get("kind", v.get("kind", "")))
     blocks: list = []
