@@ -1,0 +1,72 @@
+"""Run a function in a worker process under a wall-clock limit: how sharpflat runs users' code.
+
+A user's Python file (a conjecture script, an optimizer file) may hang, kill its process or
+change global state; :func:`run_isolated` runs ``target(*args)`` in a forked worker (spawned
+where fork is missing) and returns its answer, so neither the kernel nor the command line ever
+executes user code in its own process. The answer travels back pickled through a pipe.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+from typing import Any, Callable
+
+
+class IsolatedFailure(Exception):
+    """The worker did not answer: ``reason`` is ``"timeout"`` or ``"died"`` (with its exit
+    code), or the answer could not be read back."""
+
+    def __init__(self, reason: str, message: str, exitcode: int | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.exitcode = exitcode
+
+
+def _serve(conn: Any, target: Callable[..., Any], args: tuple) -> None:
+    try:
+        try:
+            result = ("ok", target(*args))
+        except SystemExit as exc:
+            result = ("raised", f"the code called exit({exc.code})")
+        except BaseException as exc:  # noqa: BLE001 - the user's code failed: say how
+            result = ("raised", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send_bytes(pickle.dumps(result))
+        except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
+            conn.send_bytes(pickle.dumps(("raised", f"the answer could not be sent back "
+                                                    f"({type(exc).__name__}: {exc})")))
+    finally:
+        conn.close()
+
+
+def run_isolated(target: Callable[..., Any], args: tuple = (), *, timeout: float
+                 ) -> tuple[str, Any]:
+    """``("ok", value)`` when ``target(*args)`` returned, ``("raised", "Type: message")`` when
+    it raised (or called exit); raises :class:`IsolatedFailure` when the worker did not answer
+    within ``timeout`` seconds or ended before answering. ``target`` must be a module-level
+    function (it is pickled where fork is missing)."""
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_serve, args=(sender, target, args), daemon=True)
+    proc.start()
+    sender.close()
+    try:
+        if not receiver.poll(timeout):
+            raise IsolatedFailure("timeout", f"did not finish within {timeout:g} s")
+        try:
+            data = receiver.recv_bytes()
+        except EOFError:
+            proc.join(5)
+            raise IsolatedFailure("died", f"ended its process (exit code {proc.exitcode}) "
+                                  "before answering", proc.exitcode) from None
+    finally:
+        receiver.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+    try:
+        return pickle.loads(data)
+    except Exception as exc:  # noqa: BLE001
+        raise IsolatedFailure("unreadable", f"its answer could not be read back ({exc})"
+                              ) from None
