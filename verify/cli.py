@@ -42,10 +42,26 @@ def _version() -> str:
         return "unknown"
 
 
-def _optimizer_choices() -> tuple[str, ...]:
+def _optimizer_names() -> tuple[str, ...]:
     from numerics.updates import OPTIMIZERS
 
-    return tuple(name for name, o in OPTIMIZERS.items() if o.filter or name == "sam")
+    return tuple(OPTIMIZERS)
+
+
+def _hyper_options(items: Sequence[str] | None) -> dict[str, Any]:
+    """``--hyper NAME=VALUE`` options as exact numbers (a user's optimizer's hyperparameters)."""
+    from verify.formula import parse_number
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise UsageError(f"--hyper {item!r}: write NAME=VALUE, e.g. --hyper c=0.5")
+        try:
+            out[name.strip()] = parse_number(value.strip(), what=f"--hyper {name.strip()}")
+        except SharpflatError as exc:
+            raise UsageError(str(exc)) from None
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,7 +388,8 @@ def cmd_certify_model(args: argparse.Namespace) -> int:
         verdicts = certify_model(
             spec["model"], spec["loss_fn"], spec["data"], name=spec["name"],
             params=spec["params"], optimizer=args.optimizer, alpha=args.alpha, beta=args.beta,
-            rho=args.rho, device=args.device, probes=args.probes,
+            rho=args.rho, hyper=_hyper_options(args.hyper), device=args.device,
+            probes=args.probes,
             trace_method=args.trace_method, k=args.k, confidence=args.confidence,
             grad_tol=args.grad_tol, flat_rtol=args.flat_rtol, seed=args.seed,
             progress=progress.stage)
@@ -381,6 +398,65 @@ def cmd_certify_model(args: argparse.Namespace) -> int:
         profile=None, seed=args.seed, workers=1, cluster=None, early=verdicts,
         info={"device": args.device}, label="certify-model")
     _summary(args, verdicts, f"run {run_id}: certificate of {spec['name']} from {args.file}")
+    return code
+
+
+def cmd_filters(args: argparse.Namespace) -> int:
+    from theorems.filters import compare
+    from verify import runner
+    from verify.errors import InvalidClaim
+    from verify.formula import parse_number
+    from verify.verdict import Decision, instance_claim
+
+    check_json_target(args.json)
+    exact = {k: None if getattr(args, k) is None else parse_number(getattr(args, k), what=f"--{k}")
+             for k in ("alpha", "beta", "rho")}
+    hyper = _hyper_options(args.hyper)
+    methods = [str(Path(m.rpartition(":")[0]).resolve()) + ":" + m.rpartition(":")[2]
+               if ":" in m else m for m in args.methods]
+    try:
+        rows = compare.filter_table(methods, exact["alpha"], exact["beta"], exact["rho"],
+                                    hyper, args.variant)
+    except InvalidClaim as exc:
+        raise UsageError(str(exc)) from None
+    pairs = compare.inclusions(rows)
+    output: Output = args.output
+    to_stderr = _json_to_stdout(args)
+    columns = (Column("method"), Column("filter set (exact; decimals shown)", limit=120),
+               Column("edge", justify="right"), Column("negative curvature admitted"))
+    output.table("eigenvalue filters: the Hessian eigenvalues lambda at which each map has "
+                 "spectral radius <= 1",
+                 columns, [(r["label"], r["text"] if r["set"] is not None else
+                            "no filter: " + r["no_filter"],
+                            f"{r['edge_float']:.6g}" if r.get("edge_float") is not None else "",
+                            (r.get("negative") or "none") if r["set"] is not None else "")
+                           for r in rows], to_stderr=to_stderr)
+    for pair in pairs:
+        if to_stderr:
+            output.note(pair["text"], style="")
+        else:
+            output.line(pair["text"])
+    claims = compare.claims(rows, pairs)
+    early = []
+    if args.plot:
+        span = [r["edge_float"] for r in rows if r.get("edge_float") is not None]
+        low = min([float(r["set"].inf) for r in rows if r["set"] is not None
+                   and r["set"].inf.is_finite] + [0.0])
+        top = 2.5 * max(span, default=10.0)
+        plot = compare.region_plot(rows, args.plot, lam_range=(min(low * 1.2, -0.1 * top), top))
+        early.append(Decision(instance_claim("stable regions", f"the stable regions over "
+                                             f"({args.plot}, lambda)")).evidence(
+            f"the exact filter conditions on a {args.plot} x lambda grid",
+            f"stable regions of {', '.join(r['label'] for r in rows if r['set'] is not None)}"
+            f" over ({args.plot}, lambda); the dashed line is the given {args.plot}",
+            sample_size=len(plot["regions"]), evidence={"plots": [plot]}))
+    store = _store(args)
+    tasks = [runner.claim_task(c, seed=0, timeout=args.timeout, budget=None) for c in claims]
+    code, run_id, verdicts = _session(
+        args, store, command="filters", target=" ".join(args.methods), tasks=tasks,
+        profile=None, seed=0, workers=args.workers, cluster=None, early=early,
+        label="filters")
+    _summary(args, verdicts, f"run {run_id}: the filter sets and inclusions, certified")
     return code
 
 
@@ -571,12 +647,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("certify-model", "curvature certificate of a PyTorch model file "
                 "(FILE.py defines model, loss_fn, data)", results)
     p.add_argument("file", help="a .py file that defines model, loss_fn and data")
-    p.add_argument("--optimizer", choices=_optimizer_choices(),
-                   help="check the spectrum against this optimizer's eigenvalue filter")
+    p.add_argument("--optimizer", metavar="METHOD",
+                   help="check the spectrum against this optimizer's eigenvalue filter: a "
+                        "built-in (" + ", ".join(_optimizer_names()) + ") or FILE.py:NAME, "
+                        "an optimizer declared in a file")
     p.add_argument("--alpha", type=_positive_float, help="step size (with --optimizer)")
     p.add_argument("--beta", type=float, help="momentum (heavy-ball, nesterov)")
     p.add_argument("--rho", type=_nonnegative_float,
                    help="perturbation radius (usam, sam); 0 is plain gradient descent")
+    p.add_argument("--hyper", action="append", metavar="NAME=VALUE",
+                   help="another hyperparameter of a FILE.py:NAME optimizer (repeatable)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where the Hessian products run")
     p.add_argument("--probes", type=_positive_int, default=99, help="trace probes")
@@ -594,6 +674,30 @@ def build_parser() -> argparse.ArgumentParser:
     json_option(p, "the verdicts")
     db_option(p)
     p.set_defaults(func=cmd_certify_model)
+
+    p = command("filters", "the exact eigenvalue filters of optimizers side by side, which "
+                "excludes more curvature, certified (a stored run; --plot adds the stable "
+                "regions to its report)", results)
+    p.add_argument("methods", nargs="+", metavar="METHOD",
+                   help="built-in optimizers (" + ", ".join(_optimizer_names()) + ") or "
+                        "FILE.py:NAME, an optimizer declared in a file")
+    p.add_argument("--alpha", required=True, help="step size (exact: 0.1 is 1/10)")
+    p.add_argument("--beta", help="momentum, for the methods that take it")
+    p.add_argument("--rho", help="perturbation radius, for the methods that take it")
+    p.add_argument("--hyper", action="append", metavar="NAME=VALUE",
+                   help="another hyperparameter of a FILE.py:NAME optimizer (repeatable)")
+    p.add_argument("--variant", choices=("A", "B"), default="A",
+                   help="the reconstructed form of two-step-usam / hessian-usam")
+    p.add_argument("--plot", choices=("alpha", "rho"),
+                   help="add the stable region of each method over (alpha, lambda) or "
+                        "(rho, lambda) to the run (see `sharpflat report`)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="claims decided at once, each in its own process")
+    p.add_argument("--timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+                   help="wall-clock safety net per claim")
+    json_option(p, "the verdicts")
+    db_option(p)
+    p.set_defaults(func=cmd_filters)
 
     p = command("runs", "list stored runs", "one run number a line")
     p.add_argument("--limit", type=_positive_int, default=30, metavar="N",

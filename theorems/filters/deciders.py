@@ -18,8 +18,8 @@ from typing import Any
 import sympy as sp
 
 from numerics import updates
-from theorems.filters.mathematics import (filter_set, make_map, member_of, membership,
-                                          sympy_oracles)
+from theorems.filters.mathematics import (filter_set, label, make_map, member_of,
+                                          membership, sympy_oracles)
 from verify.kernel import filters as filter_kernel
 from verify.kernel.smt import confirm_unsat
 from verify.verdict import Claim, Decision, Verdict
@@ -28,12 +28,9 @@ from verify.verdict import Claim, Decision, Verdict
 def _set_of(p: dict[str, Any], which: str = "method") -> sp.Set:
     """The exact filter set of the claim's method, or of its subset_of method (at the claim's
     hyperparameters that method declares)."""
-    if which == "method":
-        return filter_set(p["method"], p["alpha"], p.get("beta"), p.get("rho"),
-                          p.get("variant", "A"), hyper=p.get("hyper"))
-    other = filter_kernel.subset_claim(p)
+    other = filter_kernel.method_claim(p, which)
     return filter_set(other["method"], other.get("alpha"), other.get("beta"), other.get("rho"),
-                      other["variant"], hyper=other.get("hyper"))
+                      other["variant"], hyper=other.get("hyper") or None)
 
 
 def decide_filter_set(claim: Claim) -> Verdict:
@@ -54,7 +51,8 @@ def decide_filter_set(claim: Claim) -> Verdict:
             other = None if witness is None else membership(T, witness)
             if inside is True and other is False:
                 return d.refuted("exact sets", f"subset_of fails: lambda = {witness} is in the "
-                                 f"filter set {S} but not in that of {p['subset_of']}, {T}",
+                                 f"filter set {S} but not in that of {label(p['subset_of'])}, "
+                                 f"{T}",
                                  certificate={"kind": "filter-witness", "part": "subset_of",
                                               "lambda": str(witness)},
                                  counterexample={"part": "subset_of", "lambda": str(witness),
@@ -103,7 +101,8 @@ def decide_filter_set(claim: Claim) -> Verdict:
         ok, reason = confirm_unsat(subset_texts)
         if not ok:
             return d.inconclusive("exact sets", f"subset_of: the exact sets say S is inside "
-                                  f"{p['subset_of']}'s, but z3 and cvc5 did not confirm it "
+                                  f"{label(p['subset_of'])}'s, but z3 and cvc5 did not "
+                                  "confirm it "
                                   f"({reason})", evidence=ev)
         texts += subset_texts
     cert = {"kind": "filter-set-smt"}
@@ -111,8 +110,10 @@ def decide_filter_set(claim: Claim) -> Verdict:
         cert["texts"] = texts
     parts = [w for w in ("equals",) if w in p] + [f"contains {v}" for v in p.get("contains", ())] \
         + [f"excludes {v}" for v in p.get("excludes", ())] \
-        + ([f"inside the filter set of {p['subset_of']}"] if p.get("subset_of") else [])
-    return d.proved("exact sets; the equality re-checked by z3 and cvc5",
+        + ([f"inside the filter set of {label(p['subset_of'])}"] if p.get("subset_of") else [])
+    return d.proved("exact sets; the equality re-checked by z3 and cvc5" if "equals" in p
+                    else "exact sets; the inclusion re-checked by z3 and cvc5" if texts
+                    else "exact sets",
                     f"filter set {S}: " + ", ".join(parts), certificate=cert, evidence=ev)
 
 

@@ -36,10 +36,10 @@ METHOD = (Field("method", "method", "the optimizer (an eigenvalue filter is defi
 
 
 def _check_hyperparameters(method: str, params: dict[str, Any], *, sha_key: str,
-                           variant: str | None, subset: bool = False) -> None:
-    """The hyperparameters ``method`` declares, no more (unless it is the subset_of method,
-    which takes those it declares) and no fewer, in their ranges; variants where declared. A
-    user's file is read in a worker and its SHA-256 pinned in ``params[sha_key]``."""
+                           variant: str | None) -> set[str]:
+    """The hyperparameters ``method`` declares are given, in their ranges; its variant is one
+    it declares. A user's file is read in a worker and its SHA-256 pinned in
+    ``params[sha_key]``. Returns the names it declares."""
     from verify.fields import check_number
 
     if ":" in method:
@@ -57,7 +57,6 @@ def _check_hyperparameters(method: str, params: dict[str, Any], *, sha_key: str,
                                f"{method!r}")
         hyper = [(h.name, h.check) for h in declared.hyper]
         forms = declared.forms
-    names = {n for n, _ in hyper}
     table = params.get("hyper") or {}
     for name, check in hyper:
         value = params.get(name) if name in ("alpha", "beta", "rho") else table.get(name)
@@ -70,28 +69,30 @@ def _check_hyperparameters(method: str, params: dict[str, Any], *, sha_key: str,
                                    f"{value}")
         else:
             check_number(value, check, f"method {method!r}: {name}")
-    if not subset:
-        for name in ("beta", "rho"):
-            if name not in names and params.get(name) is not None:
-                raise InvalidClaim(f"method {method!r} takes no {name}")
-        extra = set(table) - names
-        if extra:
-            raise InvalidClaim(f"method {method!r} takes no {sorted(extra)}; it declares "
-                               f"{sorted(names)}")
     if variant not in (None, "A") and not forms:
         raise InvalidClaim(f"variant applies to methods with reconstructed forms "
                            f"({[n for n, o in OPTIMIZERS.items() if o.forms]}) only")
+    return {n for n, _ in hyper}
 
 
 def _validate_method(params: dict[str, Any]) -> None:
-    _check_hyperparameters(params["method"], params, sha_key="method_sha256",
-                           variant=params.get("variant", "A"))
+    """The hyperparameters the method (and subset_of's method) declare, no more and no fewer;
+    variants where declared; users' files pinned."""
+    names = _check_hyperparameters(params["method"], params, sha_key="method_sha256",
+                                   variant=params.get("variant", "A"))
     other = params.get("subset_of")
     if other is not None:
-        _check_hyperparameters(other, params, sha_key="subset_of_sha256",
-                               variant=params.get("subset_variant"), subset=True)
+        names |= _check_hyperparameters(other, params, sha_key="subset_of_sha256",
+                                        variant=params.get("subset_variant"))
     elif params.get("subset_variant") is not None or params.get("subset_of_sha256"):
         raise InvalidClaim("subset_variant and subset_of_sha256 go with subset_of")
+    methods = f"method {params['method']!r}" + (f" (nor {other!r})" if other else "")
+    for name in ("beta", "rho"):
+        if name not in names and params.get(name) is not None:
+            raise InvalidClaim(f"{methods} takes no {name}")
+    extra = set(params.get("hyper") or {}) - names
+    if extra:
+        raise InvalidClaim(f"{methods} takes no {sorted(extra)}; declared: {sorted(names)}")
 
 
 @claim_kind("filter-set", paper=PAPER,

@@ -22,6 +22,7 @@ finite-difference Jacobians, float membership.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -38,7 +39,7 @@ ALPHA, RHO = sp.symbols("alpha rho", positive=True)
 BETA = sp.Symbol("beta", nonnegative=True)
 
 __all__ = ["ALPHA", "BETA", "LAM", "MU", "RHO", "closed_form", "declared_hyper", "eigen_matrix",
-           "filter_condition", "filter_set", "make_map", "member_of", "membership",
+           "filter_condition", "filter_set", "label", "make_map", "member_of", "membership",
            "method_matrix", "pin_method", "spectral_radius_le_one", "stability_condition",
            "sympy_oracles", "update_jacobian"]
 
@@ -59,6 +60,14 @@ def make_map(method: str, alpha: Any, beta: Any = None, rho: Any = None, form: s
         return updates.make(method, alpha=alpha, beta=beta, rho=rho, form=form)
     except ValueError as exc:
         raise InvalidClaim(str(exc)) from None
+
+
+def label(method: str) -> str:
+    """A method as a person reads it: a built-in name, or ``file.py:name`` without folders."""
+    if ":" not in method:
+        return method
+    path, _, name = method.rpartition(":")
+    return f"{Path(path).name}:{name}"
 
 
 def pin_method(method: str, sha256: str | None = None) -> tuple[str, str, str]:

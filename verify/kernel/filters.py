@@ -89,31 +89,45 @@ def claim_matrix(claim: Mapping[str, Any], lam: sp.Expr = LAM) -> sp.Matrix:
 
 
 def filter_condition(claim: Mapping[str, Any], lam: sp.Expr = LAM) -> sp.Basic:
-    return closed_disk_condition(claim_matrix(claim, lam))
+    """The filter of the claim's method, at the claim's hyperparameters that it declares."""
+    return closed_disk_condition(claim_matrix(method_claim(claim), lam))
 
 
-def subset_claim(claim: Mapping[str, Any]) -> dict[str, Any]:
-    """The method of ``subset_of`` as a claim of its own: the claim's hyperparameters that it
-    declares, ``subset_variant`` (else the claim's variant where it has variants)."""
+def method_claim(claim: Mapping[str, Any], key: str = "method") -> dict[str, Any]:
+    """The method of ``claim[key]`` (``method`` or ``subset_of``) as a claim of its own: the
+    claim's hyperparameters that it declares; for ``subset_of``, ``subset_variant`` (else the
+    claim's variant where it has variants) and ``subset_of_sha256``."""
     from numerics.updates import OPTIMIZERS
 
     from verify.kernel import optimizer_files
 
-    other = claim["subset_of"]
-    out: dict[str, Any] = {"method": other, "method_sha256": claim.get("subset_of_sha256")}
-    if optimizer_files.is_user_method(other):
-        _, _, info = optimizer_files.pinned_declaration(other, claim.get("subset_of_sha256"))
+    method = claim[key]
+    sha = claim.get("method_sha256" if key == "method" else "subset_of_sha256")
+    out: dict[str, Any] = {"method": method, "method_sha256": sha}
+    if optimizer_files.is_user_method(method):
+        _, _, info = optimizer_files.pinned_declaration(method, sha)
         names, forms = [h[0] for h in info["hyper"]], info["forms"]
     else:
-        names = [h.name for h in OPTIMIZERS[other].hyper]
-        forms = OPTIMIZERS[other].forms
+        declared = OPTIMIZERS.get(method)
+        if declared is None:
+            raise ValueError(f"unknown method {method!r}")
+        names, forms = [h.name for h in declared.hyper], declared.forms
     for k in ("alpha", "beta", "rho"):
         if k in names:
             out[k] = claim.get(k)
     out["hyper"] = {k: v for k, v in (claim.get("hyper") or {}).items() if k in names}
-    out["variant"] = (claim.get("subset_variant") or claim.get("variant") or "A") if forms \
-        else "A"
+    variant = claim.get("variant") or "A"
+    if key != "method":
+        variant = claim.get("subset_variant") or variant
+    out["variant"] = variant if forms else "A"
+    if key == "method" and not forms and (claim.get("variant") or "A") != "A":
+        raise ValueError(f"{method!r} has no variants")
     return out
+
+
+def subset_claim(claim: Mapping[str, Any]) -> dict[str, Any]:
+    """The method of ``subset_of`` as a claim of its own (see :func:`method_claim`)."""
+    return method_claim(claim, "subset_of")
 
 
 def subset_queries(claim: Mapping[str, Any]) -> list[str]:
