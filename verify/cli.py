@@ -48,6 +48,15 @@ def _optimizer_names() -> tuple[str, ...]:
     return tuple(OPTIMIZERS)
 
 
+def _method_arg(method: str | None) -> str | None:
+    """A method option: a built-in name, or FILE.py:NAME with the file's path made absolute
+    (the claim records where the file is)."""
+    if method is None or ":" not in method:
+        return method
+    path, _, name = method.rpartition(":")
+    return f"{Path(path).resolve()}:{name}"
+
+
 def _hyper_options(items: Sequence[str] | None) -> dict[str, Any]:
     """``--hyper NAME=VALUE`` options as exact numbers (a user's optimizer's hyperparameters)."""
     from verify.formula import parse_number
@@ -387,7 +396,8 @@ def cmd_certify_model(args: argparse.Namespace) -> int:
         spec = load_model_file(args.file)
         verdicts = certify_model(
             spec["model"], spec["loss_fn"], spec["data"], name=spec["name"],
-            params=spec["params"], optimizer=args.optimizer, alpha=args.alpha, beta=args.beta,
+            params=spec["params"], optimizer=_method_arg(args.optimizer), alpha=args.alpha,
+            beta=args.beta,
             rho=args.rho, hyper=_hyper_options(args.hyper), device=args.device,
             probes=args.probes,
             trace_method=args.trace_method, k=args.k, confidence=args.confidence,
@@ -412,8 +422,7 @@ def cmd_filters(args: argparse.Namespace) -> int:
     exact = {k: None if getattr(args, k) is None else parse_number(getattr(args, k), what=f"--{k}")
              for k in ("alpha", "beta", "rho")}
     hyper = _hyper_options(args.hyper)
-    methods = [str(Path(m.rpartition(":")[0]).resolve()) + ":" + m.rpartition(":")[2]
-               if ":" in m else m for m in args.methods]
+    methods = [_method_arg(m) for m in args.methods]
     try:
         rows = compare.filter_table(methods, exact["alpha"], exact["beta"], exact["rho"],
                                     hyper, args.variant)
