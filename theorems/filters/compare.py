@@ -211,3 +211,115 @@ def region_plot(rows: list[dict[str, Any]], over: str, *, lam_range: tuple[float
     return {"title": f"stable regions over ({over}, lambda)", "xlabel": over,
             "ylabel": "lambda (Hessian eigenvalue)", "regions": regions,
             "marker": center}
+
+
+# --------------------------------------------------------------------------------------------
+# are two methods the same map?
+# --------------------------------------------------------------------------------------------
+
+#: the function and point on which two maps are compared when they are not the same map
+#: structurally: a cubic with no symmetry, at a rational point
+CUBIC = "x0**3/3 + x0*x1**2/2 - x1**3/5 + x0*x1 + x0**2/2"
+CUBIC_POINT = ("1/2", "-1/3")
+
+
+def _load(method: str) -> Any:
+    from numerics import updates
+
+    return updates.load_method(method)
+
+
+def _maps_worker(a: tuple, b: tuple) -> dict[str, Any]:
+    """In a worker (the files are users' code): run both maps (method, hyper texts, form) on
+    two variables with uninterpreted oracles (the gradient at y is (g0(y), g1(y)), the Hessian
+    at y the symmetric matrix of h00(y), h01(y), h11(y)), and on the cubic :data:`CUBIC`."""
+    from numerics import updates
+    from verify.formula import make_symbols
+    from verify.kernel.facts import parse, parse_constant
+    from verify.kernel.filters import sympy_oracles
+
+    x = sp.Matrix(sp.symbols("x0 x1", real=True))
+    g = [sp.Function(f"g{i}") for i in range(2)]
+    h = {(0, 0): sp.Function("h00"), (0, 1): sp.Function("h01"), (1, 1): sp.Function("h11")}
+
+    def grad_fn(y: sp.Matrix) -> sp.Matrix:
+        return sp.Matrix([g[i](*y) for i in range(2)])
+
+    def hvp_fn(y: sp.Matrix, v: sp.Matrix) -> sp.Matrix:
+        H = sp.Matrix(2, 2, lambda i, j: h[(min(i, j), max(i, j))](*y))
+        return H * v
+
+    variables = make_symbols(["x0", "x1"])
+    cubic_grad, cubic_hvp = sympy_oracles(parse(CUBIC, variables), variables)
+    point = sp.Matrix([parse_constant(c) for c in CUBIC_POINT])
+    out = {}
+    for key, (method, hyper, form) in (("a", a), ("b", b)):
+        declared = _load(method)
+        umap = updates.build(declared, form=form,
+                             **{k: parse_constant(v) for k, v in hyper.items()})
+        if umap.momentum or not isinstance(umap.init(x), tuple) or len(umap.init(x)):
+            raise ValueError(f"{method}: maps are compared when they keep no state")
+        new, _ = umap.update(x, umap.init(x), grad_fn, hvp_fn=hvp_fn)
+        on_cubic, _ = umap.update(point, umap.init(point), cubic_grad, hvp_fn=cubic_hvp)
+        out[key] = {"oracles": [sp.expand(e) for e in new],
+                    "cubic": [str(sp.nsimplify(e)) for e in on_cubic]}
+    difference = [sp.expand(p - q) for p, q in zip(out["a"]["oracles"], out["b"]["oracles"])]
+    return {"same_map": all(d == 0 for d in difference),
+            "difference": [str(d) for d in difference],
+            "a_update": [str(e) for e in out["a"]["oracles"]],
+            "b_update": [str(e) for e in out["b"]["oracles"]],
+            "a_cubic": out["a"]["cubic"], "b_cubic": out["b"]["cubic"]}
+
+
+def compare_maps(a: str, b: str, hyper: dict[str, Any], *, form_a: str = "A",
+                 form_b: str = "A") -> dict[str, Any]:
+    """What two memoryless methods have in common, at the same hyperparameters (each takes
+    those it declares):
+
+    * ``same_map``: the two updates are the same expression of the oracle values (gradients
+      and Hessian-vector products at the points each map asks for), so the same map for every
+      f; otherwise ``cubic``: their updates on :data:`CUBIC` at :data:`CUBIC_POINT`, exact,
+      which differ;
+    * ``same_linearization``: the same M(lambda), hence the same Jacobian at every critical
+      point of every quadratic;
+    * ``same_filter``: the same exact filter set.
+
+    The maps run in a worker process (users' files are users' code)."""
+    from verify.kernel.isolated import IsolatedFailure, run_isolated
+
+    def spec(method: str, form: str) -> tuple:
+        names = [h[0] for h in declared_hyper(method)["hyper"]]
+        missing = [n for n in names if hyper.get(n) is None]
+        if missing:
+            raise InvalidClaim(f"{label(method)} needs {missing}")
+        return method, {n: str(hyper[n]) for n in names}, form
+
+    a_spec, b_spec = spec(a, form_a), spec(b, form_b)
+    try:
+        status, answer = run_isolated(_maps_worker, (a_spec, b_spec), timeout=120)
+    except IsolatedFailure as exc:
+        raise InvalidClaim(f"comparing {label(a)} and {label(b)}: the worker {exc}") from None
+    if status != "ok":
+        raise InvalidClaim(f"comparing {label(a)} and {label(b)}: {answer}")
+    values = [{k: sp.nsimplify(hyper[k], rational=True) for k in s[1]} for s in (a_spec, b_spec)]
+    Ma = method_matrix_of(a, values[0], form_a)
+    Mb = method_matrix_of(b, values[1], form_b)
+    Sa = filter_set(a, *_split(values[0])[:3], form=form_a, hyper=_split(values[0])[3] or None)
+    Sb = filter_set(b, *_split(values[1])[:3], form=form_b, hyper=_split(values[1])[3] or None)
+    answer.update({
+        "a": label(a), "b": label(b),
+        "cubic_differ": answer["a_cubic"] != answer["b_cubic"],
+        "linearization_a": str(Ma.tolist()), "linearization_b": str(Mb.tolist()),
+        "same_linearization": Ma.shape == Mb.shape and all(
+            sp.expand(p - q) == 0 for p, q in zip(Ma, Mb)),
+        "filter_a": str(Sa), "filter_b": str(Sb),
+        "same_filter": sp.simplify(sp.Union(sp.Complement(Sa, Sb), sp.Complement(Sb, Sa)))
+        == sp.S.EmptySet})
+    return answer
+
+
+def method_matrix_of(method: str, values: dict[str, Any], form: str) -> sp.Matrix:
+    from theorems.filters.mathematics import method_matrix
+
+    alpha, beta, rho, rest = _split(values)
+    return method_matrix(method, alpha, beta, rho, form, rest or None)
