@@ -101,7 +101,7 @@ def pinned_file(method: str, sha256: Any) -> tuple[str, str]:
 _CACHE: dict[tuple, Any] = {}
 
 
-def ask(path: str, sha256: str, request: tuple, *, timeout: float = TIMEOUT) -> Any:
+def ask(path: str, sha256: str, request: tuple, *, timeout: float | None = None) -> Any:
     """The worker's answer to ``request`` about the file (cached by its SHA-256; the caller
     has checked that the file hashes to it). Raises NoFilter or OptimizerFileError."""
     from verify.kernel.isolated import IsolatedFailure, run_isolated
@@ -109,7 +109,8 @@ def ask(path: str, sha256: str, request: tuple, *, timeout: float = TIMEOUT) -> 
     key = (sha256, request)
     if key not in _CACHE:
         try:
-            status, payload = run_isolated(_answer, (path, request), timeout=timeout)
+            status, payload = run_isolated(_answer, (path, request),
+                                           timeout=TIMEOUT if timeout is None else timeout)
         except IsolatedFailure as exc:
             raise OptimizerFileError(f"the optimizer file {path} {exc}") from None
         if status != "ok":
