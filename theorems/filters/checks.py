@@ -297,7 +297,7 @@ def usam_variants(seed: int, seeds: int = 4, steps: int = 800, samples: int = 90
     from theorems.filters.experiments import comparison_check
 
     return comparison_check(seed, seeds=seeds, steps=steps, samples=samples, width=width,
-                            alpha=0.2, rho=0.02, every=steps // 10)
+                            alpha=0.2, rho=0.02, every=steps // 10 if steps >= 100 else 0)
 
 
 @check("filters.usam-variants-full", paper=PAPER, statement="experiments: the USAM variants "

@@ -165,12 +165,12 @@ def train_and_measure(method: str, alpha: float, rho: float | None, *, seed: int
                               "diverged": diverged}
     if not diverged:
         est = top(w, k, 1e-6, steps)
+        record["grad_norm"] = float(grad_fn(w).norm())
         with torch.no_grad():
             record.update({
                 "lambda": est.values, "residuals": est.residuals,
                 "upper_bound": est.upper_bound, "lanczos_converged": est.converged,
                 "train_loss": float(loss(w.detach())),
-                "grad_norm": float(grad_fn(w).norm()),
                 "train_accuracy": float((net(X).argmax(1) == Y.argmax(1)).double().mean()),
                 "test_accuracy": float((net(X_test).argmax(1) == Y_test.argmax(1))
                                        .double().mean())})

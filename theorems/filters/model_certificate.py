@@ -146,7 +146,8 @@ def kw_certificate(estimate: Any, dim: int) -> dict[str, Any]:
 def _filter_verdict(part: Any, optimizer: str, values: dict[str, Any], top: Any,
                     bottom: Any, near: bool, gnorm: float, confidence: float, op: Any,
                     flat_rtol: float, dim: int) -> Verdict:
-    from theorems.filters.mathematics import filter_set, label, pin_method
+    from theorems.filters.mathematics import filter_set, pin_method
+    from theorems.filters.mathematics import label as method_label
 
     exact = {k: _exact(v) for k, v in values.items() if v is not None}
     named = {k: str(v) for k, v in exact.items() if k in ("alpha", "beta", "rho")}
@@ -169,7 +170,7 @@ def _filter_verdict(part: Any, optimizer: str, values: dict[str, Any], top: Any,
     except NoFilter as exc:
         return d.inconclusive("none", f"no eigenvalue filter applies: {exc}")
     except (InvalidClaim, ValueError) as exc:
-        raise UsageError(f"filter of {label(optimizer)}: {exc}") from exc
+        raise UsageError(f"filter of {method_label(optimizer)}: {exc}") from exc
     critical = Assumption("near a critical point", near, f"||grad|| = {gnorm:.3g}")
     flat_band = sp.Interval(-_exact(flat), _exact(flat))
     ev = {"filter_set": str(S), "lambda_max": [lo_max, up_max],
@@ -191,7 +192,7 @@ def _filter_verdict(part: Any, optimizer: str, values: dict[str, Any], top: Any,
             return d.refuted(
                 "eigenvalue interval outside the exact filter set, re-checked",
                 f"an eigenvalue of H lies in [{value - tol:.6g}, {value + tol:.6g}], outside "
-                f"the filter {S} of {label(optimizer)}: the optimizer is not linearly stable here"
+                f"the filter {S} of {method_label(optimizer)}: the optimizer is not linearly stable here"
                 + ("" if near else " (note: not near a critical point)"),
                 certificate={"kind": "eigenvalue-outside-filter", "value": value, "tol": tol,
                              "residual": res, "recheck": recheck, "flat": flat},
@@ -203,7 +204,7 @@ def _filter_verdict(part: Any, optimizer: str, values: dict[str, Any], top: Any,
                                        flat_band).is_subset(S)
     message = (f"the spectrum lies in [{lam_min_low:.6g}, {up_max:.6g}] (probability >= "
                f"{confidence:.0%}); outside the flat band |lambda| <= {flat:.3g} it lies inside "
-               f"the filter {S} of {label(optimizer)}")
+               f"the filter {S} of {method_label(optimizer)}")
     method = "probabilistic spectrum enclosure inside the exact filter set"
     if inside and near:
         return d.certified(method, message, confidence=confidence, assumptions=[critical],
