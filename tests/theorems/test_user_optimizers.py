@@ -65,9 +65,9 @@ def test_preconditioned_gd_filter_is_its_closed_form():
 
 
 @pytest.mark.parametrize("k, tau, edge", [
-    (1, sp.Rational(1, 2), 40),                                  # one GD step of tau alpha
-    (2, sp.Rational(1, 2), 20),                                  # even k: GD's own set
-    (3, sp.Rational(1, 2), 10 + 10 * sp.cbrt(3)),                # odd k: (1 + (2/tau - 1)^(1/k))/alpha
+    (1, sp.Rational(1, 2), 40),                      # one GD step of tau alpha
+    (2, sp.Rational(1, 2), 20),                      # even k: GD's own set
+    (3, sp.Rational(1, 2), 10 + 10 * sp.cbrt(3)),    # odd k: (1 + (2/tau - 1)^(1/k))/alpha
     (3, sp.Rational(1, 4), 10 + 10 * sp.cbrt(7)),
 ])
 def test_lookahead_filter_is_its_closed_form(k, tau, edge):

@@ -234,7 +234,6 @@ def _maps_worker(a: tuple, b: tuple) -> dict[str, Any]:
     two variables with uninterpreted oracles (the gradient at y is (g0(y), g1(y)), the Hessian
     at y the symmetric matrix of h00(y), h01(y), h11(y)), and on the cubic :data:`CUBIC`."""
     from numerics import updates
-    from verify.formula import make_symbols
     from verify.kernel.facts import parse, parse_constant
     from verify.kernel.filters import sympy_oracles
 
@@ -249,7 +248,7 @@ def _maps_worker(a: tuple, b: tuple) -> dict[str, Any]:
         H = sp.Matrix(2, 2, lambda i, j: h[(min(i, j), max(i, j))](*y))
         return H * v
 
-    variables = make_symbols(["x0", "x1"])
+    variables = tuple(x)
     cubic_grad, cubic_hvp = sympy_oracles(parse(CUBIC, variables), variables)
     point = sp.Matrix([parse_constant(c) for c in CUBIC_POINT])
     out = {}

@@ -40,7 +40,7 @@ def _check_hyperparameters(method: str, params: dict[str, Any], *, sha_key: str,
     """The hyperparameters ``method`` declares are given, in their ranges; its variant is one
     it declares. A user's file is read in a worker and its SHA-256 pinned in
     ``params[sha_key]``. Returns the names it declares."""
-    from verify.fields import check_number
+    from numerics.updates import Hyper, validate_hyper
 
     if ":" in method:
         from theorems.filters.mathematics import declared_hyper, pin_method
@@ -48,31 +48,29 @@ def _check_hyperparameters(method: str, params: dict[str, Any], *, sha_key: str,
         _, _, sha = pin_method(method, params.get(sha_key))
         params[sha_key] = sha
         info = declared_hyper(method, sha)
-        hyper = [(h[0], h[2]) for h in info["hyper"]]
+        hyper = [tuple(h) for h in info["hyper"]]
         forms = tuple(info["forms"])
     else:
         declared = OPTIMIZERS[method]
         if params.get(sha_key):
             raise InvalidClaim(f"{sha_key} pins the file of a 'file.py:name' method, not "
                                f"{method!r}")
-        hyper = [(h.name, h.check) for h in declared.hyper]
+        hyper = [tuple(h) for h in declared.hyper]
         forms = declared.forms
     table = params.get("hyper") or {}
-    for name, check in hyper:
+    for name, doc, check in hyper:
         value = params.get(name) if name in ("alpha", "beta", "rho") else table.get(name)
         if value is None:
             raise InvalidClaim(f"method {method!r} needs {name}" + (
                 "" if name in ("alpha", "beta", "rho") else f" (hyper = {{{name} = ...}})"))
-        if check == "integer":
-            if not (getattr(value, "is_Integer", False) and value >= 1):
-                raise InvalidClaim(f"method {method!r}: {name} must be a positive integer, got "
-                                   f"{value}")
-        else:
-            check_number(value, check, f"method {method!r}: {name}")
+        try:
+            validate_hyper(value, Hyper(name, doc, check))
+        except ValueError as exc:
+            raise InvalidClaim(f"method {method!r}: {exc}") from None
     if variant not in (None, "A") and not forms:
         raise InvalidClaim(f"variant applies to methods with reconstructed forms "
                            f"({[n for n, o in OPTIMIZERS.items() if o.forms]}) only")
-    return {n for n, _ in hyper}
+    return {h[0] for h in hyper}
 
 
 def _validate_method(params: dict[str, Any]) -> None:

@@ -192,7 +192,8 @@ def _filter_verdict(part: Any, optimizer: str, values: dict[str, Any], top: Any,
             return d.refuted(
                 "eigenvalue interval outside the exact filter set, re-checked",
                 f"an eigenvalue of H lies in [{value - tol:.6g}, {value + tol:.6g}], outside "
-                f"the filter {S} of {method_label(optimizer)}: the optimizer is not linearly stable here"
+                f"the filter {S} of {method_label(optimizer)}: the optimizer is not linearly "
+                "stable here"
                 + ("" if near else " (note: not near a critical point)"),
                 certificate={"kind": "eigenvalue-outside-filter", "value": value, "tol": tol,
                              "residual": res, "recheck": recheck, "flat": flat},

@@ -129,10 +129,10 @@ def ask(path: str, sha256: str, request: tuple, *, timeout: float | None = None)
 # --------------------------------------------------------------------------------------------
 
 def _answer(path: str, request: tuple) -> tuple[str, Any]:
-    from numerics import updates
+    from numerics.updates import load_declarations
 
     try:
-        declared = updates.load_declarations(path)
+        declared = load_declarations(path)
     except SystemExit as exc:
         return "error", f"{path}: the file called exit({exc.code})"
     except Exception as exc:  # noqa: BLE001 - the user's file failed
@@ -177,7 +177,7 @@ def describe(declared: Any) -> dict[str, Any]:
 def _build(declared: Any, hyper: Sequence[tuple[str, str]], form: str) -> Any:
     """The map with exact hyperparameters: a value equal to the hyperparameter's own name is
     that symbol (with the sign its range gives), any other text a number."""
-    from numerics import updates
+    from numerics.updates import build
 
     checks = {h.name: h.check for h in declared.hyper}
     values = {}
@@ -186,7 +186,7 @@ def _build(declared: Any, hyper: Sequence[tuple[str, str]], form: str) -> Any:
             values[name] = hyper_symbol(name, checks.get(name, ""))
         else:
             values[name] = parse_constant(text)
-    return updates.build(declared, form=form or "A", **values)
+    return build(declared, form=form or "A", **values)
 
 
 def curvature_symbol() -> sp.Symbol:
