@@ -129,3 +129,13 @@ def test_a_user_stable_point_claim_uses_the_files_jacobian():
                            variables=(x,), id="w").check()
     assert w.status is Status.PROVED and len(json.loads(w.to_json())["evidence"]
                                              ["eigenvalues"]) == 2   # x and the moment m
+
+
+def test_an_inclusion_in_a_files_method_pins_that_file_too():
+    v = filter_set_claim("gd", TENTH, subset_of=method("lookahead"),
+                         hyper={"k": 3, "tau": "1/2"}, id="g").check()
+    assert v.status is Status.PROVED and recheck(v)[0]
+    assert v.claim["subset_of_sha256"] == optimizer_files.file_sha256(EXAMPLES)
+    for path, value in {"claim__subset_of_sha256": "1" * 64, "claim__hyper__k": "2",
+                        "claim__subset_of": method("penalty-sam")}.items():
+        assert not recheck(v, **{path: value})[0], path
