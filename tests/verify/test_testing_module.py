@@ -19,7 +19,7 @@ BUILTIN = ("from numerics.torch_optim import SAM\n\n\n"
            "    return SAM(params, alpha=lr, rho=rho, normalize=False)\n")
 #: hypothesis in the runs below: the same few examples every time, a failure not shrunk
 CONFTEST = ("from hypothesis import Phase, settings\n"
-            "settings.register_profile('fixed', derandomize=True, max_examples=6, "
+            "settings.register_profile('fixed', derandomize=True, max_examples=4, "
             "database=None, phases=[Phase.explicit, Phase.generate])\n"
             "settings.load_profile('fixed')\n")
 

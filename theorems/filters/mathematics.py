@@ -121,6 +121,10 @@ def method_matrix(method: str, alpha: Any = None, beta: Any = None, rho: Any = N
     texts, symbols = [], [optimizer_files.curvature_symbol()]
     for h_name, _, check in info["hyper"]:
         value = given.get(h_name)
+        if value is None and check == "integer":
+            raise InvalidClaim(f"{label(method)}: {h_name} is an integer hyperparameter (a "
+                               f"number of steps, ...): give its value, hyper={{{h_name!r}: "
+                               "...}")
         if value is None or (isinstance(value, sp.Symbol) and value.name == h_name):
             texts.append((h_name, h_name))
             symbols.append(optimizer_files.hyper_symbol(h_name, check))
