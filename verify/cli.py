@@ -419,8 +419,11 @@ def cmd_filters(args: argparse.Namespace) -> int:
     from verify.verdict import Decision, instance_claim
 
     check_json_target(args.json)
-    exact = {k: None if getattr(args, k) is None else parse_number(getattr(args, k), what=f"--{k}")
-             for k in ("alpha", "beta", "rho")}
+    try:
+        exact = {k: None if getattr(args, k) is None else
+                 parse_number(getattr(args, k), what=f"--{k}") for k in ("alpha", "beta", "rho")}
+    except SharpflatError as exc:
+        raise UsageError(str(exc)) from None
     hyper = _hyper_options(args.hyper)
     methods = [_method_arg(m) for m in args.methods]
     try:

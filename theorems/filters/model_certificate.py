@@ -51,8 +51,12 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
         raise UsageError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}, "
                          "or FILE.py:NAME for an optimizer declared in a file")
     if optimizer is not None and ":" in optimizer:
+        from pathlib import Path
+
         from theorems.filters.mathematics import pin_method
 
+        where, _, method_name = optimizer.rpartition(":")
+        optimizer = f"{Path(where).resolve()}:{method_name}"   # the claim says where it is
         try:
             pin_method(optimizer)
         except InvalidClaim as exc:
