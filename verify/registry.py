@@ -66,7 +66,7 @@ def lazy_import(name: str) -> ModuleType:
 #: Field types of conjecture files (their parsers are in :mod:`verify.fields`).
 FIELD_TYPES = ("variables", "formula", "number", "point", "numbers", "set", "norm", "method",
                "choice", "string", "path", "bool", "integer", "formulas", "condition",
-               "conditions", "assumptions", "limit-value")
+               "conditions", "assumptions", "limit-value", "table")
 #: Constraints a number field may declare (checked exactly by :mod:`verify.fields`).
 NUMBER_CHECKS = ("positive", "nonnegative", "unit-interval", "open-unit-interval")
 

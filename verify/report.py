@@ -13,8 +13,10 @@ Both documents are rendered from the same blocks (:class:`Para`, :class:`Fields`
 Markdown escapes what it prints (formulas in code spans).
 
 Plots: the status chart, plus any figure a check attaches to its evidence under ``"plots"`` as
-``[{"title", "xlabel", "ylabel", "x": [...], "lines": {name: [...]}, "logx", "logy"}]``,
-rendered with matplotlib (Agg, 150 dpi) and embedded as base64 PNG.
+``[{"title", "xlabel", "ylabel", "x": [...], "lines": {name: [...]}, "logx", "logy"}]``, or
+with ``"regions": {name: [[x, low, high], ...]}`` (a shaded set over x: the vertical segments
+low..high at each x; ``"marker"``: an x drawn as a dashed line), rendered with matplotlib (Agg,
+150 dpi) and embedded as base64 PNG.
 """
 
 from __future__ import annotations
@@ -983,6 +985,22 @@ def _summary_plot(data: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
+def _draw_regions(ax: Any, regions: dict[str, list], marker: Any) -> None:
+    """Shaded sets over x: each [x, low, high] a vertical segment, one colour a region."""
+    for index, (name, segments) in enumerate(regions.items()):
+        if not segments:
+            continue
+        xs = sorted({float(seg[0]) for seg in segments})
+        width = (xs[-1] - xs[0]) / max(len(xs) - 1, 1) if len(xs) > 1 else 1.0
+        colour = f"C{index % 10}"
+        for x, low, high in segments:
+            ax.fill_between([float(x) - width / 2, float(x) + width / 2], float(low),
+                            float(high), color=colour, alpha=0.3, linewidth=0)
+        ax.fill_between([], [], [], color=colour, alpha=0.3, label=name)
+    if marker is not None and regions:
+        ax.axvline(float(marker), color="0.3", linestyle="--", linewidth=0.8)
+
+
 def _evidence_plots(v: dict[str, Any]) -> list[str]:
     plots = (v.get("evidence") or {}).get("plots") or []
     if not plots:
@@ -993,6 +1011,7 @@ def _evidence_plots(v: dict[str, Any]) -> list[str]:
         try:
             fig, ax = plt.subplots(figsize=(6.4, 3.6))
             lines = spec.get("lines", {})
+            _draw_regions(ax, spec.get("regions") or {}, spec.get("marker"))
             for name, ys in lines.items():
                 xs = spec.get("x") or list(range(len(ys)))
                 ax.plot(xs[:len(ys)], [float(y) for y in ys], label=name, marker="." if
@@ -1006,7 +1025,7 @@ def _evidence_plots(v: dict[str, Any]) -> list[str]:
                 ax.set_yscale("log")
             ax.margins(x=0.02, y=0.08)
             ax.grid(alpha=0.3)
-            if len(lines) > 1:
+            if len(lines) + len(spec.get("regions") or {}) > 1:
                 ax.legend(fontsize=8, loc="best")
             out.append(_png(fig))
         except (TypeError, ValueError):

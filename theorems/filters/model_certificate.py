@@ -25,7 +25,7 @@ from typing import Any, Callable
 import sympy as sp
 
 from numerics.updates import OPTIMIZERS
-from verify.errors import InvalidClaim, UsageError
+from verify.errors import InvalidClaim, NoFilter, UsageError
 from verify.verdict import Assumption, Decision, Verdict
 
 KIND = "model-certificate"
@@ -33,21 +33,36 @@ KIND = "model-certificate"
 
 def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
                   params: Any = None, optimizer: str | None = None, alpha: Any = None,
-                  beta: Any = None, rho: Any = None, device: str = "cpu", probes: int = 100,
+                  beta: Any = None, rho: Any = None, hyper: dict[str, Any] | None = None,
+                  device: str = "cpu", probes: int = 100,
                   trace_method: str = "hutch++", k: int = 3, confidence: float = 0.95,
                   grad_tol: float = 1e-3, flat_rtol: float = 1e-3, seed: int = 0,
                   progress: Callable[[str], None] | None = None) -> list[Verdict]:
-    """The verdicts of a model certificate (see the module docstring). ``progress(stage)`` is
-    called as each stage begins (the command line reports them)."""
+    """The verdicts of a model certificate (see the module docstring). ``optimizer`` is a
+    built-in name or a user's ``"file.py:name"`` (its other hyperparameters in ``hyper``).
+    ``progress(stage)`` is called as each stage begins (the command line reports them)."""
     import torch
 
     stage = progress or (lambda name: None)
 
     from numerics.curvature import CurvatureError, HessianOperator
 
-    if optimizer is not None and optimizer not in OPTIMIZERS:
-        raise UsageError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-    if optimizer is not None and alpha is None:
+    if optimizer is not None and ":" not in optimizer and optimizer not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}, "
+                         "or FILE.py:NAME for an optimizer declared in a file")
+    if optimizer is not None and ":" in optimizer:
+        from pathlib import Path
+
+        from theorems.filters.mathematics import pin_method
+
+        where, _, method_name = optimizer.rpartition(":")
+        optimizer = f"{Path(where).resolve()}:{method_name}"   # the claim says where it is
+        try:
+            pin_method(optimizer)
+        except InvalidClaim as exc:
+            raise UsageError(str(exc)) from None
+    filtered = optimizer is not None and (":" in optimizer or OPTIMIZERS[optimizer].filter)
+    if filtered and alpha is None:
         raise UsageError(f"--optimizer {optimizer} needs --alpha")
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for, but torch sees no CUDA device")
@@ -119,8 +134,8 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
     if optimizer is not None:
         stage(f"eigenvalue filter of {optimizer}")
         verdicts.append(_filter_verdict(
-            part, optimizer, alpha, beta, rho, top, bottom, near, gnorm, both, op, flat_rtol,
-            op.dim))
+            part, optimizer, {"alpha": alpha, "beta": beta, "rho": rho, **(hyper or {})}, top,
+            bottom, near, gnorm, both, op, flat_rtol, op.dim))
     return verdicts
 
 
@@ -131,27 +146,34 @@ def kw_certificate(estimate: Any, dim: int) -> dict[str, Any]:
             "residual": estimate.residuals[0]}
 
 
-def _filter_verdict(part: Any, optimizer: str, alpha: Any, beta: Any, rho: Any, top: Any,
+def _filter_verdict(part: Any, optimizer: str, values: dict[str, Any], top: Any,
                     bottom: Any, near: bool, gnorm: float, confidence: float, op: Any,
                     flat_rtol: float, dim: int) -> Verdict:
-    from theorems.filters.mathematics import filter_set
+    from theorems.filters.mathematics import filter_set, pin_method
+    from theorems.filters.mathematics import label as method_label
 
-    hyper = {"alpha": alpha, "beta": beta, "rho": rho}
-    given = {k: str(_exact(v)) for k, v in hyper.items() if v is not None}
+    exact = {k: _exact(v) for k, v in values.items() if v is not None}
+    named = {k: str(v) for k, v in exact.items() if k in ("alpha", "beta", "rho")}
+    others = {k: str(v) for k, v in exact.items() if k not in ("alpha", "beta", "rho")}
+    given: dict[str, Any] = dict(named)
+    if others:
+        given["hyper"] = others
+    if ":" in optimizer:
+        given["optimizer_sha256"] = pin_method(optimizer)[2]
     lo_max, up_max = top.lower_bound, top.upper_bound
     lam_min, lam_min_low = -bottom.values[0], -bottom.upper_bound
     # flat directions: eigenvalues within flat = flat_rtol * |lambda_max| of zero are not resolved
     # (a near-critical point of an over-parameterized model has many, of either sign)
     flat = float(_exact(flat_rtol * max(abs(lo_max), abs(lam_min))))
     d = part("filter", optimizer=optimizer, flat_tolerance=flat, **given)
-    if not OPTIMIZERS[optimizer].filter:
-        return d.inconclusive("none", f"{optimizer}'s update is not differentiable at a critical "
-                              "point, so no eigenvalue filter applies; use --optimizer usam for "
-                              "the unnormalized map")
     try:
-        S = filter_set(optimizer, _exact(alpha), _exact(beta), _exact(rho))
+        S = filter_set(optimizer, exact.get("alpha"), exact.get("beta"), exact.get("rho"),
+                       hyper={k: v for k, v in exact.items() if k not in ("alpha", "beta",
+                                                                           "rho")} or None)
+    except NoFilter as exc:
+        return d.inconclusive("none", f"no eigenvalue filter applies: {exc}")
     except (InvalidClaim, ValueError) as exc:
-        raise UsageError(f"filter of {optimizer}: {exc}") from exc
+        raise UsageError(f"filter of {method_label(optimizer)}: {exc}") from exc
     critical = Assumption("near a critical point", near, f"||grad|| = {gnorm:.3g}")
     flat_band = sp.Interval(-_exact(flat), _exact(flat))
     ev = {"filter_set": str(S), "lambda_max": [lo_max, up_max],
@@ -173,7 +195,8 @@ def _filter_verdict(part: Any, optimizer: str, alpha: Any, beta: Any, rho: Any, 
             return d.refuted(
                 "eigenvalue interval outside the exact filter set, re-checked",
                 f"an eigenvalue of H lies in [{value - tol:.6g}, {value + tol:.6g}], outside "
-                f"the filter {S} of {optimizer}: the optimizer is not linearly stable here"
+                f"the filter {S} of {method_label(optimizer)}: the optimizer is not linearly "
+                "stable here"
                 + ("" if near else " (note: not near a critical point)"),
                 certificate={"kind": "eigenvalue-outside-filter", "value": value, "tol": tol,
                              "residual": res, "recheck": recheck},
@@ -185,7 +208,7 @@ def _filter_verdict(part: Any, optimizer: str, alpha: Any, beta: Any, rho: Any, 
                                        flat_band).is_subset(S)
     message = (f"the spectrum lies in [{lam_min_low:.6g}, {up_max:.6g}] (probability >= "
                f"{confidence:.0%}); outside the flat band |lambda| <= {flat:.3g} it lies inside "
-               f"the filter {S} of {optimizer}")
+               f"the filter {S} of {method_label(optimizer)}")
     method = "probabilistic spectrum enclosure inside the exact filter set"
     if inside and near:
         return d.certified(method, message, confidence=confidence, assumptions=[critical],
@@ -203,9 +226,12 @@ def _filter_verdict(part: Any, optimizer: str, alpha: Any, beta: Any, rho: Any, 
 
 
 def _exact(value: Any) -> Any:
-    """Floats read exactly through their shortest repr (0.1 -> 1/10); None stays None."""
+    """Floats read exactly through their shortest repr (0.1 -> 1/10); None stays None; exact
+    SymPy numbers stay as they are."""
     if value is None:
         return None
+    if isinstance(value, sp.Basic):
+        return value
     q = Fraction(repr(float(value)))
     return sp.Rational(q.numerator, q.denominator)
 

@@ -111,6 +111,7 @@ class Result:
     tier: str | None = None
     confidence: float = 1.0
     bounds: tuple[float, float] | None = None
+    pure: bool = True              # a function of the checked data alone (memoizable)
 
 
 class _Frame:
@@ -118,6 +119,7 @@ class _Frame:
         self.tier = "exact"
         self.failure = 0.0          # union bound of the failure probabilities established
         self.bounds: tuple[float, float] | None = None
+        self.pure = True            # no file read: the answer is a function of the data
 
 
 _STATE = threading.local()
@@ -161,6 +163,14 @@ def establishes(*, confidence: float | None = None,
             uses("probabilistic", f"a confidence of {confidence}")
     if bounds is not None:
         frames[-1].bounds = (float(bounds[0]), float(bounds[1]))
+
+
+def reads_files() -> None:
+    """Record that the check under way read a file (a user's optimizer, pinned by its hash): its
+    answer is not memoized, so an edited or removed file is seen by the next check."""
+    frames = _frames()
+    if frames:
+        frames[-1].pure = False
 
 
 @contextlib.contextmanager
@@ -280,12 +290,15 @@ def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = Non
         effective = "proved" if (status == "certified" and kind in statement.proved
                                  and kind not in statement.certified) else status
         result = _run(fn, full, effective, certificate, statement)
-        _MEMO[key] = result
-        if len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
+        if result.pure:
+            _MEMO[key] = result
+            if len(_MEMO) > _MEMO_SIZE:
+                _MEMO.popitem(last=False)
     if result.ok:
         result = _reported(result, statement, status, bounds, confidence)
     frames = _frames()
+    if frames:
+        frames[-1].pure = frames[-1].pure and result.pure
     if result.ok and frames:                 # a nested check: its trust is its parent's too
         frames[-1].tier = weaker(frames[-1].tier, result.tier or "exact")
         frames[-1].failure += 1 - result.confidence
@@ -300,18 +313,18 @@ def _run(fn: Callable, claim: dict, status: str, certificate: Mapping, statement
     try:
         ok, reason = fn(claim, status, certificate)
     except NotExact as exc:
-        return Result(False, str(exc))
+        return Result(False, str(exc), pure=frame.pure)
     except Exception as exc:  # noqa: BLE001 - a certificate that breaks the check fails it
         return Result(False, f"{certificate.get('kind')}: the check failed on this data "
-                             f"({type(exc).__name__}: {_short(exc)})")
+                             f"({type(exc).__name__}: {_short(exc)})", pure=frame.pure)
     finally:
         frames.pop()
     if not ok:
-        return Result(False, reason or "rejected")
+        return Result(False, reason or "rejected", pure=frame.pure)
     confidence = max(0.0, 1.0 - frame.failure)
     if confidence <= 0:
         return Result(False, "the established probability is not positive")
-    return Result(True, "", frame.tier, confidence, frame.bounds)
+    return Result(True, "", frame.tier, confidence, frame.bounds, frame.pure)
 
 
 def _short(exc: BaseException) -> str:
@@ -326,19 +339,23 @@ def _reported(result: Result, statement: Statement, status: str, bounds: Any,
         try:
             c = float(confidence)
         except (TypeError, ValueError):
-            return Result(False, f"the verdict's confidence {confidence!r} is not a number")
+            return Result(False, f"the verdict's confidence {confidence!r} is not a number",
+                          pure=result.pure)
         if not (0 < c <= 1) or c > result.confidence + 1e-12:
             return Result(False, f"the verdict states confidence {c}, the certificate "
-                                 f"establishes {result.confidence}")
+                                 f"establishes {result.confidence}", pure=result.pure)
     elif status == "certified" and result.confidence < 1:
-        return Result(False, "a probabilistic certificate needs the verdict's confidence")
+        return Result(False, "a probabilistic certificate needs the verdict's confidence",
+                      pure=result.pure)
     if statement.bounds and bounds is not None:
         if result.bounds is None:
-            return Result(False, "the certificate does not establish the verdict's bounds")
+            return Result(False, "the certificate does not establish the verdict's bounds",
+                          pure=result.pure)
         try:
             lo, hi = (float(b) for b in bounds)
         except (TypeError, ValueError):
-            return Result(False, f"the verdict's bounds {bounds!r} are not two numbers")
+            return Result(False, f"the verdict's bounds {bounds!r} are not two numbers",
+                          pure=result.pure)
         elo, ehi = result.bounds
         # the established ends are themselves computed in floating point (probabilistic tier):
         # the verdict's may differ from them by rounding, 1e-12 relative, never more
@@ -346,7 +363,7 @@ def _reported(result: Result, statement: Statement, status: str, bounds: Any,
         if math.isnan(lo) or math.isnan(hi) or lo > elo + slack * abs(elo) or \
                 hi < ehi - slack * abs(ehi):
             return Result(False, f"the verdict's bounds [{lo}, {hi}] are narrower than the "
-                                 f"established [{elo}, {ehi}]")
+                                 f"established [{elo}, {ehi}]", pure=result.pure)
     return result
 
 

@@ -102,7 +102,8 @@ def _filter_condition(claim: Mapping) -> sp.Basic:
     from verify.kernel.filters import LAM, filter_condition
 
     hyper = {"method": claim["optimizer"], **{k: claim[k] for k in ("alpha", "beta", "rho")
-                                               if claim.get(k) is not None}}
+                                               if claim.get(k) is not None},
+             "method_sha256": claim.get("optimizer_sha256"), "hyper": claim.get("hyper")}
     return filter_condition(hyper, LAM)
 
 

@@ -117,11 +117,13 @@ statement("lipschitz-stable", "argmin (f + zeta) = {point} for every zeta with L
 statement("filter-set", "the set of curvatures lambda where the method's map has spectral "
           "radius <= 1 equals / contains / excludes the given values",
           {"method": REQUIRED, "alpha": REQUIRED, "beta": None, "rho": None, "variant": "A",
-           "equals": None, "contains": None, "excludes": None},
+           "hyper": None, "method_sha256": None, "equals": None, "contains": None,
+           "excludes": None, "subset_of": None, "subset_variant": None,
+           "subset_of_sha256": None},
           proved=("filter-set-exact", "filter-set-smt"), refuted=("filter-witness",))
 statement("stable-point", "the Jacobian of the method's map at the point has spectral radius "
           "<= 1", {**_FUNCTION, "method": REQUIRED, "alpha": REQUIRED, "beta": None,
-                   "rho": None, "variant": "A"},
+                   "rho": None, "variant": "A", "hyper": None, "method_sha256": None},
           proved=("spectral-radius",), certified=("spectral-radius",),
           refuted=("spectral-radius",))
 statement("max-variation", "f°(point, radius) (normalized as asked) is at most / at least the "
@@ -155,7 +157,7 @@ statement("model-certificate", "a curvature statement about a model's loss at it
           {"model": REQUIRED, "part": REQUIRED, "parameters": REQUIRED, "examples": None,
            "dtype": None, "device": None, "k": None, "grad_tol": None, "probes": None,
            "method": None, "optimizer": None, "alpha": None, "beta": None, "rho": None,
-           "flat_tolerance": None, "confidence": None},
+           "flat_tolerance": None, "confidence": None, "optimizer_sha256": None, "hyper": None},
           certified=("kw-bound", "spectrum-in-filter"), refuted=("eigenvalue-outside-filter",),
           hints=("examples", "dtype", "device", "k", "grad_tol", "probes", "method"),
           bounds="top-eigenvalues: an interval holding lambda_max with probability >= the "
