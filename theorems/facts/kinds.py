@@ -136,6 +136,11 @@ def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None) -> 
                              counterexample={str(plain[0]): result.witness.text()})
     else:
         note = ""
+        proof = _psatz(data)
+        if proof is not None:
+            return d.proved("Positivstellensatz certificates, checked exactly",
+                            f"holds: {len(proof['cases'])} exact sum-of-squares "
+                            "certificate(s)", certificate=proof)
     text = K.forall_query(data)
     answer = exact.solve(text, rlimit=budget or exact.QUERY_RLIMIT)
     if answer.result == "sat":
@@ -155,6 +160,30 @@ def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None) -> 
                             certificate={"kind": "smt-agreement"})
         return d.inconclusive("z3 and cvc5", reason + note)
     return d.inconclusive("z3", f"z3: {answer.result} {answer.reason}{note}")
+
+
+def _psatz(data: dict) -> dict | None:
+    """A ``psatz`` certificate of a forall claim in several variables, or None (outside the
+    polynomial class, or no certificate within the search budget)."""
+    from verify.errors import UnsupportedFunction
+    from verify.kernel.sos import forall_cases
+
+    try:
+        cases = forall_cases(data)
+    except (UnsupportedFunction, ValueError):
+        return None
+    psatz = lazy_import("theorems.psatz")
+    certs = []
+    try:
+        for case in cases:
+            cert, _ = psatz.certify(case, psatz.PsatzBudget(levels=2, max_basis=60,
+                                                            max_unknowns=15_000))
+            if cert is None:
+                return None
+            certs.append(cert)
+    except ImportError:
+        return None
+    return {"kind": "psatz", "cases": certs}
 
 
 def _status(name: str) -> Any:

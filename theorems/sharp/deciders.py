@@ -41,7 +41,7 @@ from theorems.sharp.problem import (SharpProblem, directional_limits, search_wor
 from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
 from verify.kernel import sharp as sharp_kernel
 from verify.kernel.smt import confirm_unsat
-from theorems.sharp import convex_cone, kinds, line_case, sos_case
+from theorems.sharp import convex_cone, kinds, line_case, minorant_case, sos_case
 from theorems.sharp.tilted import tilt_beats_point, tilted_cross_check
 from verify.verdict import Assumption, Decision, Status, Verdict
 
@@ -80,6 +80,10 @@ def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = No
         outcome = line_case.prove(problem, m)
         if outcome is not None:
             return outcome
+    else:
+        outcome = minorant_case.prove(problem, m)
+        if outcome is not None:
+            return outcome
     return sos_case.prove(problem, m, lambda confirm=True: _prove_z3(problem, m, budget,
                                                                      confirm=confirm))
 
@@ -96,6 +100,10 @@ def _prove_z3(problem: SharpProblem, m: sp.Expr, budget: Budget, *, confirm: boo
     if first.answer in ("holds", "unconfirmed"):
         first.detail += f" (with the rational {m_hi} >= {m})"
         return first
+    if problem.dim > 1:     # z3's algebraic arithmetic in several variables ignores its
+        return SharpOutcome("unknown", f"z3 is not asked about the irrational modulus {m} in "
+                            f"{problem.dim} variables (its algebraic-number steps run past "
+                            "any resource limit; the exact routes did not apply)")
     # the modulus itself, an algebraic number encoded by its minimal polynomial
     return _prove_rational(problem, m, budget=budget, confirm=confirm)
 
@@ -241,6 +249,19 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
             exact_uppers.append((value, cert))
             lower_upper(value, f"exact limit of the ratio along the ray direction {list(u)} "
                                f"at t->{where}", cert,
+                        {"direction": [str(c) for c in u], "limit_at": where,
+                         "limit": str(value)})
+    # a nonconvex f with a convex sharp part: the directions of least ratio of that part
+    for h in (minorant_case.upper_directions(problem, seed=seed) if problem.dim > 1 else []):
+        for where, value, u in directional_limits(problem, h):
+            if (where, u) in tried:
+                continue
+            tried.append((where, u))
+            cert = {"kind": "ray-limit", "direction": [str(c) for c in u], "at": where,
+                    "limit": str(value)}
+            exact_uppers.append((value, cert))
+            lower_upper(value, f"exact limit of the ratio along the ray direction {list(u)} "
+                               f"at t->{where} (least ratio of the convex part)", cert,
                         {"direction": [str(c) for c in u], "limit_at": where,
                          "limit": str(value)})
     if not math.isfinite(r.upper):

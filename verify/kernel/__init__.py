@@ -61,7 +61,8 @@ TIERS = ("exact", "solvers", "probabilistic")
 #: certificate kind -> checker(claim, status, certificate) -> (ok, reason)
 CHECKERS: dict[str, Callable[[Mapping, str, Mapping], tuple[bool, str]]] = {}
 _MODULES = ("verify.kernel.facts", "verify.kernel.sharp", "verify.kernel.cone",
-            "verify.kernel.sos", "verify.kernel.univariate", "verify.kernel.filters",
+            "verify.kernel.sos", "verify.kernel.univariate", "verify.kernel.minorant",
+            "verify.kernel.filters",
             "verify.kernel.geometry", "verify.kernel.escape", "verify.kernel.networks",
             "verify.kernel.estimates")
 #: the largest certificate or claim (characters of canonical JSON) the kernel reads

@@ -96,7 +96,8 @@ def statement(kind: str, meaning: str, fields: Mapping[str, Any], **kw: Any) -> 
 # --------------------------------------------------------------------------------------------
 
 _FUNCTION = {"variables": REQUIRED, "f": REQUIRED, "point": REQUIRED}
-_SHARP_PROOFS = ("sharp-smt", "sharp-sos", "convex-cone", "sharp-univariate")
+_SHARP_PROOFS = ("sharp-smt", "sharp-sos", "convex-cone", "sharp-univariate",
+                 "convex-minorant")
 
 statement("sharp-minimizer", "f(x) >= f(point) + modulus ||x - point|| for all x",
           {**_FUNCTION, "modulus": REQUIRED, "norm": "2"},
@@ -176,7 +177,8 @@ statement("inequalities", "every condition (a relation between constants) holds"
           {"conditions": REQUIRED}, proved=("exact-sign",), refuted=("exact-sign",))
 statement("forall", "every real point satisfying the hypotheses satisfies the conclusion",
           {**_ASSUMED, "hypotheses": (), "conclusion": REQUIRED},
-          proved=("real-roots", "smt-agreement"), refuted=("real-roots", "counterexample-point"))
+          proved=("real-roots", "psatz", "smt-agreement"),
+          refuted=("real-roots", "counterexample-point"))
 statement("same-span", "two lists of polynomials span the same space over Q",
           {"variables": REQUIRED, "found": REQUIRED, "expected": REQUIRED},
           proved=("exact-rank",), refuted=("exact-rank",))
@@ -244,6 +246,8 @@ CERTIFICATES: dict[str, Witnesses] = {
                             "between them"),
     "smt-agreement": Witnesses((), "the SMT-LIB2 text of hypotheses and not conclusion",
                                "solvers"),
+    "psatz": Witnesses(("cases",), "each part of the conclusion on the set of the hypotheses "
+                       "(Abs, Max, Min lifted); Gram matrices PSD, the identity exactly"),
     "counterexample-point": Witnesses(("point",), "hypotheses and conclusion at the point"),
     "exact-rank": Witnesses((), "ranks of the coefficient matrices over Q"),
     "sympy-limit": Witnesses((), "SymPy's limit; the expression near the limit point"),
@@ -257,6 +261,9 @@ CERTIFICATES: dict[str, Witnesses] = {
                               "reduced-smt", "upper"),
                              "convexity and f'(p; .) by the kernel's rules; the cone "
                              "inequality from the weights", "solvers"),
+    "convex-minorant": Witnesses(("modulus", "minorant", "cone", "gap"),
+                                 "g(p) = f(p); g sharp at the claim's point and norm (a cone "
+                                 "certificate); f - g >= 0 (Psatz certificates)", "solvers"),
     "point": Witnesses(("x",), "the sharpness gap at x, in balls"),
     "point-ratio": Witnesses(("x",), "the ratio at x, exactly"),
     "ray-limit": Witnesses(("direction", "at", "limit"), "the ratio's limit along the ray"),

@@ -1,0 +1,72 @@
+"""Sharpness from a convex minorant (Dominguez Corella, Definition 1).
+
+If g <= f everywhere, g(p) = f(p) and g is a convex function with f'(p; h) >= m ||h|| at p
+(its cone certificate, :mod:`verify.kernel.cone`), then for every x
+
+    f(x) >= g(x) >= g(p) + m ||x - p|| = f(p) + m ||x - p||,
+
+so f is sharp at p with modulus m. Nonconvex functions built as a convex sharp part plus a
+bounded or capped tail that vanishes at p (``sigma_P(x - p) + Min(||x - p||^2, w)``) are the
+typical case: their sharpness then has an exact certificate, at an irrational modulus too
+(the cone's S-lemma needs only m^2 rational).
+
+``convex-minorant`` ``{modulus m, minorant g, cone, gap}``: ``g`` a formula over the claim's
+variables (a witness), ``cone`` a ``convex-cone`` certificate of "g is sharp with modulus m at
+the claim's point in the claim's norm", ``gap`` a ``psatz`` certificate of the ``forall``
+statement "f - g >= 0" (:func:`verify.kernel.sos.forall_cases`). The kernel derives both
+statements from the claim (its f, point, norm and variables) and the witness g, and checks
+g(p) = f(p) exactly. It proves what ``sharp-smt`` proves (the same claim kinds and modulus
+rules, :mod:`verify.kernel.sharp`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import sympy as sp
+
+from verify.kernel import checker, require
+from verify.kernel.facts import identically_zero, parse, parse_constant
+
+
+def minorant_claims(claim: Mapping[str, Any], cert: Mapping) -> tuple[dict, dict, sp.Expr]:
+    """(the sharpness claim of g with the certificate's modulus, the forall claim f - g >= 0,
+    the difference g(p) - f(p) that must vanish), derived from the claim and the witness g."""
+    from verify.formula import make_symbols
+
+    variables = make_symbols(claim["variables"])
+    f = parse(claim["f"], variables)
+    g = parse(cert["minorant"], variables)
+    point = [parse_constant(c) for c in claim["point"]]
+    at = dict(zip(variables, point))
+    sharp = {"kind": "sharp-minimizer", "variables": list(claim["variables"]), "f": str(g),
+             "point": list(claim["point"]), "modulus": str(parse_constant(cert["modulus"])),
+             "norm": str(claim.get("norm", "2"))}
+    gap = {"kind": "forall", "variables": list(claim["variables"]),
+           "conclusion": f"{f - g} >= 0"}
+    return sharp, gap, (g - f).xreplace(at)
+
+
+def check_minorant(claim: Mapping[str, Any], cert: Mapping) -> tuple[bool, str]:
+    """``cert`` proves f sharp with its modulus at the claim's point (module docstring)."""
+    from verify.kernel.cone import sharpness_holds
+    from verify.kernel.sos import _check_forall_psatz
+
+    sharp, gap, at_point = minorant_claims(claim, cert)
+    if not identically_zero(at_point):
+        return False, "the minorant does not equal f at the point"
+    ok, why = sharpness_holds(sharp, cert.get("cone") or {}, parse_constant(cert["modulus"]))
+    if not ok:
+        return False, f"the minorant's cone: {why}"
+    gap_cert = cert.get("gap")
+    if not isinstance(gap_cert, Mapping) or gap_cert.get("kind") != "psatz":
+        return False, "the gap f - g >= 0 needs a psatz certificate"
+    ok, why = _check_forall_psatz(gap, "proved", gap_cert)
+    return require(ok, f"f - g >= 0: {why}")
+
+
+@checker("convex-minorant")
+def _check_convex_minorant(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    from verify.kernel.sharp import check_sharpness
+
+    return check_sharpness(claim, status, cert)
