@@ -1167,34 +1167,64 @@ class GGNOperator(_OtherCurvature):
     positive semidefinite whenever ``loss_fn`` is convex in the outputs (squared error,
     cross-entropy), and equals the Hessian when the model is linear in its parameters.
 
-    A product is J^T (H_out (J v)): a forward-mode Jacobian-vector product, the output Hessian
-    by forward-over-reverse, and a vector-Jacobian product (``torch.func``; a block of vectors
-    is ``vmap``-ped). Only these products exist (``hvp`` is not an option); everything else
-    (trace, eigenvalues, density, dense, restricted, as_linear_operator) is the Hessian's.
+    A product is J^T (H_out (J v)), all in reverse mode on one graph: J^T u for a dummy u
+    (linear in u), whose backward in direction v is J v ("the double-vjp trick"); the output
+    Hessian by a double backward of the loss in the outputs; J^T by a backward of the outputs.
+    A block of vectors is one batched backward each (``is_grads_batched``); with one data
+    batch the graph is built once and reused. Only these products exist (``hvp`` is not an
+    option); everything else (trace, eigenvalues, density, dense, restricted,
+    as_linear_operator) is the Hessian's.
     """
 
     name = "GGN"
 
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
-                 data: Any, *, params: Iterable[str] | None = None,
-                 block_size: int | None = None):
-        super().__init__(model, loss_fn, data, params=params, block_size=block_size)
-        load_forward_ad()
+    def _ggn_graph(self, x: Tensor, y: Tensor) -> tuple:
+        leaves = [self.params[n].clone().requires_grad_(True) for n in self.names]
+        with torch.enable_grad():
+            out = functional_call(self.model, {**self._fixed, **dict(zip(self.names, leaves))},
+                                  (x,))
+            dummy = torch.zeros_like(out, requires_grad=True)
+            jtu = torch.autograd.grad(out, leaves, grad_outputs=dummy, create_graph=True,
+                                      allow_unused=True)
+            used = [i for i, t in enumerate(jtu) if t is not None]
+            o = out.detach().requires_grad_(True)
+            out_grad = torch.autograd.grad(self.loss_fn(o, y), o, create_graph=True)[0]
+        return leaves, out, dummy, jtu, used, o, out_grad
 
     def _curvature_rows(self, rows: Tensor) -> Tensor:
         k = rows.shape[0]
-        tangents = self.to_dict(rows)
+        batched = k > 1
+        if batched:
+            vs = [t.reshape(k, *s) for t, s in zip(torch.split(rows, self.sizes, dim=1),
+                                                     self.shapes)]
+        else:
+            vs = [t.view(s) for t, s in zip(torch.split(rows[0], self.sizes), self.shapes)]
         total = None
-        for w, x, y in self._weighted_batches():
-            def f(p: dict[str, Tensor]) -> Tensor:
-                return functional_call(self.model, {**self._fixed, **p}, (x,))
-
-            out, pullback = torch.func.vjp(f, self.params)
-            out = out.detach()
-            jv = vmap(lambda t: jvp(f, (self.params,), (t,))[1])(tangents)
-            out_grad = grad(lambda o: self.loss_fn(o, y))
-            hjv = vmap(lambda u: jvp(out_grad, (out,), (u,))[1])(jv)
-            part = self.to_flat(vmap(pullback)(hjv)[0], (k,))
+        batches = [(1.0, None, None)] if self._single else self._weighted_batches()
+        for w, x, y in batches:
+            if self._single:
+                if self._cache.get("ggn") is None:
+                    t0 = self._clock()
+                    self._cache["ggn"] = self._ggn_graph(*self._batches[0])
+                    self.stats["graph_s"] += self._clock() - t0
+                graph = self._cache["ggn"]
+            else:
+                graph = self._ggn_graph(x, y)
+            leaves, out, dummy, jtu, used, o, out_grad = graph
+            if not used:
+                part = torch.zeros_like(rows)
+            else:
+                jv = torch.autograd.grad([jtu[i] for i in used], dummy,
+                                         grad_outputs=[vs[i] for i in used], retain_graph=True,
+                                         is_grads_batched=batched)[0]
+                hjv = torch.autograd.grad(out_grad, o, grad_outputs=jv, retain_graph=True,
+                                          is_grads_batched=batched)[0]
+                res = torch.autograd.grad(out, leaves, grad_outputs=hjv, retain_graph=True,
+                                          allow_unused=True, is_grads_batched=batched)
+                part = torch.cat([(r if r is not None else torch.zeros_like(v)).reshape(k, -1)
+                                  for r, v in zip(res, vs)], dim=1)
+            if self._single:
+                return part
             total = part.mul_(w) if total is None else total.add_(part, alpha=w)
         return total
 
