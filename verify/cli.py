@@ -360,17 +360,25 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_certify_model(args: argparse.Namespace) -> int:
+    import os
+
+    # OpenMP threads that sleep while they wait, unless the environment says otherwise: with
+    # several threads on a busy machine, spinning ones stall each other (numerics.threads).
+    # Read when torch loads its OpenMP runtime, which has not happened yet in this process.
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from numerics.threads import limited
     from theorems.filters.model_certificate import certify_model
-    from theorems.filters.model_views import check_views
+    from theorems.filters.model_views import check_options, check_views
     from verify.loaders import load_model_file
 
     _refuse_overwrite(args)
     views = check_views(args.views)
-    store = _store(args)
-    output: Output = args.output
     options = {k: v for k, v in (("density_runs", args.density_runs),
                                  ("landscape_grid", args.landscape_grid)) if v is not None}
+    check_options(options)
+    store = _store(args)
+    output: Output = args.output
     with output.progress(0, "certify-model") as progress:
         progress.stage(f"load {args.file}")
         # the file's own code (training, data) on one thread unless --threads says otherwise:

@@ -134,3 +134,15 @@ def test_operators_and_views_from_python(least_squares):
     one = sharpflat.loss_landscape(model, half_mse, (X, Y), points=5)
     two = sharpflat.loss_landscape(model, half_mse, (X, Y), dims=2, points=3)
     assert len(one.losses) == 5 and len(two.losses) == 3
+
+
+def test_a_view_the_model_does_not_allow_is_inconclusive_and_the_others_go_on():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(),
+                                torch.nn.Linear(4, 2)).double()
+    X, y = torch.randn(10, 3, dtype=torch.float64), torch.randint(0, 2, (10,))
+    summed = torch.nn.CrossEntropyLoss(reduction="sum")   # not an average: no empirical Fisher
+    parts = sharpflat.certify_model(model, summed, (X, y), views="fisher,layers").by_part()
+    assert parts["fisher"].status.value == "inconclusive"
+    assert "average per-example losses" in parts["fisher"].message
+    assert parts["layers"].status.value == "evidence"

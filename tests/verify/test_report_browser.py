@@ -5,14 +5,10 @@ Skipped, with the reason, where no Chromium is installed (CI installs it: .ci/ru
 
 import json
 import re
-import shutil
 import subprocess
 
-import pytest
-
+from browser import chromium, flags
 from verify.cli import ExitCode, main
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 MODEL = """
 import torch
@@ -42,17 +38,8 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def _browser() -> str:
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("no headless browser installed (chromium: apt-get install chromium; CI's "
-                ".ci/run installs it)")
-
-
 def test_the_model_report_renders_its_plots_and_tables_in_a_browser(tmp_path):
-    browser = _browser()
+    browser = chromium()
     model = tmp_path / "model.py"
     model.write_text(MODEL)
     db = str(tmp_path / "r.db")
@@ -64,8 +51,8 @@ def test_the_model_report_renders_its_plots_and_tables_in_a_browser(tmp_path):
                  "--db", db]) == ExitCode.OK
     checked = tmp_path / "checked.html"
     checked.write_text(report.read_text().replace("</body>", CHECK + "</body>"))
-    res = subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu",
-                          "--virtual-time-budget=10000", "--dump-dom", checked.as_uri()],
+    res = subprocess.run([browser, *flags(tmp_path), "--virtual-time-budget=10000",
+                          "--dump-dom", checked.as_uri()],
                          capture_output=True, text=True, timeout=180)
     title = re.search(r"<title>(.*?)</title>", res.stdout, re.S)
     assert title, res.stderr[-2000:]

@@ -7,7 +7,8 @@ eigenvalues filtering at equilibrium*, arXiv 2510.09034).
   ``stable-point`` claim kinds;
 * :mod:`~theorems.filters.manifolds`: local stable manifolds (the mechanism of Theorem 2.1);
 * :mod:`~theorems.filters.experiments`: the edge of stability on digits;
-* :mod:`~theorems.filters.model_certificate`: ``sharpflat certify-model``;
+* :mod:`~theorems.filters.model_certificate`: ``sharpflat certify-model``, and
+  :mod:`~theorems.filters.model_views`, its optional curvature views;
 * :mod:`~theorems.filters.checks`: the registered checks.
 """
 

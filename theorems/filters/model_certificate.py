@@ -103,7 +103,7 @@ def resolve_threads(threads: Any, op: Any, device: str) -> int | None:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if threads == "auto":
-        return auto_threads(op.dim, op.num_examples, device)
+        return None if op is None else auto_threads(op.dim, op.num_examples, device)
     return threads
 
 
@@ -124,6 +124,8 @@ def certify_model(model: Any, loss_fn: Any, data: Any, *, name: str = "model",
     from theorems.filters import model_views
 
     views = model_views.check_views(views)
+    model_views.check_options(view_options or {})
+    resolve_threads(threads, None, device)          # a bad value fails before any work
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
     if optimizer is not None and alpha is None:

@@ -52,10 +52,8 @@ def check_views(views: Any) -> tuple[str, ...]:
     return tuple(v for v in VIEWS if v in names)
 
 
-def view_verdicts(run: Any, views: Iterable[str], *, optimizer: str | None = None,
-                  alpha: Any = None, beta: Any = None, rho: Any = None,
-                  **options: Any) -> list[Verdict]:
-    """The verdicts of the views asked for, on the stages ``run`` of a certificate."""
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The views' options (:data:`OPTIONS` with ``options`` over them), checked."""
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise UsageError(f"unknown view option(s) {', '.join(unknown)}; known: "
@@ -73,24 +71,51 @@ def view_verdicts(run: Any, views: Iterable[str], *, optimizer: str | None = Non
     if not (isinstance(opts["landscape_span"], (int, float))
             and 0 < opts["landscape_span"] < math.inf):
         raise UsageError(f"landscape_span must be positive, got {opts['landscape_span']!r}")
+    return opts
+
+
+def view_verdicts(run: Any, views: Iterable[str], *, optimizer: str | None = None,
+                  alpha: Any = None, beta: Any = None, rho: Any = None,
+                  **options: Any) -> list[Verdict]:
+    """The verdicts of the views asked for, on the stages ``run`` of a certificate."""
+    opts = check_options(options)
     views = tuple(views)
     operators = {"hessian": run.op}
     out = []
     for name in ("ggn", "fisher"):
         if name in views:
-            op = _operator(run, name)
-            operators[name] = op
-            out.append(operator_verdict(run, name, op, opts["operator_probes"]))
+            op = _guarded(run, name, out, lambda: _operator(run, name))
+            if op is not None:
+                operators[name] = op
+                _guarded(run, name, out, lambda: operator_verdict(
+                    run, name, op, opts["operator_probes"]))
     if "density" in views:
-        out.append(density_verdict(run, operators, opts["density_runs"],
-                                   opts["density_steps"]))
+        _guarded(run, "density", out, lambda: density_verdict(
+            run, operators, opts["density_runs"], opts["density_steps"]))
     if "layers" in views:
-        out.append(layers_verdict(run, opts["layer_probes"]))
+        _guarded(run, "layers", out, lambda: layers_verdict(run, opts["layer_probes"]))
     if "landscape" in views:
-        out.append(landscape_verdict(run, optimizer, alpha, beta, rho,
-                                     points=opts["landscape_points"],
-                                     grid=opts["landscape_grid"], span=opts["landscape_span"]))
+        _guarded(run, "landscape", out, lambda: landscape_verdict(
+            run, optimizer, alpha, beta, rho, points=opts["landscape_points"],
+            grid=opts["landscape_grid"], span=opts["landscape_span"]))
     return out
+
+
+def _guarded(run: Any, part: str, out: list, compute: Any) -> Any:
+    """``compute()``; a verdict it returns joins ``out``. A view the model does not allow
+    (the operator or the direction refused: CurvatureError) becomes an inconclusive verdict
+    with the reason, and the other views go on."""
+    from numerics.curvature import CurvatureError
+
+    try:
+        result = compute()
+    except (CurvatureError, UsageError) as exc:
+        out.append(run.part(part).inconclusive("none", f"{part} view not computed: {exc}",
+                                                **run.stamp()))
+        return None
+    if isinstance(result, Verdict):
+        out.append(result)
+    return result
 
 
 def _operator(run: Any, which: str) -> Any:
