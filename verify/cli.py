@@ -409,15 +409,31 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_certify_model(args: argparse.Namespace) -> int:
+    import os
+
+    # OpenMP threads that sleep while they wait, unless the environment says otherwise: with
+    # several threads on a busy machine, spinning ones stall each other (numerics.threads).
+    # Read when torch loads its OpenMP runtime, which has not happened yet in this process.
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from numerics.threads import limited
     from theorems.filters.model_certificate import certify_model
+    from theorems.filters.model_views import check_options, check_views
     from verify.loaders import load_model_file
 
     _refuse_overwrite(args)
+    views = check_views(args.views)
+    options = {k: v for k, v in (("density_runs", args.density_runs),
+                                 ("landscape_grid", args.landscape_grid)) if v is not None}
+    check_options(options)
     store = _store(args)
     output: Output = args.output
     with output.progress(0, "certify-model") as progress:
         progress.stage(f"load {args.file}")
-        spec = load_model_file(args.file)
+        # the file's own code (training, data) on one thread unless --threads says otherwise:
+        # its size is unknown until it has run
+        with limited(1 if args.threads == "auto" else args.threads):
+            spec = load_model_file(args.file)
         verdicts = certify_model(
             spec["model"], spec["loss_fn"], spec["data"], name=spec["name"],
             params=spec["params"], optimizer=_method_arg(args.optimizer), alpha=args.alpha,
@@ -426,11 +442,13 @@ def cmd_certify_model(args: argparse.Namespace) -> int:
             probes=args.probes,
             trace_method=args.trace_method, k=args.k, confidence=args.confidence,
             grad_tol=args.grad_tol, flat_rtol=args.flat_rtol, seed=args.seed,
-            progress=progress.stage)
+            threads=args.threads, views=views, lambda_max_at_most=args.lambda_max_at_most,
+            view_options=options, progress=progress.stage)
     code, run_id, verdicts = _session(
         args, store, command="certify-model", target=str(Path(args.file).resolve()), tasks=[],
         profile=None, seed=args.seed, workers=1, cluster=None, early=verdicts,
-        info={"device": args.device}, label="certify-model")
+        info={"device": args.device, "threads": args.threads, "views": list(views)},
+        label="certify-model")
     _summary(args, verdicts, f"run {run_id}: certificate of {spec['name']} from {args.file}")
     return code
 
@@ -450,9 +468,11 @@ def _read_verdict_json(source: Path) -> list:
         raise UsageError(f"{source}: not a verdict JSON file ({str(exc)[:200]})") from None
     if isinstance(data, dict) and "verdicts" in data:
         data = data["verdicts"]
+    elif isinstance(data, dict) and "status" in data and "claim" in data:
+        data = [data]            # one verdict (Verdict.to_json, show RUN ITEM --json)
     if not isinstance(data, list):
-        raise UsageError(f"{source}: expected a list of verdicts (the JSON of run --json, "
-                         "check --json or show --json)")
+        raise UsageError(f"{source}: expected a verdict or a list of verdicts (the JSON of "
+                         "run --json, check --json, show --json or Verdict.to_json)")
     return data
 
 
@@ -777,6 +797,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eigenvalues within this fraction of |lambda_max| of zero are flat "
                         "directions, not resolved against the filter")
     p.add_argument("--seed", type=int, default=0, help="seed of the probes and Lanczos starts")
+    p.add_argument("--lambda-max-at-most", type=float, metavar="C",
+                   help="also decide lambda_max <= C (certified by the probabilistic bound, "
+                        "refuted by a re-checked Rayleigh quotient above C)")
+    p.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+                   help="CPU threads of torch and of the BLAS behind NumPy/SciPy, for the "
+                        "file and the certificate; auto: one thread unless a Hessian product "
+                        "is large (parameters x examples >= 1e9), where torch's default is "
+                        "used (more threads than free cores slow small models down many "
+                        "times on a busy machine)")
+    p.add_argument("--views", default="", metavar="LIST",
+                   help="curvature views to add, comma-separated: ggn, fisher (Gauss-Newton "
+                        "and empirical Fisher: trace, top eigenvalues), density (eigenvalue "
+                        "density by stochastic Lanczos quadrature), layers (per-layer trace "
+                        "and top eigenvalue), landscape (1-D and 2-D filter-normalized loss "
+                        "landscapes), or all; none by default")
+    p.add_argument("--density-runs", type=_positive_int, metavar="N",
+                   help="Lanczos runs of the density view (default 5, of 60 steps each)")
+    p.add_argument("--landscape-grid", type=_nonnegative_int, metavar="N",
+                   help="points a side of the 2-D landscape (default 21; 0: no 2-D plot)")
     json_option(p, "the verdicts")
     db_option(p)
     p.set_defaults(func=cmd_certify_model)
@@ -860,6 +899,17 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _threads(text: str) -> int | str:
+    return "auto" if text.strip() == "auto" else _positive_int(text)
 
 
 def _positive_float(text: str) -> float:

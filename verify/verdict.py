@@ -279,6 +279,12 @@ class Verdict:
 
         return cls.from_dict(json.loads(text))
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the verdict's report section (:func:`verify.report.verdict_html`)."""
+        from verify.report import verdict_html  # local: the report is loaded when shown
+
+        return verdict_html(self)
+
 
 VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
 _LOADING = False

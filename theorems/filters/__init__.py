@@ -10,7 +10,8 @@ eigenvalues filtering at equilibrium*, arXiv 2510.09034).
   methods are the same map (Penalty SAM and Hessian USAM);
 * :mod:`~theorems.filters.experiments`: the edge of stability on digits, and the paper's
   comparison of GD, SAM and the USAM variants;
-* :mod:`~theorems.filters.model_certificate`: ``sharpflat certify-model``;
+* :mod:`~theorems.filters.model_certificate`: ``sharpflat certify-model``, and
+  :mod:`~theorems.filters.model_views`, its optional curvature views;
 * :mod:`~theorems.filters.checks`: the registered checks.
 """
 

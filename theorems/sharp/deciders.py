@@ -355,10 +355,14 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
     z3_budget = Budget(DEFAULT_BUDGET if budget is None else budget)
     outcome = prove_sharp(problem, m, budget=z3_budget)
     ev: dict[str, Any] = {"worst_ratio_found": search.ratio, "evaluations": search.evaluations,
-                          "z3": {"answer": outcome.answer, "detail": outcome.detail,
-                                 "method": outcome.method,
-                                 "seconds": outcome.seconds, "rlimit_used": z3_budget.used,
-                                 "rlimit_budget": z3_budget.total}, "norm": problem.norm}
+                          # the exact proof attempt: SMT queries (z3 and cvc5) or a
+                          # sum-of-squares certificate, whichever sos_case.prove chose
+                          "exact_proof": {"answer": outcome.answer, "detail": outcome.detail,
+                                          "method": outcome.method,
+                                          "seconds": outcome.seconds,
+                                          "z3_rlimit_used": z3_budget.used,
+                                          "z3_rlimit_budget": z3_budget.total},
+                          "norm": problem.norm}
     if outcome.answer == "holds" and numeric_hit is not None:
         return d.error(f"deciders disagree: {outcome.method} proved the inequality but a point "
                        "violates it in ball arithmetic (please report this)", evidence=ev)

@@ -348,7 +348,7 @@ def _reported(result: Result, statement: Statement, status: str, bounds: Any,
     elif status == "certified" and result.confidence < 1:
         return Result(False, "a probabilistic certificate needs the verdict's confidence",
                       pure=result.pure)
-    if statement.bounds and bounds is not None:
+    if statement.bounds and bounds is not None and status != "refuted":
         if result.bounds is None:
             return Result(False, "the certificate does not establish the verdict's bounds",
                           pure=result.pure)

@@ -153,16 +153,18 @@ statement("network-lipschitz", "||f(x) - f(y)|| <= at_most ||x - y|| for all x, 
           hints=("network",))
 statement("model-certificate", "a curvature statement about a model's loss at its parameters: "
           "part top-eigenvalues (lambda_max lies in the verdict's bounds with probability >= "
-          "confidence) or filter (outside the flat band, the spectrum lies in the optimizer's "
-          "filter set)",
+          "confidence), filter (outside the flat band, the spectrum lies in the optimizer's "
+          "filter set) or lambda-max (lambda_max <= at_most with probability >= confidence)",
           {"model": REQUIRED, "part": REQUIRED, "parameters": REQUIRED, "examples": None,
            "dtype": None, "device": None, "k": None, "grad_tol": None, "probes": None,
            "method": None, "optimizer": None, "alpha": None, "beta": None, "rho": None,
-           "flat_tolerance": None, "confidence": None, "optimizer_sha256": None, "hyper": None},
-          certified=("kw-bound", "spectrum-in-filter"), refuted=("eigenvalue-outside-filter",),
+           "flat_tolerance": None, "confidence": None, "optimizer_sha256": None, "hyper": None,
+           "at_most": None},
+          certified=("kw-bound", "spectrum-in-filter", "kw-lambda-max"),
+          refuted=("eigenvalue-outside-filter", "rayleigh-above"),
           hints=("examples", "dtype", "device", "k", "grad_tol", "probes", "method"),
-          bounds="top-eigenvalues: an interval holding lambda_max with probability >= the "
-                 "claim's confidence")
+          bounds="top-eigenvalues, lambda-max (held): an interval holding lambda_max with "
+                 "probability >= the claim's confidence")
 
 # --------------------------------------------------------------------------------------------
 # exact facts: the instances of the papers' checks, each a formal claim
@@ -307,6 +309,12 @@ CERTIFICATES: dict[str, Witnesses] = {
     "spectrum-in-filter": Witnesses(("top", "bottom"), "two KW bounds; the enclosure outside "
                                     "the claim's flat band inside the filter set",
                                     "probabilistic"),
+    "kw-lambda-max": Witnesses(("theta_max", "theta_min", "steps", "breakdown", "residual",
+                                "upper"), "the KW bound at the claim's dimension and "
+                               "confidence, at most the claim's at_most", "probabilistic"),
+    "rayleigh-above": Witnesses(("value", "recheck"), "a Rayleigh quotient above the claim's "
+                                "at_most by more than the kernel's re-check tolerance",
+                                "probabilistic"),
     "eigenvalue-outside-filter": Witnesses(("value", "tol", "residual", "recheck"),
                                            "the interval outside the claim's flat band and "
                                            "the filter set", "probabilistic"),
