@@ -110,9 +110,12 @@ def decide_inequalities(claim: Claim, *, seed: int = 0, budget: int | None = Non
                           default=()),
                     Field("conclusion", "condition", "what holds at every such point",
                           required=True)))
-def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict:
-    d = Decision(claim)
-    data = claim.describe()
+def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None,
+                  data: dict | None = None) -> Verdict:
+    """``data``: the claim's JSON form, when the claim was built by the kernel (a statement
+    another decider needs proved) rather than parsed."""
+    data = data if data is not None else claim.describe()
+    d = Decision(data)
     formula, plain = U.forall_formula(data)
     if len(plain) <= 1:
         try:
@@ -136,7 +139,7 @@ def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None) -> 
                              counterexample={str(plain[0]): result.witness.text()})
     else:
         note = ""
-        proof = _psatz(data)
+        proof = _psatz(data) if len(plain) > 1 else None
         if proof is not None:
             return d.proved("Positivstellensatz certificates, checked exactly",
                             f"holds: {len(proof['cases'])} exact sum-of-squares "

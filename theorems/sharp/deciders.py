@@ -42,6 +42,7 @@ from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
 from verify.kernel import sharp as sharp_kernel
 from verify.kernel.smt import confirm_unsat
 from theorems.sharp import convex_cone, kinds, line_case, minorant_case, sos_case
+from theorems.sharp.coercive import assumption1
 from theorems.sharp.tilted import tilt_beats_point, tilted_cross_check
 from verify.verdict import Assumption, Decision, Status, Verdict
 
@@ -81,11 +82,21 @@ def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = No
         if outcome is not None:
             return outcome
     else:
-        outcome = minorant_case.prove(problem, m)
+        outcome = _prove_cone(problem, m) or minorant_case.prove(problem, m)
         if outcome is not None:
             return outcome
     return sos_case.prove(problem, m, lambda confirm=True: _prove_z3(problem, m, budget,
                                                                      confirm=confirm))
+
+
+def _prove_cone(problem: SharpProblem, m: sp.Expr) -> SharpOutcome | None:
+    """A convex f: the exact cone certificate of the convex decider (None otherwise)."""
+    claim = problem.claim(kinds.SHARP_MINIMIZER, modulus=m)
+    verdict = convex_cone.decide_sharp(problem, m, claim=claim)
+    if verdict is None or verdict.status is not Status.PROVED:
+        return None
+    return SharpOutcome("holds", verdict.message, certificate=verdict.certificate,
+                        method=verdict.method)
 
 
 def _prove_z3(problem: SharpProblem, m: sp.Expr, budget: Budget, *, confirm: bool = True
@@ -497,40 +508,6 @@ def tilt_for(problem: SharpProblem, x: Sequence[sp.Rational], radius: sp.Expr
         k = max(range(len(d)), key=lambda i: abs(float(d[i])))
         xi = [s * sp.sign(d[k]) if i == k else sp.Integer(0) for i in range(len(d))]
     return tuple(xi), s
-
-
-def assumption1(problem: SharpProblem, *, budget: Budget | None = None
-                ) -> tuple[Assumption, dict[str, Any] | None]:
-    """Assumption 1 through a sufficient condition: f continuous on a closed domain and
-    supercoercive, f(x) >= eps ||x - p||^2 - K for all x (z3 and cvc5). Returns the assumption
-    and, when it holds, its ``supercoercive`` certificate."""
-    name = "Assumption 1"
-    if not sharp_kernel.continuous_on_closed_domain(problem.f):
-        return Assumption(name, None, "f has a division, a log, a jump or a transcendental "
-                          "function: lower semicontinuity on a closed domain is not checked"), None
-    eps = sp.Rational(1, 1000)
-    X = problem.p + np.logspace(-3, 3, 25)[:, None, None] * np.random.default_rng(0) \
-        .standard_normal((1, 64, problem.dim))
-    flat = X.reshape(-1, problem.dim)
-    vals = problem.fvalues(flat) - float(eps) * np.sum((flat - problem.p) ** 2, axis=-1)
-    finite = vals[np.isfinite(vals)]
-    K = sp.Integer(int(max(0.0, -float(np.min(finite)))) * 2 + 1) if finite.size else \
-        sp.Integer(1)
-    claim = problem.claim()
-    try:
-        text = sharp_kernel.coercivity_query(claim, eps, K)
-    except UnsupportedFunction as exc:
-        return Assumption(name, None, f"supercoercivity not checked: {exc}"), None
-    answer = solve(text, budget)
-    if answer.result == "unsat":
-        ok, reason = confirm_unsat([text])
-        if ok:
-            return (Assumption(name, True, f"f continuous on a closed domain and "
-                               f"supercoercive: z3 and cvc5 proved f(x) >= {eps}*||x - p||^2 - "
-                               f"{K}; then every tilted problem has a minimizer (Theta = X*)"),
-                    {"kind": "supercoercive", "eps": str(eps), "K": str(K), "texts": [text]})
-        return Assumption(name, None, f"supercoercivity: z3 unsat, not confirmed: {reason}"), None
-    return Assumption(name, None, f"supercoercivity not proved (z3: {answer.result})"), None
 
 
 def decide_stability(problem: SharpProblem, radius: sp.Expr, *, kind: str, form: str,

@@ -58,16 +58,23 @@ def prove(problem: Any, m: sp.Expr) -> Any:
     parts = split(problem)
     if parts is None:
         return None
-    g, _ = parts
+    g, t = parts
+    c = slack_needed(problem, t)
+    if c is None:
+        return None
     g_problem = SharpProblem(g, problem.variables, problem.point, problem.norm)
-    g_claim = g_problem.claim(kinds.SHARP_MINIMIZER, modulus=m)
-    verdict = convex_cone.decide_sharp(g_problem, m, claim=g_claim)
+    g_claim = g_problem.claim(kinds.SHARP_MINIMIZER, modulus=m + c)
+    verdict = convex_cone.decide_sharp(g_problem, m + c, claim=g_claim)
     if verdict is None or verdict.status.value != "proved":
         return None
     cone = verdict.certificate
     claim = problem.claim(kinds.SHARP_MINIMIZER, modulus=m)
-    draft = {"kind": "convex-minorant", "modulus": cone["modulus"], "minorant": str(g),
+    modulus = sp.Rational(cone["modulus"]) - c if sp.sympify(cone["modulus"]).is_Rational \
+        else m
+    draft = {"kind": "convex-minorant", "modulus": str(modulus), "minorant": str(g),
              "cone": cone}
+    if c:
+        draft["slack"] = str(c)
     _, gap, _ = minorant_claims(claim, draft)
     try:
         cases = forall_cases(gap)
@@ -87,6 +94,34 @@ def prove(problem: Any, m: sp.Expr) -> Any:
                         f"and t >= 0 ({len(certs)} exact Psatz certificate(s))",
                         certificate=certificate, seconds=time.perf_counter() - t0,
                         method="convex minorant: cone and Positivstellensatz certificates")
+
+
+def slack_needed(problem: Any, t: sp.Expr, samples: int = 64) -> sp.Rational | None:
+    """The slack c of the certificate: 0 when the rest t looks nonnegative, else a simple
+    rational just above the largest -t(x) / ||x - p|| seen on spheres around p (a guess: the
+    kernel checks f - g + c ||x - p|| >= 0 exactly). None when t is not finite there."""
+    import numpy as np
+
+    from theorems.sharp.problem import simplest_between
+
+    fn = sp.lambdify(problem.variables, t, "numpy")
+    rng = np.random.default_rng(0)
+    d = problem.dim
+    U = rng.standard_normal((samples, d))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    worst = 0.0
+    for r in np.logspace(-3, 2, 41):
+        X = problem.p + r * U
+        with np.errstate(all="ignore"):
+            vals = np.asarray(fn(*X.T), dtype=float) * np.ones(samples)
+        dist = {"2": r, "1": r * np.abs(U).sum(axis=1), "inf": r * np.abs(U).max(axis=1)}[
+            problem.norm]
+        if not np.all(np.isfinite(vals)):
+            return None
+        worst = max(worst, float(np.max(-vals / dist)))
+    if worst <= 0:
+        return sp.Integer(0)
+    return simplest_between(worst * (1 + 1e-7) + 1e-12, sp.Rational(worst * (1 + 1e-3)))
 
 
 def upper_directions(problem: Any, *, seed: int = 0) -> list:

@@ -128,10 +128,17 @@ def _sharp_smt(claim: Mapping, cert: Mapping, at_least: sp.Expr, strict: bool = 
                ) -> tuple[bool, str]:
     """``cert`` (sharp-smt, or sharp-sos: :mod:`verify.kernel.sos`) proves sharpness with a
     rational m' >= at_least (> if strict)."""
+    if cert.get("kind") == "convex-cone":          # a convex f: the cone under f
+        from verify.kernel.cone import sharpness_holds
+
+        m = parse_constant(cert["modulus"])
+        if strict and not sign_holds(m - at_least, ">"):
+            return False, f"the certificate's modulus {m} is not above {at_least}"
+        return sharpness_holds(claim, cert, at_least)
     if cert.get("kind") not in ("sharp-smt", "sharp-sos", "sharp-univariate",
                                 "convex-minorant"):
-        return False, ("expected a sharp-smt, sharp-sos, sharp-univariate or convex-minorant "
-                       f"certificate, got {cert.get('kind')!r}")
+        return False, ("expected a sharp-smt, sharp-sos, sharp-univariate, convex-minorant or "
+                       f"convex-cone certificate, got {cert.get('kind')!r}")
     m = parse_constant(cert["modulus"])
     if not sign_holds(m - at_least, ">" if strict else ">="):
         return False, f"the certificate's modulus {m} is below {at_least}"
@@ -367,7 +374,18 @@ def continuous_on_closed_domain(f: sp.Expr) -> bool:
     return True
 
 
+def coercivity_claim(claim: Mapping, eps: sp.Rational, K: sp.Rational) -> dict:
+    """The ``forall`` claim "f(x) >= eps ||x - p||^2 - K" of a sharpness claim's f and point."""
+    problem = Problem(claim)
+    sq = sum((v - p) ** 2 for v, p in zip(problem.variables, problem.point))
+    return {"kind": "forall", "variables": [v.name for v in problem.variables],
+            "conclusion": f"{problem.f - eps * sq + K} >= 0"}
+
+
 def _check_supercoercive(claim: Mapping, cert: Mapping) -> tuple[bool, str]:
+    """Assumption 1 through supercoercivity, f(x) >= eps ||x - p||^2 - K: proved exactly by a
+    ``forall`` proof of the kernel's own statement (``proof``: ``real-roots`` in one variable,
+    ``psatz`` in several), or by z3 and cvc5 on the kernel's text (``texts``)."""
     if cert.get("kind") != "supercoercive":
         return False, "the implication form needs Assumption 1 (a supercoercive certificate)"
     problem = Problem(claim)
@@ -376,6 +394,13 @@ def _check_supercoercive(claim: Mapping, cert: Mapping) -> tuple[bool, str]:
     eps, K = parse_constant(cert["eps"]), parse_constant(cert["K"])
     if not (eps.is_Rational and K.is_Rational and eps > 0):
         return False, "eps > 0 and K are rationals"
+    proof = cert.get("proof")
+    if proof is not None:
+        from verify.kernel import CHECKERS
+
+        if not isinstance(proof, Mapping) or proof.get("kind") not in ("real-roots", "psatz"):
+            return False, "supercoercivity is proved by real roots or Psatz certificates"
+        return CHECKERS[proof["kind"]](coercivity_claim(claim, eps, K), "proved", proof)
     text = coercivity_query(claim, eps, K)
     if list(cert.get("texts") or []) != [text]:
         return False, "the SMT text is not the supercoercivity of this f"

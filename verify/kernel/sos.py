@@ -536,7 +536,9 @@ def forall_cases(claim: Mapping[str, Any]) -> list[Case]:
     """The statements of a ``forall`` claim for Psatz certificates: for each conjunct
     ``p >= 0`` of the conclusion (an equation p = 0 gives p >= 0 and -p >= 0; a strict conclusion
     is refused), "p >= 0 on the set of the hypotheses" (strict ones weakened to >= 0, equations
-    kept, the assumed signs of the variables added). Abs, Max and Min are split into branches
+    kept, the assumed signs of the variables added). A square root sqrt(g) becomes a variable
+    r with r >= 0 and r^2 = g (a Euclidean norm, for instance). Abs, Max and Min are split into
+    branches
     (the argument's sign a hypothesis of each) when there are at most
     :data:`FORALL_SPLIT_KINKS`, else lifted (``s >= 0, s^2 = A^2``). Polynomials with rational
     coefficients only."""
@@ -562,19 +564,38 @@ def forall_cases(claim: Mapping[str, Any]) -> list[Case]:
         g, e = _nonnegative_parts(part, "the conclusion")
         targets += g + e + [-x for x in e]
     plain = {v: sp.Symbol(v.name, real=True) for v in variables}
-    exprs = sp.Tuple(*[abs_form(e.xreplace(plain)) for e in targets + ge + eq])
+    exprs = [e.xreplace(plain) for e in targets + ge + eq]
+    # square roots lifted: sqrt(g) = r with r >= 0, r^2 = g (innermost first)
+    roots: list[tuple[sp.Symbol, sp.Expr]] = []
+    while True:
+        node = next((a for e in exprs for a in sp.postorder_traversal(e)
+                     if a.is_Pow and a.exp == sp.Rational(1, 2) and a.base.free_symbols), None)
+        if node is None:
+            break
+        r = sp.Symbol(f"_r{len(roots)}", real=True)
+        roots.append((r, node.base))
+        exprs = [e.xreplace({node: r}) for e in exprs]
+    ge += [r for r, _ in roots]
+    eq += [r ** 2 - g for r, g in roots]
+    exprs += [r for r, _ in roots] + [r ** 2 - g for r, g in roots]
+    n_extra_ge = len(roots)
+    exprs = sp.Tuple(*[abs_form(e) for e in exprs])
     kinks = len(exprs.atoms(sp.Abs))
     # few kinks: split them (each branch a plain polynomial statement); many: lift them
     branches = lift(exprs, lambda A, lifts: kinks <= FORALL_SPLIT_KINKS)
-    n_t, n_g = len(targets), len(ge)
+    n_t, n_g, n_e = len(targets), len(ge) - n_extra_ge, len(eq) - n_extra_ge
     cases = []
     for b, branch in enumerate(branches):
-        gens = tuple(plain[v] for v in variables) + tuple(s for s, _ in branch.lifts)
+        gens = tuple(plain[v] for v in variables) + tuple(r for r, _ in roots) + \
+            tuple(s for s, _ in branch.lifts)
         if not gens:
             raise UnsupportedFunction("a statement about constants has no Psatz certificate")
         lifted = list(branch.expr)
-        gs = lifted[n_t:n_t + n_g] + [s for s, _ in branch.lifts] + list(branch.conds)
-        hs = lifted[n_t + n_g:] + [s ** 2 - A ** 2 for s, A in branch.lifts]
+        tail = lifted[n_t + n_g + n_e:]
+        gs = lifted[n_t:n_t + n_g] + tail[:n_extra_ge] + [s for s, _ in branch.lifts] + \
+            list(branch.conds)
+        hs = lifted[n_t + n_g:n_t + n_g + n_e] + tail[n_extra_ge:] + \
+            [s ** 2 - A ** 2 for s, A in branch.lifts]
         for i, t in enumerate(lifted[:n_t]):
             cases.append(Case(poly_of(t, gens), _polys(gs, gens), _polys(hs, gens),
                               _names(gens), f"branch {b + 1}/{len(branches)}, conclusion "

@@ -263,7 +263,7 @@ CERTIFICATES: dict[str, Witnesses] = {
                               "reduced-smt", "upper"),
                              "convexity and f'(p; .) by the kernel's rules; the cone "
                              "inequality from the weights", "solvers"),
-    "convex-minorant": Witnesses(("modulus", "minorant", "cone", "gap"),
+    "convex-minorant": Witnesses(("modulus", "minorant", "slack", "cone", "gap"),
                                  "g(p) = f(p); g sharp at the claim's point and norm (a cone "
                                  "certificate); f - g >= 0 (Psatz certificates)", "solvers"),
     "point": Witnesses(("x",), "the sharpness gap at x, in balls"),
