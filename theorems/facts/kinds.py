@@ -25,6 +25,8 @@ VARIABLES = Field("variables", "variables", "the variables (none: a fact about c
 ASSUME = Field("assume", "assumptions", "signs assumed for variables: positive, nonnegative, "
                "negative, integer (default real)")
 LIMIT_POINTS = ("0+", "0-", "oo", "-oo")
+#: the kind's name, written once
+FORALL = "forall"
 
 
 def _validate_limit(params: dict[str, Any]) -> None:
@@ -103,7 +105,7 @@ def decide_inequalities(claim: Claim, *, seed: int = 0, budget: int | None = Non
                     f"{len(conditions)} condition(s) hold", certificate={"kind": "exact-sign"})
 
 
-@claim_kind("forall", paper=PAPER,
+@claim_kind(FORALL, paper=PAPER,
             statement="every real point satisfying the hypotheses satisfies the conclusion",
             fields=(VARIABLES, ASSUME,
                     Field("hypotheses", "conditions", "conditions on the variables",
@@ -234,7 +236,7 @@ identity = constructor("identically-zero", positional=("expr",),
                        doc="Claim: expr = 0 identically (variables=..., assume={...}).")
 inequalities = constructor("inequalities", positional=("conditions",),
                            doc="Claim: every condition between constants holds.")
-forall = constructor("forall", positional=("conclusion",),
+forall = constructor(FORALL, positional=("conclusion",),
                      doc="Claim: the conclusion holds at every real point satisfying the "
                          "hypotheses (variables=..., hypotheses=[...]).")
 same_span = constructor("same-span", positional=("found", "expected"),

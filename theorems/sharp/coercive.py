@@ -63,11 +63,11 @@ def assumption1(problem: SharpProblem, *, budget: Budget | None = None
 def _exact_supercoercivity(claim: dict, eps: sp.Rational, K: sp.Rational) -> dict | None:
     """An exact proof of f(x) >= eps ||x - p||^2 - K (the kernel's forall statement): real
     roots in one variable, Psatz certificates in several; None when neither applies."""
-    from theorems.facts.kinds import decide_forall
+    from theorems.facts.kinds import FORALL, decide_forall
     from verify.verdict import Claim
 
     forall = sharp_kernel.coercivity_claim(claim, eps, K)
-    verdict = decide_forall(Claim("forall", {}, id="supercoercive"), data=forall)
+    verdict = decide_forall(Claim(FORALL, {}, id="supercoercive"), data=forall)
     if verdict.status is Status.PROVED and verdict.certificate["kind"] in ("real-roots",
                                                                            "psatz"):
         return verdict.certificate

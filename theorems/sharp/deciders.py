@@ -71,8 +71,8 @@ class SharpOutcome:
     method: str = "z3 and cvc5 (exact real arithmetic)"
 
 
-def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = None
-                ) -> SharpOutcome:
+def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = None,
+                cone: bool = True) -> SharpOutcome:
     """Decide f(x) >= f(p) + m ||x - p|| for all x (see the module docstring): z3 and the
     SOS path of :mod:`theorems.sharp.sos_case`, in the order that module chooses."""
     m = exact_number(m, "modulus")
@@ -82,7 +82,8 @@ def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = No
         if outcome is not None:
             return outcome
     else:
-        outcome = _prove_cone(problem, m) or minorant_case.prove(problem, m)
+        outcome = (_prove_cone(problem, m) if cone else None) or \
+            minorant_case.prove(problem, m)
         if outcome is not None:
             return outcome
     return sos_case.prove(problem, m, lambda confirm=True: _prove_z3(problem, m, budget,
@@ -111,10 +112,13 @@ def _prove_z3(problem: SharpProblem, m: sp.Expr, budget: Budget, *, confirm: boo
     if first.answer in ("holds", "unconfirmed"):
         first.detail += f" (with the rational {m_hi} >= {m})"
         return first
-    if problem.dim > 1:     # z3's algebraic arithmetic in several variables ignores its
-        return SharpOutcome("unknown", f"z3 is not asked about the irrational modulus {m} in "
-                            f"{problem.dim} variables (its algebraic-number steps run past "
-                            "any resource limit; the exact routes did not apply)")
+    if problem.dim > 1 and convex_cone.analyse(problem) is None:
+        # z3's algebraic arithmetic on a nonconvex f in several variables ran past every
+        # resource limit (minutes per query on the capped and dipped families)
+        return SharpOutcome("unknown", f"z3 is not asked about the irrational modulus {m} for "
+                            f"a nonconvex f in {problem.dim} variables (its algebraic-number "
+                            "steps run past any resource limit; the exact routes did not "
+                            "apply)")
     # the modulus itself, an algebraic number encoded by its minimal polynomial
     return _prove_rational(problem, m, budget=budget, confirm=confirm)
 
@@ -284,7 +288,7 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
     for cand in candidates:
         if float(cand) > r.upper + 1e-12 or z3_budget.left <= 0:
             continue
-        outcome = prove_sharp(problem, cand, budget=z3_budget)
+        outcome = prove_sharp(problem, cand, budget=z3_budget, cone=cone)
         r.z3_calls += 1
         if outcome.answer == "unsupported":
             break
@@ -299,11 +303,12 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
                     break
             break
     if r.exact is None:
-        _bisect(problem, r, z3_budget, rel_tol)
+        _bisect(problem, r, z3_budget, rel_tol, cone)
     return r
 
 
-def _bisect(problem: SharpProblem, r: ModulusResult, budget: Budget, rel_tol: float) -> None:
+def _bisect(problem: SharpProblem, r: ModulusResult, budget: Budget, rel_tol: float,
+            cone: bool = True) -> None:
     """Bisection with proofs on simple rationals: "holds" raises the lower bound, a re-checked
     violation lowers the upper bound (the violating point has a smaller ratio)."""
     lo_val = None if not math.isfinite(r.lower) else r.lower
@@ -317,7 +322,7 @@ def _bisect(problem: SharpProblem, r: ModulusResult, budget: Budget, rel_tol: fl
             if width <= rel_tol * max(1.0, abs(r.upper)):
                 break
             m = simplest_between(lo_val + 0.25 * width, sp.Rational(lo_val + 0.75 * width))
-        outcome = prove_sharp(problem, m, budget=budget)
+        outcome = prove_sharp(problem, m, budget=budget, cone=cone)
         r.z3_calls += 1
         if outcome.answer in ("unsupported", "unknown"):
             break
@@ -364,7 +369,7 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
     if search.x is not None and search.ratio < float(m):
         numeric_hit = simplest_violation(problem, search.x, m)
     z3_budget = Budget(DEFAULT_BUDGET if budget is None else budget)
-    outcome = prove_sharp(problem, m, budget=z3_budget)
+    outcome = prove_sharp(problem, m, budget=z3_budget, cone=cone)
     ev: dict[str, Any] = {"worst_ratio_found": search.ratio, "evaluations": search.evaluations,
                           # the exact proof attempt: SMT queries (z3 and cvc5) or a
                           # sum-of-squares certificate, whichever sos_case.prove chose
