@@ -204,3 +204,17 @@ class XorMLP(torch.nn.Module):
 def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(1/n) sum_i (f(x_i) - y_i)^2 (Wen, Li, Ma: no 1/2)."""
     return ((outputs.reshape(targets.shape) - targets) ** 2).mean()
+
+
+class Residual(torch.nn.Module):
+    """A residual block x -> x + body(x) (``body`` maps its input shape to itself), in a form
+    that :func:`numerics.lipschitz.network_layers` reads: put it in a ``torch.nn.Sequential``,
+    followed by an activation for relu(x + g(x)). Its Lipschitz constant is at most
+    1 + Lip(body)."""
+
+    def __init__(self, body: torch.nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)

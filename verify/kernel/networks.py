@@ -44,6 +44,7 @@ import sympy as sp
 from verify.kernel import checker, require
 from verify.kernel.balls import arb_eval
 from verify.kernel.facts import parse_constant, sign_holds
+from verify.kernel.psd import is_psd
 from verify.kernel.sharp import _sharp_smt
 
 NETWORK_LIPSCHITZ, LIPSCHITZ_STABLE = "network-lipschitz", "lipschitz-stable"
@@ -160,37 +161,6 @@ def lipsdp_matrix(net: Net, rho: flint.fmpq, lams: Sequence[Sequence[flint.fmpq]
     Wl = net.weights[-1]
     put(len(dims) - 1, len(dims) - 1, Wl.transpose() * Wl)
     return M
-
-
-def is_psd(rows: Sequence[Sequence[flint.fmpq]]) -> bool:
-    """A symmetric rational matrix is positive semidefinite, decided exactly by LDL^T: a
-    negative pivot refutes it, a zero pivot needs a zero row (else a 2x2 principal minor is
-    negative), a positive pivot is eliminated (the Schur complement is PSD iff the matrix is)."""
-    A = [list(r) for r in rows]
-    n = len(A)
-    if any(len(r) != n for r in A) or any(A[i][j] != A[j][i] for i in range(n)
-                                          for j in range(i)):
-        return False
-    while A:
-        head, A = A[0], A[1:]
-        d = head[0]
-        if d < 0:
-            return False
-        if d == 0:
-            if any(v != 0 for v in head):
-                return False
-            A = [r[1:] for r in A]
-            continue
-        A = [_eliminate(r, head, d) for r in A]
-    return True
-
-
-def _eliminate(row: list, head: list, d: flint.fmpq) -> list:
-    """row minus (row[0] / d) times the pivot row, without the first column."""
-    if row[0] == 0:
-        return row[1:]
-    t = row[0] / d
-    return [v - t * p for v, p in zip(row[1:], head[1:])]
 
 
 def lipsdp_rho(net: Net, cert: Mapping) -> flint.fmpq:
