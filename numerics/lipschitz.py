@@ -107,6 +107,9 @@ def to_fmpq(v: Any) -> flint.fmpq:
             raise ValueError(f"non-finite number {f}")
         return Q(*f.as_integer_ratio())
     if isinstance(v, str):
+        p, slash, q = v.partition("/")
+        if p.lstrip("-").isdigit() and (not slash or q.isdigit()):    # "p/q", fast
+            return Q(int(p), int(q)) if slash else Q(int(p))
         fr = Fraction(v.strip())           # ValueError for "nan", "inf", garbage
         return Q(fr.numerator, fr.denominator)
     raise TypeError(f"cannot read {type(v).__name__} as an exact rational")
@@ -338,8 +341,12 @@ def _pair(v: Any, name: str) -> tuple[int, int]:
 
 
 def _shape3(v: Any) -> tuple[int, int, int]:
-    t = tuple(int(x) for x in v)
-    if len(t) != 3 or min(t) < 1:
+    try:
+        t = tuple(int(x) for x in v)
+        ok = all(int(x) == x for x in v)
+    except (TypeError, ValueError):
+        t, ok = (), False
+    if not ok or len(t) != 3 or min(t) < 1:
         raise BadWeights(f"an input shape (channels, height, width) of positive ints, got {v!r}")
     return t
 
@@ -488,6 +495,21 @@ class ConvLayer(_Structured):
 
     def coefficients_exact(self) -> list[flint.fmpq]:
         return self._flat
+
+    def im2col_factor(self) -> int:
+        """The most (output pixel, tap) pairs reading one input pixel: ||conv||_2 <=
+        sqrt(factor) ||K||_2, K the C_out x (C_in kh kw) kernel matrix (each input entry
+        appears in the im2col matrix once per such pair)."""
+        _, _, kh, kw = self.kernel_f64.shape
+        _, H, W = self.in_shape
+        _, Ho, Wo = self.out_shape
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        i, j, y, x = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(Ho), np.arange(Wo),
+                                 indexing="ij")
+        iy = _padded_index(y * sh - ph + i * dh, H, ph, self.padding_mode)
+        ix = _padded_index(x * sw - pw + j * dw, W, pw, self.padding_mode)
+        keep = (iy >= 0) & (ix >= 0)
+        return int(np.bincount((iy * W + ix)[keep].ravel(), minlength=1).max())
 
     def coefficients_f64(self) -> np.ndarray:
         return self.kernel_f64.ravel()
@@ -680,8 +702,10 @@ def _layer_from_json(d: Mapping[str, Any]) -> Layer:
     if kind == "linear":
         w = d["weight"]
         weight = _fmpq_mat(w) if w else flint.fmpq_mat(0, 0)
+        floats = np.array([int(e.p) / int(e.q) for e in weight.entries()],
+                          dtype=np.float64).reshape(weight.nrows(), weight.ncols())
         return ExactLayer(weight, tuple(to_fmpq(b) for b in d.get("bias", [0] * len(w))),
-                          d.get("activation"), _params(d))
+                          d.get("activation"), _params(d), weight_f64=floats)
     if kind == "conv2d":
         kernel = [[[[to_fmpq(v) for v in row] for row in plane] for plane in ch]
                   for ch in d["kernel"]]

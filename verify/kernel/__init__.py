@@ -102,6 +102,38 @@ def check(claim: Mapping[str, Any] | None, status: str, certificate: Mapping | N
     return bool(ok), reason if not ok else ""
 
 
+#: certificate kind -> check(claim, bounds, certificate) -> (ok, reason), for certificates
+#: whose data also proves a verdict's ``bounds`` [lower, upper] whatever its status (an
+#: inconclusive network-lipschitz verdict's bracket: :func:`verify.kernel.networks.check_bracket`)
+BOUNDS_CHECKERS: dict[str, Callable[[Mapping, Any, Mapping], tuple[bool, str]]] = {}
+
+
+def bounds_checker(*kinds: str) -> Callable:
+    """Register a checker of verdict bounds for certificates of ``kinds``."""
+    def register(fn: Callable) -> Callable:
+        for kind in kinds:
+            BOUNDS_CHECKERS[kind] = fn
+        return fn
+    return register
+
+
+def check_bounds(claim: Mapping[str, Any] | None, bounds: Any, certificate: Mapping | None
+                 ) -> tuple[bool, str]:
+    """Do a verdict's ``bounds`` hold, by its certificate? True when its kind states nothing
+    about bounds; never raises."""
+    if not isinstance(certificate, Mapping):
+        return True, ""
+    if not _LOADED:
+        _load()
+    fn = BOUNDS_CHECKERS.get(certificate.get("kind"))
+    if fn is None:
+        return True, ""
+    try:
+        return fn(claim or {}, bounds, certificate)
+    except Exception as exc:  # noqa: BLE001 - data that breaks the check fails it
+        return False, f"bounds: the check failed on this data ({type(exc).__name__}: {exc})"
+
+
 def require(condition: bool, reason: str) -> tuple[bool, str]:
     return (True, "") if condition else (False, reason)
 
@@ -154,10 +186,16 @@ def _nested(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
 
 def recheck(verdicts: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """Re-check stored verdicts (their JSON form). Returns (id, reason) for each decided
-    verdict whose certificate fails (missing, malformed, or not establishing its status)."""
+    verdict whose certificate fails (missing, malformed, or not establishing its status), and
+    for each verdict whose certificate states its ``bounds`` (:data:`BOUNDS_CHECKERS`) when
+    they fail."""
     failures = []
     for v in verdicts:
         status = v.get("status")
+        ok, reason = check_bounds(v.get("claim"), v.get("bounds"), v.get("certificate"))
+        if not ok:
+            failures.append((str(v.get("id")), reason))
+            continue
         if status not in _DECIDED:
             continue
         ok, reason = check(v.get("claim"), status, v.get("certificate"))
