@@ -269,7 +269,16 @@ def decide_lipschitz(net: Network, at_most: sp.Expr, *, claim: Mapping[str, Any]
     gradient-ascent steps; deterministic for a given ``seed`` except where ``time_limit``
     seconds (default :data:`TIME_LIMIT`) cut the work short, which only ever gives an
     inconclusive verdict. ``upper``, a :func:`lipsdp_bound` of the same network computed
-    before, is tried as a rung before the LipSDP rung."""
+    before, is tried as a rung before the LipSDP rung. Runs on one thread
+    (:func:`numerics.lipschitz.one_thread`)."""
+    with L.one_thread():
+        return _decide(net, at_most, claim=claim, seed=seed, samples=samples, steps=steps,
+                       upper=upper, norm=norm, time_limit=time_limit)
+
+
+def _decide(net: Network, at_most: sp.Expr, *, claim: Mapping[str, Any], seed: int,
+            samples: int, steps: int, upper: UpperBound | None, norm: str,
+            time_limit: float | None) -> Verdict:
     t_start = time.perf_counter()
     limit = TIME_LIMIT if time_limit is None else float(time_limit)
     deadline = t_start + limit
