@@ -179,15 +179,11 @@ def one_thread() -> Iterator[None]:
     CPU-bound jobs on 2 cores, 40 first-order evaluations of a 320-row segment took 36 s on
     torch's 2 threads and 0.8 s on one, a 1024-row Cholesky 4.1 s against 0.2 s (OpenBLAS)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:                                       # pragma: no cover
-            yield
-            return
         with threadpool_limits(1):
             yield
     finally:

@@ -28,9 +28,8 @@ products (python-flint's ``fmpz_mat``), about a second for a block of 1024 rows.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import flint
 import numpy as np
@@ -186,23 +185,12 @@ def block_tridiagonal_psd(D: Sequence[flint.fmpq_mat], C: Sequence[flint.fmpq_ma
     n = sum(sizes)
     if n <= EXACT_ROWS:
         return is_psd(_assemble(D, C))
-    with _one_thread():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):          # a second BLAS thread contends badly on a busy machine
         if _witnessed(D, C, sizes, approx):
             return True
     return n <= FALLBACK_ROWS and is_psd(_assemble(D, C))
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """The BLAS library on one thread (float factorizations of at most a few thousand rows:
-    a second thread contends badly on a busy machine, 20x slower measured)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                                           # pragma: no cover
-        yield
-        return
-    with threadpool_limits(1):
-        yield
 
 
 def _witnessed(D: list[flint.fmpq_mat], C: list[flint.fmpq_mat], sizes: list[int],
