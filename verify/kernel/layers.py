@@ -54,8 +54,22 @@ def rationals(values: Any) -> tuple[list[flint.fmpq], np.ndarray]:
     """A flat list of exact rationals and their float64 values (a guide for witnesses)."""
     if not isinstance(values, list):
         raise ValueError("a list of numbers is needed")
-    out = [rational(v) for v in values]
-    return out, np.array([int(q.p) / int(q.q) for q in out], dtype=np.float64)
+    out, floats = [], []
+    for v in values:
+        if type(v) is str:                                     # "p/q" or "p", the fast path
+            p, slash, q = v.partition("/")
+            try:
+                a, b = int(p), (int(q) if slash else 1)
+            except ValueError:
+                a = b = 0
+            if b > 0:
+                out.append(Q(a, b))
+                floats.append(a / b)
+                continue
+        r = rational(v)
+        out.append(r)
+        floats.append(int(r.p) / int(r.q))
+    return out, np.array(floats, dtype=np.float64)
 
 
 def slopes(name: Any, params: Mapping[str, flint.fmpq]) -> tuple[flint.fmpq, flint.fmpq]:

@@ -118,8 +118,7 @@ def _diag(values: Sequence[flint.fmpq]) -> flint.fmpq_mat:
 def _scale_columns(M: flint.fmpq_mat, t: Sequence[flint.fmpq], c: flint.fmpq
                    ) -> flint.fmpq_mat:
     """c M diag(t), exactly."""
-    vals = [c * v * t[j] if v != 0 else v for row in M.tolist() for j, v in enumerate(row)]
-    return flint.fmpq_mat(M.nrows(), M.ncols(), vals)
+    return M * _diag([c * v for v in t])
 
 
 def _gram(A: flint.fmpq_mat) -> flint.fmpq_mat:
