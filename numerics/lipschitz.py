@@ -1800,8 +1800,14 @@ def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale
     piecewise-linear networks have a locally constant J), each ending in a pair (x, x + 1e-4
     scale v). Deterministic for a given ``seed``. With ``exact`` the best pair is re-evaluated
     by :func:`exact_difference_quotient`, whose lower end is a rigorous lower bound of L (the
-    other side of Fazlyab et al. 2019's upper bound).
+    other side of Fazlyab et al. 2019's upper bound). Runs on one thread (:func:`one_thread`).
     """
+    with one_thread():
+        return _sampled_lower_bound(layers, seed, samples, scale, steps, exact, norm)
+
+
+def _sampled_lower_bound(layers: Any, seed: int, samples: int, scale: float, steps: int,
+                         exact: bool, norm: str) -> SampledLowerBound:
     import torch
 
     if samples < 1 or steps < 0 or not scale > 0:

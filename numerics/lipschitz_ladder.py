@@ -387,7 +387,14 @@ def lipsdp_first_order(prob: SegmentProblem, T0: Sequence[np.ndarray], *,
     rho(T) (tau' = tau / rho), for each temperature tau in turn from the best point so far; a
     point where the chain is not positive definite gets a huge value (the line search backs
     off). Deterministic for a given budget of ``evaluations``; ``deadline`` (a
-    time.perf_counter value) stops early (the result is then only less tight)."""
+    time.perf_counter value) stops early (the result is then only less tight). Runs on one
+    thread (:func:`numerics.lipschitz.one_thread`)."""
+    with L.one_thread():
+        return _first_order(prob, T0, evaluations, temperatures, deadline)
+
+
+def _first_order(prob: SegmentProblem, T0: Sequence[np.ndarray], evaluations: int,
+                 temperatures: Sequence[float], deadline: float | None) -> FirstOrder:
     import torch
 
     t0 = time.perf_counter()

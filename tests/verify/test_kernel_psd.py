@@ -36,14 +36,14 @@ def random_b(rows: int, cols: int, seed: int) -> flint.fmpq_mat:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_small_matrices_agree_with_the_exact_ldlt(seed):
+def test_small_matrices_agree_with_the_exact_ldlt(seed):       # and the charpoly test
     rng = np.random.default_rng(seed)
     n = 12
     for shift in (-0.5, 0.0, 0.5):
         B = random_b(n, n, seed)
         A = gram(B) + eye(n, Q(*float(shift * n).as_integer_ratio())) \
             if shift >= 0 else gram(B) - eye(n, Q(int(rng.integers(1, 3))))
-        assert P.psd(A) == P.is_psd(A.tolist())
+        assert P.psd(A) == P.is_psd(A.tolist()) == P.charpoly_psd(A)
 
 
 @pytest.mark.parametrize("n", [60, 200])
@@ -58,14 +58,16 @@ def test_gram_norm_bounds_just_above_and_below(n):
 
 @pytest.mark.parametrize("eps", [Q(1, 10 ** 3), Q(1, 10 ** 12)])
 def test_a_negative_eigenvalue_however_small_is_never_shown_psd(eps):
-    B = random_b(79, 80, 1)                        # rank 79: B^T B has the eigenvalue 0
-    assert not P.psd(gram(B) - eye(80, eps))
+    B = random_b(99, 100, 1)                       # rank 99: B^T B has the eigenvalue 0
+    assert not P.psd(gram(B) - eye(100, eps))
+    big = random_b(199, 200, 1)                    # beyond the exact fallback too
+    assert not P.psd(gram(big) - eye(200, eps))
 
 
 def test_singular_psd_matrices_fall_back_to_the_exact_ldlt():
     B = random_b(59, 60, 2)                        # 60 rows, singular: no float witness
     assert P.psd(gram(B))
-    big = random_b(199, 200, 3)                    # beyond FALLBACK_ROWS: not shown
+    big = random_b(P.FALLBACK_ROWS, P.FALLBACK_ROWS + 1, 3)   # beyond: not shown
     assert not P.psd(gram(big))
 
 
@@ -85,9 +87,9 @@ def test_block_tridiagonal_matrices():
     dense = flint.fmpq_mat(P._assemble(D, C))
     n = sum(sizes)
     lam = float(np.linalg.eigvalsh(np.array(dense.tolist(), dtype=float))[0])
-    assert P.block_tridiagonal_psd([D[0], D[1], D[2] - eye(40, Q(*(1.5 * lam)
-                                                                 .as_integer_ratio()))],
-                                   C) is False or lam * 1.5 <= 0
+    assert lam > 0
+    shift = Q(*(1.5 * lam).as_integer_ratio())           # lambda_min - 1.5 lambda_min < 0
+    assert not P.block_tridiagonal_psd([Dk - eye(Dk.nrows(), shift) for Dk in D], C)
     assert P.psd(dense) and n == 120
     # a non-symmetric diagonal block is refused, bad shapes raise
     bad = flint.fmpq_mat(D[0])
