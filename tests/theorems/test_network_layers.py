@@ -35,6 +35,7 @@ from torch import nn
 from numerics import lipschitz as L
 from numerics.models import Residual
 from theorems.networks import mathematics as M
+from theorems.networks.checks import KERNEL3, _circular_conv
 from verify import kernel
 from verify.kernel.networks import layers_sha256
 from verify.verdict import Status
@@ -79,25 +80,9 @@ def assert_both_sides(net, constant, norm="2"):
 # convolutions, pooling, residual blocks
 # --------------------------------------------------------------------------------------------
 
-KERNEL3 = [[0.5, -1.0, 0.25], [2.0, 0.75, -0.5], [0.0, 1.5, -1.25]]
-
-
-def circular_constant(k) -> sp.Expr:
-    w = sp.I
-    values = []
-    for u in range(4):
-        for v in range(4):
-            z = sp.expand(sum(sp.Rational(k[i][j]) * w ** ((u * i + v * j) % 4)
-                              for i in range(3) for j in range(3)))
-            values.append(sp.sqrt(sp.re(z) ** 2 + sp.im(z) ** 2))
-    return max(values, key=lambda e: float(e))
-
-
 def test_circular_convolution_norm_is_the_largest_dft_modulus():
-    conv = exact_module(nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular").double(),
-                        [[KERNEL3]], [0.5])
-    net = M.network_from_model(nn.Sequential(conv), "circular", input_shape=(1, 4, 4))
-    constant = circular_constant(KERNEL3)
+    model, constant = _circular_conv()
+    net = M.network_from_model(model, "circular", input_shape=(1, 4, 4))
     dense = net.layers[0].matrix_f64()                 # the structured map, as numbers
     assert abs(np.linalg.norm(dense, 2) - float(constant)) < 1e-12
     assert_both_sides(net, constant)
@@ -379,7 +364,7 @@ def test_product_and_abs_product_witnesses_are_exact():
     from verify.kernel.layers import parse_layers
 
     conv = exact_module(nn.Conv2d(1, 2, 3, padding=1).double(),
-                        [[KERNEL3], [[[1.0, 0, 0], [0, -1.0, 0], [0, 0, 0.5]]]])
+                        [[list(map(list, KERNEL3))], [[[1.0, 0, 0], [0, -1.0, 0], [0, 0, 0.5]]]])
     net = M.network_from_model(nn.Sequential(conv, nn.ReLU(), nn.Flatten(),
                                              nn.Linear(32, 1)), "conv", input_shape=(1, 4, 4))
     layers = parse_layers(net.data)
