@@ -402,3 +402,18 @@ def test_conv_json_is_validated_by_the_kernel():
         edit(d)
         with pytest.raises((ValueError, KeyError, IndexError)):
             parse_layers(d)
+
+
+def test_the_readme_example_runs_and_its_bracket_rechecks(capsys):
+    from pathlib import Path
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Lipschitz constants of networks", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)            # noqa: S102
+    verdict = namespace["verdict"]
+    assert verdict.status in (Status.CERTIFIED, Status.INCONCLUSIVE, Status.REFUTED)
+    assert verdict.bounds[1] is not None and kernel.recheck([data(verdict)]) == []
+    assert verdict.status.value in capsys.readouterr().out
