@@ -85,7 +85,14 @@ def test_circular_convolution_norm_is_the_largest_dft_modulus():
     net = M.network_from_model(model, "circular", input_shape=(1, 4, 4))
     dense = net.layers[0].matrix_f64()                 # the structured map, as numbers
     assert abs(np.linalg.norm(dense, 2) - float(constant)) < 1e-12
-    assert_both_sides(net, constant)
+    above, below = assert_both_sides(net, constant)
+    for v in (above, below):                           # the claim's input shape is checked
+        d = data(v)
+        d["claim"]["input_shape"] = [1, 4, 4]
+        assert kernel.check(d["claim"], d["status"], d["certificate"]) == (True, "")
+        for shape in ([1, 2, 8], [16, 1, 1], [1, 4]):
+            d["claim"]["input_shape"] = shape
+            assert not kernel.check(d["claim"], d["status"], d["certificate"])[0], shape
 
 
 def test_one_by_one_convolution_is_its_kernel_matrix():

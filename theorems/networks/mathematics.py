@@ -318,7 +318,7 @@ def _decide(net: Network, at_most: sp.Expr, *, claim: Mapping[str, Any], seed: i
 
     q = search(0)
     if q is not None:                                     # refuted: the cheap rungs on top
-        best = _best_verified(d, claim, [run(n) for n in ladder.names()[:2]], lower,
+        best = _best_verified(d, [run(n) for n in ladder.names()[:2]], lower,
                               lower_pair, net)
         how = "sampled pairs, quotient re-evaluated exactly"
         return d.refuted(how, f"||f(x) - f(y)|| / ||x - y|| >= {q.lower:.10g} > {at_most} at "
@@ -348,14 +348,14 @@ def _decide(net: Network, at_most: sp.Expr, *, claim: Mapping[str, Any], seed: i
     if steps > 0 and time.perf_counter() <= deadline:
         q = search(steps)
         if q is not None:
-            best = _best_verified(d, claim, rungs, lower, lower_pair, net)
+            best = _best_verified(d, rungs, lower, lower_pair, net)
             how = "sampled pairs + gradient ascent, quotient re-evaluated exactly"
             return d.refuted(how, f"||f(x) - f(y)|| / ||x - y|| >= {q.lower:.10g} > "
                              f"{at_most} at an explicit rational pair",
                              certificate=bracket(best), counterexample=_pair_record(q, how),
                              bounds=_bounds(lower, best),
                              evidence=_finish(ev, ladder, t_start))
-    best = _best_verified(d, claim, rungs, lower, lower_pair, net)
+    best = _best_verified(d, rungs, lower, lower_pair, net)
     stated = "" if norm == "2" else (f" (the {norm}-norm bound is the product of absolute "
                                      "weight matrices, an upper bound only)")
     why = ev.get("stopped") or "no rung proves the claim"
@@ -402,9 +402,8 @@ def _certify(d: Decision, rung: Rung, net: Network, at_most: sp.Expr, lower: flo
     return verdict
 
 
-def _best_verified(d: Decision, claim: Mapping[str, Any], rungs: Sequence[Rung],
-                   lower: float, lower_pair: dict[str, Any] | None, net: Network
-                   ) -> Rung | None:
+def _best_verified(d: Decision, rungs: Sequence[Rung], lower: float,
+                   lower_pair: dict[str, Any] | None, net: Network) -> Rung | None:
     """The rung with the least bound whose certificate the kernel accepts as the bracket's
     upper end (each tried at most once, best first)."""
     for rung in sorted((r for r in rungs if r.bound is not None and r.verified is not False),

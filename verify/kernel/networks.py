@@ -412,10 +412,23 @@ def _at_most(claim: Mapping) -> sp.Expr:
 
 
 def _net_of(claim: Mapping, cert: Mapping, key: str) -> list[Layer]:
+    """The stored layers, once they hash to the claim's fingerprint and fit its input_shape
+    (when the claim gives one: the input size, and the shape a first convolution reads)."""
     sha = claim.get(key)
     if not isinstance(sha, str) or layers_sha256(cert["layers"]) != sha:
         raise ValueError(f"the stored layers do not hash to the claim's {key}")
-    return parse_layers(cert["layers"])
+    layers = parse_layers(cert["layers"])
+    shape = claim.get("input_shape") if key == "network_sha256" else None
+    if shape is not None:
+        shape = tuple(int(rational(str(v))) for v in shape)
+        first = layers[0]
+        while first.kind == "residual":
+            first = first.body[0]
+        if len(shape) != 3 or layers[0].in_features != shape[0] * shape[1] * shape[2] or (
+                first.in_shape is not None and first.in_shape != shape):
+            raise ValueError(f"the stored layers do not read inputs of the claim's input_shape "
+                             f"{list(shape)}")
+    return layers
 
 
 def _upper_holds(layers: list[Layer], cert: Mapping, c: sp.Expr, norm: str
