@@ -406,14 +406,20 @@ def cmd_recheck(args: argparse.Namespace) -> int:
         where = f"run {run.id}"
     decided = [v for v in data if isinstance(v, dict) and v.get("status") in
                ("proved", "certified", "refuted")]
-    failures = kernel.recheck(decided)
-    payload = {"source": where, "decided": len(decided),
+    # undecided verdicts whose certificate states their bounds (a network-lipschitz bracket)
+    bracketed = [v for v in data if isinstance(v, dict) and v not in decided
+                 and kernel.states_bounds(v.get("certificate"))]
+    failures = kernel.recheck(decided + bracketed)
+    payload = {"source": where, "decided": len(decided), "bounds_only": len(bracketed),
                "failures": [{"id": item, "reason": reason} for item, reason in failures]}
     if not _emit_json(args, payload):
         for item, reason in failures:
             args.output.line(f"FAIL {item}: {reason}", style="bold red")
-        args.output.line(f"{where}: {len(decided) - len(failures)} of {len(decided)} decided "
-                         "verdicts re-checked"
+        total = len(decided) + len(bracketed)
+        what = (f"{len(decided)} decided verdicts" if not bracketed else
+                f"{total} verdicts ({len(decided)} decided, {len(bracketed)} undecided with "
+                "certified bounds)")
+        args.output.line(f"{where}: {total - len(failures)} of {what} re-checked"
                          + (f", {len(failures)} failed" if failures else ""))
     return ExitCode.ERROR if failures else ExitCode.OK
 

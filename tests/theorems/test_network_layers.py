@@ -424,3 +424,34 @@ def test_the_readme_example_runs_and_its_bracket_rechecks(capsys):
     assert verdict.status in (Status.CERTIFIED, Status.INCONCLUSIVE, Status.REFUTED)
     assert verdict.bounds[1] is not None and kernel.recheck([data(verdict)]) == []
     assert verdict.status.value in capsys.readouterr().out
+
+
+def test_recheck_on_the_command_line_checks_an_inconclusive_bracket(cli_env, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "residual_gelu.py"
+    (tmp_path / "c.toml").write_text(f"""
+[[claim]]
+id = "too-tight"
+kind = "network-lipschitz"
+network = "{example}"
+at_most = 0.5
+time_limit = 0.001
+""")
+
+    def sharpflat(*args):
+        return subprocess.run([sys.executable, "-m", "verify", *args, "--db",
+                               str(tmp_path / "r.db")], env=cli_env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+
+    res = sharpflat("check", "c.toml", "--json", "v.json")
+    assert res.returncode == 0 and "inconclusive" in res.stdout, res.stdout + res.stderr
+    res = sharpflat("recheck", "v.json")
+    assert res.returncode == 0 and "1 undecided with certified bounds" in res.stdout
+    verdicts = json.loads((tmp_path / "v.json").read_text())
+    verdicts[0]["bounds"][1] /= 10                                  # an upper end too low
+    (tmp_path / "e.json").write_text(json.dumps(verdicts))
+    res = sharpflat("recheck", "e.json")
+    assert res.returncode == 3 and "FAIL too-tight" in res.stdout

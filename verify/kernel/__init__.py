@@ -117,6 +117,13 @@ def bounds_checker(*kinds: str) -> Callable:
     return register
 
 
+def states_bounds(certificate: Any) -> bool:
+    """Does this certificate's kind state its verdict's bounds (:data:`BOUNDS_CHECKERS`)?"""
+    if not _LOADED:
+        _load()
+    return isinstance(certificate, Mapping) and certificate.get("kind") in BOUNDS_CHECKERS
+
+
 def check_bounds(claim: Mapping[str, Any] | None, bounds: Any, certificate: Mapping | None
                  ) -> tuple[bool, str]:
     """Do a verdict's ``bounds`` hold, by its certificate? True when its kind states nothing

@@ -109,6 +109,12 @@ def _q(v: flint.fmpq) -> sp.Rational:
     return sp.Rational(int(v.p), int(v.q))
 
 
+def _short(v: flint.fmpq) -> str:
+    """A rational for a message: itself when short, else its float value."""
+    text = str(v)
+    return text if len(text) <= 32 else f"{int(v.p) / int(v.q):.12g}"
+
+
 def _diag(values: Sequence[flint.fmpq]) -> flint.fmpq_mat:
     n = len(values)
     return flint.fmpq_mat(n, n, [values[i] if i == j else Q(0)
@@ -227,7 +233,8 @@ def _stage_bound(stage: tuple[str, Any], w: Mapping) -> flint.fmpq:
             bound = Q(1)
             for layer, c in zip(layers, norms):
                 if not layer_norm_at_most(layer, c):
-                    raise ValueError(f"c = {c} is not shown >= the spectral norm of a layer")
+                    raise ValueError(f"c = {_short(c)} is not shown >= the spectral norm of a "
+                                     "layer")
                 bound *= c * layer.slope_max
         elif method == "lipsdp":
             rho = rational(w["rho"])
@@ -235,7 +242,7 @@ def _stage_bound(stage: tuple[str, Any], w: Mapping) -> flint.fmpq:
             if not segment_lipsdp_holds(groups, rho, lams):
                 raise ValueError("M(rho, T) is not shown negative semidefinite")
             if B < 0 or B * B < rho:
-                raise ValueError(f"bound^2 = {B * B} is below rho = {rho}")
+                raise ValueError(f"bound^2 = {_short(B * B)} is below rho = {_short(rho)}")
             bound = B
         else:
             raise ValueError(f"a segment witness is 'product' or 'lipsdp', not {method!r}")
@@ -257,7 +264,8 @@ def _stage_bound(stage: tuple[str, Any], w: Mapping) -> flint.fmpq:
             raise ValueError(f"a residual witness is 'residual' or 'residual-linear', not "
                              f"{method!r}")
     if B < bound:
-        raise ValueError(f"the stage bound {B} is below what its witness shows ({bound})")
+        raise ValueError(f"the stage bound {_short(B)} is below what its witness shows "
+                         f"({_short(bound)})")
     return B
 
 
@@ -440,19 +448,19 @@ def _upper_holds(layers: list[Layer], cert: Mapping, c: sp.Expr, norm: str
         value = {"inf": u, "1": w, "2": u * w}[norm]
         target = c ** 2 if norm == "2" else c
         return require(sign_holds(target - _q(value), ">="),
-                       f"the absolute product bound {value} exceeds at_most"
+                       f"the absolute product bound {_short(value)} exceeds at_most"
                        + ("^2" if norm == "2" else ""))
     if norm != "2":
         return False, f"{kind} bounds the 2-norm constant, the claim is about the {norm}-norm"
     if kind == "lipschitz-upper":
         bound = upper_bound(layers, cert)
-        return require(sign_holds(c - _q(bound), ">="), f"the bound {bound} exceeds at_most")
+        return require(sign_holds(c - _q(bound), ">="), f"the bound {_short(bound)} exceeds at_most")
     if kind == "lipsdp":
         rho = lipsdp_rho(layers, cert)
-        return require(sign_holds(c ** 2 - _q(rho), ">="), f"rho = {rho} exceeds at_most^2")
+        return require(sign_holds(c ** 2 - _q(rho), ">="), f"rho = {_short(rho)} exceeds at_most^2")
     if kind == "lipschitz-product":
         bound = product_bound(layers, cert)
-        return require(sign_holds(c - _q(bound), ">="), f"the product {bound} exceeds at_most")
+        return require(sign_holds(c - _q(bound), ">="), f"the product {_short(bound)} exceeds at_most")
     return False, f"{kind!r} is not an upper-bound certificate"
 
 
