@@ -455,3 +455,36 @@ time_limit = 0.001
     (tmp_path / "e.json").write_text(json.dumps(verdicts))
     res = sharpflat("recheck", "e.json")
     assert res.returncode == 3 and "FAIL too-tight" in res.stdout
+
+
+def test_abs_product_certificate_rejects_every_edit():
+    net = M.network_from_model(nn.Sequential(exact_module(nn.Linear(3, 2).double(), W)), "W")
+    v = decide(net, sp.Rational(4), "1")                       # the largest column sum
+    assert v.status is Status.CERTIFIED
+    assert v.certificate["upper"]["kind"] == "lipschitz-abs-product"
+    assert check(data(v)) == (True, "")
+    edits = {
+        "at_most lowered": lambda d: d["claim"].update(at_most="39/10"),
+        "norm edited to inf": lambda d: d["claim"].update(norm="inf"),    # 17/4 > 4
+        "norm edited to 2": lambda d: d["claim"].update(norm="2"),        # sqrt(17) > 4
+        "kind edited": lambda d: d["claim"].update(kind="lipschitz-stable"),
+        "status flipped": lambda d: d.update(status="refuted"),
+        "fingerprint edited": lambda d: d["claim"].update(network_sha256="0" * 64),
+        "weight edited": lambda d: d["certificate"]["layers"][0]["weight"][0].__setitem__(
+            0, "2"),
+        "witness added": lambda d: d["certificate"]["upper"].update(layers=[]),
+    }
+    for name, edit in edits.items():
+        d = data(v)
+        edit(d)
+        ok, reason = check(d)
+        assert not ok and reason, name
+    d = data(v)                                                 # a steeper column, re-pinned
+    d["certificate"]["layers"][0]["weight"][1][2] = "4"        # column 3 sums to 9/2 now
+    d["claim"]["network_sha256"] = layers_sha256(d["certificate"]["layers"])
+    ok, reason = check(d)
+    assert not ok and "absolute product" in reason
+
+
+def check(d):
+    return kernel.check(d["claim"], d["status"], d["certificate"])
