@@ -121,10 +121,19 @@ def _peer_lipsdp(weights: list, slopes: list, out: Any) -> None:
                  "solver": preferred_solver()})
 
 
-def run_peer(target: Callable, args: tuple, timeout: float) -> dict[str, Any]:
+def _limited(target: Callable, memory: int, *args: Any) -> None:
+    """Run a peer under an address-space limit (a MemoryError, not the machine's OOM killer)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    target(*args)
+
+
+def run_peer(target: Callable, args: tuple, timeout: float,
+             memory: int = 6 << 30) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    proc = ctx.Process(target=target, args=args + (out,))
+    proc = ctx.Process(target=_limited, args=(target, memory) + args + (out,))
     t0 = time.perf_counter()
     proc.start()
     proc.join(timeout)
@@ -137,7 +146,8 @@ def run_peer(target: Callable, args: tuple, timeout: float) -> dict[str, Any]:
         return out.get(timeout=5)
     except Exception:  # noqa: BLE001
         return {"value": None, "seconds": time.perf_counter() - t0,
-                "status": f"failed (exit code {proc.exitcode})"}
+                "status": f"failed (exit code {proc.exitcode}, memory limit {memory >> 30} "
+                          "GiB)"}
 
 
 def mlp_weights(net: M.Network) -> tuple[list, list] | None:
@@ -152,7 +162,7 @@ def mlp_weights(net: M.Network) -> tuple[list, list] | None:
 # one network
 # --------------------------------------------------------------------------------------------
 
-def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def measure(name: str, args: argparse.Namespace, peers: dict | None = None) -> dict[str, Any]:
     build, shape = NETWORKS[name]
     model = build()
     t0 = time.perf_counter()
@@ -205,9 +215,9 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
                               "method": v.method, "bounds": list(v.bounds)})
         print(f"  {name:22s} claim at {label:26s} {v.status.value:12s} "
               f"{time.perf_counter() - t1:7.2f}s  bracket {list(v.bounds)}", flush=True)
-    row["peers"] = {}
+    row["peers"] = peers or {}
     weights = mlp_weights(net)
-    if weights is not None:
+    if weights is not None and peers is None:
         for method in ("ECLipsE-Fast", "ECLipsE"):
             row["peers"][method] = run_peer(_peer_eclipse, weights + (method,),
                                             args.peer_timeout)
@@ -241,12 +251,17 @@ def fmt(v: Any, digits: int = 4) -> str:
 def markdown(out: dict[str, Any]) -> str:
     rungs = ["abs-product", "product (exact norms)", "product (spectral norms)",
              "eclipse-fast", "lipsdp"]
-    lines = [f"# Certified Lipschitz bounds: the ladder of network-lipschitz claims",
-             "", f"Machine: {out['machine']}; {out['cpus']} CPUs; load before the run: "
-             f"{out['load_before']}; after: {out['load_after']}. The ladder and the pair "
+    runs = out.get("runs") or [{"load_before": out.get("load_before"),
+                                 "load_after": out.get("load_after")}]
+    loads = "; ".join(f"run {i + 1}: {r.get('load_before')} -> {r.get('load_after')}"
+                      for i, r in enumerate(runs))
+    lines = ["# Certified Lipschitz bounds: the ladder of network-lipschitz claims",
+             "", f"Machine: {out['machine']}; {out['cpus']} CPUs, shared with other jobs "
+             f"(load averages 1/5/15 min before -> after, {loads}). The ladder and the pair "
              "search run on one thread. Bounds are L_2 upper bounds certified by the kernel "
-             "(exact arithmetic), times in seconds (find + exact check). Peers are float "
-             "estimates, not certified.", "",
+             "(exact arithmetic); times in seconds (find + exact check). Claims are decided "
+             "end to end with the default time limit (120 s). Peers are float estimates, not "
+             "certified; LipSDP (IP) is the interior-point optimum (cvxpy + CVXOPT).", "",
              "| network | rows | " + " | ".join(rungs) +
              " | bracket | claim at 1.0001 x spectral | claim at 1.001 x best | ECLipsE-Fast "
              "| ECLipsE | LipSDP (IP) | best / LipSDP |",
@@ -292,16 +307,40 @@ def main() -> None:
     parser.add_argument("--peer-timeout", type=float, default=300.0)
     parser.add_argument("--lipsdp-rows", type=int, default=400)
     parser.add_argument("--out", default="lipschitz")
+    parser.add_argument("--keep-peers", action="store_true",
+                        help="with --append: keep the earlier rows' peer results (no rerun)")
+    parser.add_argument("--render", action="store_true",
+                        help="only write the markdown table of the results file")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the other networks' rows of an earlier results file")
     args = parser.parse_args()
     out: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(),
                            "load_before": [round(x, 2) for x in os.getloadavg()],
                            "torch": torch.__version__, "rows": []}
+    path = RESULTS / f"{args.out}.json"
+    if args.render:
+        (RESULTS / f"{args.out}.md").write_text(markdown(json.loads(path.read_text())))
+        return
+    kept: dict[str, Any] = {}
+    if args.append and path.exists():
+        earlier = json.loads(path.read_text())
+        kept = {r["network"]: r for r in earlier["rows"]}
+        out["rows"] = [r for r in earlier["rows"] if r["network"] not in args.networks]
+        out["runs"] = earlier.get("runs", [{k: earlier.get(k) for k in
+                                             ("load_before", "load_after")}])
     for name in args.networks:
         print(name, flush=True)
-        out["rows"].append(measure(name, args))
+        peers = kept[name]["peers"] if args.keep_peers and name in kept else None
+        row = measure(name, args, peers)
+        row["load"] = [round(x, 2) for x in os.getloadavg()]
+        out["rows"].append(row)
+        out["rows"].sort(key=lambda r: list(NETWORKS).index(r["network"]))
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / f"{args.out}.json").write_text(json.dumps(out, indent=1))
     out["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    if "runs" in out:
+        out["runs"].append({"load_before": out["load_before"], "load_after": out["load_after"],
+                            "networks": args.networks})
     (RESULTS / f"{args.out}.json").write_text(json.dumps(out, indent=1))
     (RESULTS / f"{args.out}.md").write_text(markdown(out))
     print(markdown(out))

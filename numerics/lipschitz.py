@@ -40,9 +40,16 @@ floating-point evaluation.
 
 ``naive_bound`` (product of rigorous spectral-norm bounds and slope maxima),
 ``sampled_lower_bound`` (pairs and gradient ascent) and ``exact_difference_quotient`` (exact or
-ball-arithmetic evaluation of ||f(x) - f(y)|| / ||x - y||, to refute a claimed bound with an
-explicit pair) complete it. Nothing here imports ``theorems`` or ``verify``; torch and cvxpy are
-imported only by the functions that need them.
+ball-arithmetic evaluation of ||f(x) - f(y)|| / ||x - y|| in the 2-, 1- or inf-norm, to refute
+a claimed bound with an explicit pair) complete it.
+
+Beyond plain MLPs, :func:`network_layers` reads convolutions (:class:`ConvLayer`, the linear
+map on a given input shape), average poolings (:class:`AvgPoolLayer`), Flatten, residual
+blocks (:class:`ResidualLayer`, from :class:`numerics.models.Residual`) and the GELU and SiLU
+activations (slope intervals with alpha < 0: :data:`GELU_SLOPE_MAX`, :data:`SILU_SLOPE_MAX`);
+LipSDP and the naive bound above stay for plain MLPs, and :mod:`numerics.lipschitz_ladder`
+proposes the bounds of general networks. Nothing here imports ``theorems`` or ``verify``;
+torch and cvxpy are imported only by the functions that need them.
 """
 
 from __future__ import annotations
