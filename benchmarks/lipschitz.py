@@ -261,11 +261,13 @@ def markdown(out: dict[str, Any]) -> str:
              "search run on one thread. Bounds are L_2 upper bounds certified by the kernel "
              "(exact arithmetic); times in seconds (find + exact check). Claims are decided "
              "end to end with the default time limit (120 s). Peers are float estimates, not "
-             "certified; LipSDP (IP) is the interior-point optimum (cvxpy + CVXOPT).", "",
-             "| network | rows | " + " | ".join(rungs) +
+             "certified; LipSDP (IP) is the interior-point optimum (cvxpy + CVXOPT). 'load': the "
+             "1-minute load average after the network's row ('~10': the first run, not "
+             "recorded per row, 9.3 before it and about 10-11 during it).", "",
+             "| network | layer sizes | load | " + " | ".join(rungs) +
              " | bracket | claim at 1.0001 x spectral | claim at 1.001 x best | ECLipsE-Fast "
              "| ECLipsE | LipSDP (IP) | best / LipSDP |",
-             "|" + "---|" * (len(rungs) + 9)]
+             "|" + "---|" * (len(rungs) + 10)]
     for row in out["rows"]:
         cells = []
         by = {r["rung"]: r for r in row["rungs"]}
@@ -291,13 +293,34 @@ def markdown(out: dict[str, Any]) -> str:
                 return p["status"]
             return f"{fmt(p['value'])} ({p['seconds']:.1f} s)"
 
-        rows = sum(row["sizes"][:-1])
-        lines.append(f"| {row['network']} | {rows} | " + " | ".join(cells) +
+        groups: list[list[int]] = []
+        for n in row["sizes"]:
+            if groups and groups[-1][0] == n:
+                groups[-1][1] += 1
+            else:
+                groups.append([n, 1])
+        sizes = "-".join(f"{n}x{k}" if k > 1 else str(n) for n, k in groups)
+        load = f"{row['load'][0]:.1f}" if row.get("load") else "~10"
+        lines.append(f"| {row['network']} | {sizes} | {load} | " + " | ".join(cells) +
                      f" | [{fmt(row['lower']['value'])}, {fmt(row['best_certified'])}] | "
                      f"{claim('1.0001 x spectral product')} | "
                      f"{claim('1.001 x best certified')} | {peer('ECLipsE-Fast')} | "
                      f"{peer('ECLipsE')} | {peer('LipSDP-Neuron (interior point)')} | "
-                     f"{fmt(row['tightness_vs_lipsdp'])} |")
+                     f"{fmt(row['tightness_vs_lipsdp'], 6)} |")
+    lines += ["", "Goals (issue 23): a certified bound within 60 s, and the ladder within 10% of "
+              "LipSDP-Neuron where the interior point finishes.", ""]
+    for row in out["rows"]:
+        claims = {c["at_most"]: c for c in row["claims"]}
+        first = claims.get("1.0001 x spectral product")
+        top = claims.get("1.001 x best certified")
+        ratio = row.get("tightness_vs_lipsdp")
+        lines.append(
+            f"- {row['network']}: "
+            + (f"product of spectral norms certified in {first['seconds']:.1f} s; " if first
+               else "")
+            + (f"the best bound ({fmt(row['best_certified'])}) as a claim: {top['status']} in "
+               f"{top['seconds']:.1f} s" if top else "")
+            + (f"; best / LipSDP (IP) = {ratio:.6f}" if ratio else ""))
     return "\n".join(lines) + "\n"
 
 

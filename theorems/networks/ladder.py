@@ -107,13 +107,20 @@ class Stage:
             B = self.beta * (1 + b)
             return ({"method": "residual", "body": [w for w, _ in parts], "bound": str(B)}, B)
         if self.rho_exact is not None:                  # shown exactly already: no slack
-            B = L.sqrt_upper(self.rho_exact)
+            B = _sqrt_up(self.rho_exact)
         else:
             B = L._dyadic(math.sqrt(max(self.rho, 1e-300) * (1 + eta)), 40, up=True)
         rho = B * B if self.rho_exact is None or B * B >= self.rho_exact else self.rho_exact
         return ({"method": "lipsdp", "rho": str(rho),
                  "multipliers": [[str(t) for t in lam] for lam in self.multipliers],
                  "bound": str(B)}, B)
+
+
+def _sqrt_up(q: flint.fmpq) -> flint.fmpq:
+    """sqrt(q) itself when q is the square of a rational, else a rational just above it."""
+    p, d = int(q.p), int(q.q)
+    rp, rd = math.isqrt(p), math.isqrt(d)
+    return Q(rp, rd) if rp * rp == p and rd * rd == d else L.sqrt_upper(q)
 
 
 def _product(values: Sequence[flint.fmpq]) -> flint.fmpq:
