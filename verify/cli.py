@@ -594,12 +594,15 @@ def cmd_recheck(args: argparse.Namespace) -> int:
                                       bind=check_binding(modules))
     decided = [r for r in results if r.status in ("proved", "certified", "refuted")
                or not r.ok and r.status not in ("evidence", "inconclusive", "error")]
+    # undecided verdicts whose certificate states their bounds (a network-lipschitz bracket)
+    bracketed = [r for r in results if r not in decided and r.note.startswith("undecided")]
     failures = [r for r in results if not r.ok]
     tiers: dict[str, int] = {}
     for r in results:
         if r.ok and r.tier:
             tiers[r.tier] = tiers.get(r.tier, 0) + 1
-    payload = {"source": where, "decided": len(decided), "exact_only": args.exact_only,
+    payload = {"source": where, "decided": len(decided), "bounds_only": len(bracketed),
+               "exact_only": args.exact_only,
                "tiers": tiers,
                "verdicts": [{"id": r.id, "status": r.status, "ok": r.ok, "trust": r.tier,
                              "reason": r.reason, "note": r.note} for r in decided],
@@ -613,8 +616,12 @@ def cmd_recheck(args: argparse.Namespace) -> int:
         for r in failures:
             output.line(f"FAIL {r.id}: {r.reason}", style="bold red")
         trust = ", ".join(f"{n} {t}" for t in kernel.TIERS for n in [tiers.get(t, 0)] if n)
-        output.line(f"{where}: {len(decided) - len(failures)} of {len(decided)} decided "
-                    "verdicts re-checked" + (f" ({trust})" if trust else "")
+        total = len(decided) + len(bracketed)
+        what = (f"{len(decided)} decided verdicts" if not bracketed else
+                f"{total} verdicts ({len(decided)} decided, {len(bracketed)} undecided with "
+                "certified bounds)")
+        output.line(f"{where}: {total - len(failures)} of {what} re-checked"
+                    + (f" ({trust})" if trust else "")
                     + (f", {len(failures)} failed" if failures else "")
                     + (" [exact only]" if args.exact_only else ""))
     return ExitCode.ERROR if failures else ExitCode.OK

@@ -547,7 +547,8 @@ class Instances:
         record = {"verdict": verdict.to_dict()}
         d = Decision(outer)
         nested = {"kind": "verdict", "status": got.value, "certificate": verdict.certificate,
-                  "confidence": verdict.confidence}
+                  "confidence": verdict.confidence,
+                  "bounds": to_jsonable(verdict.bounds) if verdict.bounds is not None else None}
         if got is want and want in DECIDED:
             text = f"{got.value} as the statement predicts: {verdict.message}"
             if got is Status.CERTIFIED:
@@ -688,7 +689,8 @@ def conjunction(parts: list[Verdict], *, method: str, message: str = "",
 
 def _part(v: Verdict) -> dict[str, Any]:
     return {"id": v.id, "status": v.status.value, "claim": dict(v.claim),
-            "certificate": v.certificate, "confidence": v.confidence}
+            "certificate": v.certificate, "confidence": v.confidence,
+            "bounds": to_jsonable(v.bounds) if v.bounds is not None else None}
 
 
 def error_verdict(id: str, kind: str, exc: BaseException | str, *, claim: dict | None = None,

@@ -89,6 +89,45 @@ def _load() -> None:
         importlib.import_module(name)
 
 
+#: certificate kind -> check(claim, bounds, certificate) -> (ok, reason), for certificates
+#: whose data also proves a verdict's ``bounds`` [lower, upper] whatever its status (an
+#: inconclusive network-lipschitz verdict's bracket: :func:`verify.kernel.networks.check_bracket`)
+BOUNDS_CHECKERS: dict[str, Callable[[Mapping, Any, Mapping], tuple[bool, str]]] = {}
+
+
+def bounds_checker(*kinds: str) -> Callable:
+    """Register a checker of verdict bounds for certificates of ``kinds``."""
+    def register(fn: Callable) -> Callable:
+        for kind in kinds:
+            BOUNDS_CHECKERS[kind] = fn
+        return fn
+    return register
+
+
+def states_bounds(certificate: Any) -> bool:
+    """Does this certificate's kind state its verdict's bounds (:data:`BOUNDS_CHECKERS`)?"""
+    if not _LOADED:
+        _load()
+    return isinstance(certificate, Mapping) and certificate.get("kind") in BOUNDS_CHECKERS
+
+
+def check_bounds(claim: Mapping[str, Any] | None, bounds: Any, certificate: Mapping | None
+                 ) -> tuple[bool, str]:
+    """Do a verdict's ``bounds`` hold, by its certificate? True when its kind states nothing
+    about bounds; never raises."""
+    if not isinstance(certificate, Mapping):
+        return True, ""
+    if not _LOADED:
+        _load()
+    fn = BOUNDS_CHECKERS.get(certificate.get("kind"))
+    if fn is None:
+        return True, ""
+    try:
+        return fn(claim or {}, bounds, certificate)
+    except Exception as exc:  # noqa: BLE001 - data that breaks the check fails it
+        return False, f"bounds: the check failed on this data ({type(exc).__name__}: {exc})"
+
+
 def require(condition: bool, reason: str) -> tuple[bool, str]:
     return (True, "") if condition else (False, reason)
 
@@ -257,7 +296,12 @@ _MEMO: "OrderedDict[str, Result]" = OrderedDict()
 _MEMO_SIZE = 4096
 
 
-def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = None,
+#: ``bounds`` not given to :func:`check_result` (a certificate's validity alone): a certificate
+#: that states its verdict's bounds is then not asked about them
+NOT_GIVEN: Any = type("NotGiven", (), {"__repr__": lambda self: "NOT_GIVEN"})()
+
+
+def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = NOT_GIVEN,
                  confidence: Any = None) -> Result:
     """Does ``certificate`` establish ``status`` for ``claim``, and the verdict's reported
     ``bounds`` and ``confidence``? Never raises on bad data: it is rejected with its reason."""
@@ -265,6 +309,9 @@ def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = Non
     if not isinstance(status, str) or status not in STATUSES:
         return Result(False, f"unknown status {status!r} (one of {', '.join(STATUSES)})")
     if status not in DECIDED:
+        if states_bounds(certificate) and bounds is not NOT_GIVEN:   # a certified bracket
+            ok, reason = check_bounds(claim, bounds, certificate)
+            return Result(ok, reason, "exact" if ok else None)
         return Result(True)
     try:
         statement, full = normalize(claim)
@@ -297,6 +344,10 @@ def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = Non
                 _MEMO.popitem(last=False)
     if result.ok:
         result = _reported(result, statement, status, bounds, confidence)
+    if result.ok and states_bounds(certificate) and bounds is not NOT_GIVEN:   # ... and bounds
+        ok, reason = check_bounds(full, bounds, certificate)
+        if not ok:
+            result = Result(False, reason, pure=result.pure)
     frames = _frames()
     if frames:
         frames[-1].pure = frames[-1].pure and result.pure
@@ -348,7 +399,8 @@ def _reported(result: Result, statement: Statement, status: str, bounds: Any,
     elif status == "certified" and result.confidence < 1:
         return Result(False, "a probabilistic certificate needs the verdict's confidence",
                       pure=result.pure)
-    if statement.bounds and bounds is not None and status != "refuted":
+    if statement.bounds and bounds is not None and bounds is not NOT_GIVEN and \
+            status != "refuted":
         if result.bounds is None:
             return Result(False, "the certificate does not establish the verdict's bounds",
                           pure=result.pure)
@@ -390,7 +442,8 @@ def _part_result(part: Any, status: str | None = None) -> Result:
     if not isinstance(part, Mapping):
         return Result(False, "a part is not an object")
     return check_result(part.get("claim"), status or part.get("status"),
-                        part.get("certificate"), confidence=part.get("confidence"))
+                        part.get("certificate"), confidence=part.get("confidence"),
+                        bounds=part.get("bounds"))
 
 
 @checker("all-of")
@@ -439,7 +492,7 @@ def _nested(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
     if want not in DECIDED or got not in DECIDED:
         return False, "an expected status and the decider's status are decided statuses"
     r = check_result(claim["claim"], got, cert.get("certificate"),
-                     confidence=cert.get("confidence"))
+                     confidence=cert.get("confidence"), bounds=cert.get("bounds"))
     if not r.ok:
         return False, f"the decider's certificate: {r.reason}"
     if status in ("proved", "certified"):
@@ -487,6 +540,12 @@ def recheck_verdicts(verdicts: Iterable[Any], *, exact: bool = False,
             out.append(Rechecked(vid, str(status), False, f"unknown status {status!r}"))
             continue
         if status not in DECIDED:
+            if states_bounds(v.get("certificate")):
+                with exact_only() if exact else contextlib.nullcontext():
+                    r = check_verdict(v)
+                out.append(Rechecked(vid, status, r.ok, r.reason, r.tier,
+                                     note="undecided: its certified bounds re-checked"))
+                continue
             out.append(Rechecked(vid, status, True, note="not decided: nothing to re-check"))
             continue
         with exact_only() if exact else contextlib.nullcontext():

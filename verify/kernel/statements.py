@@ -146,11 +146,15 @@ statement("flat-minimum", "the point is a flat local minimum (Definition 2; with
           {**_FUNCTION, "eps": None, "eps2": None, "first": "distance"},
           proved=("flat-exact",),
           refuted=("nonzero-gradient", "negative-curvature", "tangential-gradient"))
-statement("network-lipschitz", "||f(x) - f(y)|| <= at_most ||x - y|| for all x, y, f the network "
-          "with the exact layers that hash to network_sha256",
-          {"network": REQUIRED, "at_most": REQUIRED, "norm": "2", "network_sha256": None},
-          certified=("lipsdp", "lipschitz-product"), refuted=("lipschitz-pair",),
-          hints=("network",))
+statement("network-lipschitz", "||f(x) - f(y)|| <= at_most ||x - y|| for all x, y (in the "
+          "claim's norm), f the network with the exact layers that hash to network_sha256, on "
+          "inputs of input_shape",
+          {"network": REQUIRED, "at_most": REQUIRED, "norm": "2", "input_shape": None,
+           "time_limit": None, "network_sha256": None},
+          certified=("lipschitz-bracket", "lipschitz-upper", "lipschitz-abs-product", "lipsdp",
+                     "lipschitz-product"),
+          refuted=("lipschitz-bracket", "lipschitz-pair"),
+          hints=("network", "time_limit"))
 statement("model-certificate", "a curvature statement about a model's loss at its parameters: "
           "part top-eigenvalues (lambda_max lies in the verdict's bounds with probability >= "
           "confidence), filter (outside the flat band, the spectrum lies in the optimizer's "
@@ -236,7 +240,8 @@ CERTIFICATES: dict[str, Witnesses] = {
     "refuted-part": Witnesses(("claims", "index", "part"), "the claims hash to "
                               "instances_sha256; the part is the claim at the index, refuted",
                               "probabilistic"),
-    "verdict": Witnesses(("status", "certificate", "confidence"), "the inner certificate "
+    "verdict": Witnesses(("status", "certificate", "confidence", "bounds"), "the inner "
+                         "certificate "
                          "against the claim's inner claim; its status against want",
                          "probabilistic"),
     "exact-zero": Witnesses((), "expr = 0 by exact expansion or simplification, confirmed in "
@@ -295,6 +300,18 @@ CERTIFICATES: dict[str, Witnesses] = {
     "nonzero-gradient": Witnesses(("index",), "that partial derivative at the point"),
     "negative-curvature": Witnesses(("direction",), "v^T Hess f v at the point"),
     "tangential-gradient": Witnesses(("index",), "that component of P grad tr-bar"),
+    "lipschitz-bracket": Witnesses(("layers", "upper", "lower"), "the layers hash to "
+                                   "network_sha256; the upper stage certificates bound L by "
+                                   "at_most (certified) or the pair exceeds it (refuted); the "
+                                   "verdict's bounds [lower, upper] by the same witnesses, "
+                                   "whatever its status"),
+    "lipschitz-upper": Witnesses(("layers", "stages"), "the layers hash to network_sha256; "
+                                 "each stage's bound (products of exact or Gram-checked layer "
+                                 "norms, LipSDP blocks PSD exactly, residual blocks); the "
+                                 "product at most at_most, in the claim's norm"),
+    "lipschitz-abs-product": Witnesses(("layers",), "the layers hash to network_sha256; the "
+                                       "product of absolute weight matrices in the claim's "
+                                       "norm at most at_most"),
     "lipsdp": Witnesses(("layers", "rho", "multipliers"), "the layers hash to network_sha256; "
                         "M(rho, T) negative semidefinite; rho <= at_most^2"),
     "lipschitz-product": Witnesses(("layers", "norms"), "the layers hash to network_sha256; "
