@@ -363,6 +363,11 @@ class BlockTuner:
 class HessianOperator:
     """The Hessian of a model's loss over data, as a symmetric linear operator.
 
+    :class:`GGNOperator` and :class:`EmpiricalFisherOperator` are the same operator with
+    another product (every method below applies to them); :meth:`restricted` gives the
+    diagonal block of a group of parameters, :meth:`as_linear_operator` a SciPy
+    ``LinearOperator``.
+
     Parameters
     ----------
     model, loss_fn, data
@@ -384,6 +389,9 @@ class HessianOperator:
         ``products``) and, of those, in block-size trials (``tuning_s``, ``tuning_products``).
     """
 
+    #: what the operator is (reports and error messages)
+    name = "Hessian"
+
     def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
                  data: Any, *, params: Iterable[str] | None = None, hvp: str = "auto",
                  block_size: int | None = None):
@@ -393,6 +401,7 @@ class HessianOperator:
             raise CurvatureError(f"hvp must be one of {HVP_METHODS}, got {hvp!r}")
         refuse_pitfalls(model)
         self.model, self.loss_fn, self.hvp_method = model, loss_fn, hvp
+        self.data = data
         self._batches, self._single = _as_batches(data)
         if self._single:
             self.num_batches, self.num_examples = 1, int(self._batches[0][0].shape[0])
@@ -442,7 +451,8 @@ class HessianOperator:
         """What a tuned block size depends on: model class and parameter shapes, data shapes,
         device, dtype and product method."""
         inputs = self._batches[0][0] if self._single else None
-        return (type(self.model).__qualname__, tuple(tuple(s) for s in self.shapes),
+        return (type(self).__name__, type(self.model).__qualname__,
+                tuple(tuple(s) for s in self.shapes),
                 tuple(inputs.shape) if inputs is not None else None, self.num_batches,
                 str(self.device), self.dtype, self.hvp_method)
 
@@ -711,6 +721,46 @@ class HessianOperator:
             return total
 
         return (grad_at(1.0) - grad_at(-1.0)) / (2 * eps)
+
+    def loss_at(self, shift: Tensor | None = None) -> float:
+        """L at the current parameters moved by the flat vector ``shift`` (no gradient)."""
+        params = self.params
+        if shift is not None:
+            params = {n: p + d for (n, p), d in zip(self.params.items(),
+                                                    self.to_dict(self._check_flat(shift)).values())}
+        with torch.no_grad():
+            return float(sum(w * self._loss(params, x, y)
+                             for w, x, y in self._weighted_batches()))
+
+    # -- views ------------------------------------------------------------------------------
+    def restricted(self, names: Iterable[str]) -> "HessianOperator":
+        """The same kind of operator on the parameters ``names`` only, the others held fixed:
+        the diagonal block of those parameters (for a layer's weight and bias, the layer's
+        block, whose trace and top eigenvalue are the per-layer numbers of PyHessian)."""
+        return type(self)(self.model, self.loss_fn, self.data, params=list(names),
+                          **self._restricted_options())
+
+    def _restricted_options(self) -> dict[str, Any]:
+        return {"hvp": self.hvp_method}
+
+    def as_linear_operator(self) -> "Any":
+        """The operator as a ``scipy.sparse.linalg.LinearOperator`` of shape (dim, dim) on
+        NumPy vectors and (dim, k) blocks (symmetric: ``rmatvec`` is ``matvec``), e.g. for
+        ``scipy.sparse.linalg.eigsh`` or ``cg``. Products run in the model's dtype and device;
+        results come back as NumPy arrays of that precision."""
+        from scipy.sparse.linalg import LinearOperator
+
+        np_dtype = np.float64 if self.dtype == torch.float64 else np.float32
+
+        def apply(x: np.ndarray) -> np.ndarray:
+            t = torch.as_tensor(np.ascontiguousarray(x), dtype=self.dtype, device=self.device)
+            return (self @ t).detach().cpu().numpy().astype(np_dtype, copy=False)
+
+        def matvec(x: np.ndarray) -> np.ndarray:
+            return apply(np.asarray(x).reshape(-1))
+
+        return LinearOperator((self.dim, self.dim), matvec=matvec, rmatvec=matvec,
+                              matmat=apply, rmatmat=apply, dtype=np_dtype)
 
     # -- exact ------------------------------------------------------------------------------
     def dense(self, max_params: int = 5000) -> Tensor:
@@ -1029,7 +1079,7 @@ class HessianOperator:
         lz = lanczos(self._apply_rows, start, max_steps, reorthogonalize=reorthogonalize,
                      stop=done, check_every=check_every, product_into=True,
                      workspace=self._cache.setdefault("lanczos_blocks", []))
-        theta, S = np.linalg.eigh(lz.tridiagonal())
+        theta, S = lz.ritz()
         order = np.argsort(theta)[::-1][:k]
         ritz = torch.as_tensor(S[:, order], dtype=self.dtype, device=self.device)
         Y = lz.ritz_vectors(ritz)                                    # (k, dim) Ritz vectors
@@ -1073,12 +1123,233 @@ class HessianOperator:
             lz = lanczos(self._apply_rows, z, steps, reorthogonalize=reorthogonalize,
                          product_into=True,
                          workspace=self._cache.setdefault("lanczos_blocks", []))
-            theta, S = np.linalg.eigh(lz.tridiagonal())
+            theta, S = lz.ritz()
             m = len(theta)
             nodes[r, :m], weights[r, :m] = theta, S[0] ** 2
             if m < steps:  # breakdown: pad with zero-weight copies of the last node
                 nodes[r, m:] = theta[-1]
         return SpectralDensity(nodes=nodes, weights=weights, matvecs=self.matvecs - before)
+
+
+class _OtherCurvature(HessianOperator):
+    """An operator of the Hessian's family with a product of its own (``_curvature_rows``,
+    H replaced by it in every method); it has no choice of product (``hvp``)."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
+                 data: Any, *, params: Iterable[str] | None = None,
+                 block_size: int | None = None):
+        super().__init__(model, loss_fn, data, params=params, hvp="auto",
+                         block_size=block_size)
+
+    def _restricted_options(self) -> dict[str, Any]:
+        return {}
+
+    def using(self, hvp: str) -> "HessianOperator":
+        raise CurvatureError(f"the {self.name} operator has one product; 'using' picks a "
+                             "product of the Hessian")
+
+    def _kernel(self) -> Callable[..., Tensor]:
+        return self._curvature_rows
+
+    def _curvature_rows(self, rows: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class GGNOperator(_OtherCurvature):
+    """The generalized Gauss-Newton matrix of the loss over the data (Schraudolph 2002;
+    Martens 2020, Section 8):
+
+        G = sum_b (n_b / N) J_b^T (d^2 loss_fn / d out^2) J_b,
+
+    J_b the Jacobian of the model's outputs on batch b with respect to the parameters and the
+    middle factor the Hessian of ``loss_fn`` in the outputs (at the targets of the batch). It
+    drops the term of the Hessian that carries the model's second derivatives, so it is
+    positive semidefinite whenever ``loss_fn`` is convex in the outputs (squared error,
+    cross-entropy), and equals the Hessian when the model is linear in its parameters.
+
+    A product is J^T (H_out (J v)), all in reverse mode on one graph: J^T u for a dummy u
+    (linear in u), whose backward in direction v is J v ("the double-vjp trick"); the output
+    Hessian by a double backward of the loss in the outputs; J^T by a backward of the outputs.
+    A block of vectors is one batched backward each (``is_grads_batched``); with one data
+    batch the graph is built once and reused. Only these products exist (``hvp`` is not an
+    option); everything else (trace, eigenvalues, density, dense, restricted,
+    as_linear_operator) is the Hessian's.
+    """
+
+    name = "GGN"
+
+    def _ggn_graph(self, x: Tensor, y: Tensor) -> tuple:
+        leaves = [self.params[n].clone().requires_grad_(True) for n in self.names]
+        with torch.enable_grad():
+            out = functional_call(self.model, {**self._fixed, **dict(zip(self.names, leaves))},
+                                  (x,))
+            dummy = torch.zeros_like(out, requires_grad=True)
+            jtu = torch.autograd.grad(out, leaves, grad_outputs=dummy, create_graph=True,
+                                      allow_unused=True)
+            used = [i for i, t in enumerate(jtu) if t is not None]
+            o = out.detach().requires_grad_(True)
+            out_grad = torch.autograd.grad(self.loss_fn(o, y), o, create_graph=True)[0]
+        return leaves, out, dummy, jtu, used, o, out_grad
+
+    def _curvature_rows(self, rows: Tensor) -> Tensor:
+        k = rows.shape[0]
+        batched = k > 1
+        if batched:
+            vs = [t.reshape(k, *s) for t, s in zip(torch.split(rows, self.sizes, dim=1),
+                                                     self.shapes)]
+        else:
+            vs = [t.view(s) for t, s in zip(torch.split(rows[0], self.sizes), self.shapes)]
+        total = None
+        batches = [(1.0, None, None)] if self._single else self._weighted_batches()
+        for w, x, y in batches:
+            if self._single:
+                if self._cache.get("ggn") is None:
+                    t0 = self._clock()
+                    self._cache["ggn"] = self._ggn_graph(*self._batches[0])
+                    self.stats["graph_s"] += self._clock() - t0
+                graph = self._cache["ggn"]
+            else:
+                graph = self._ggn_graph(x, y)
+            leaves, out, dummy, jtu, used, o, out_grad = graph
+            if not used:
+                part = torch.zeros_like(rows)
+            else:
+                jv = torch.autograd.grad([jtu[i] for i in used], dummy,
+                                         grad_outputs=[vs[i] for i in used], retain_graph=True,
+                                         is_grads_batched=batched)[0]
+                hjv = torch.autograd.grad(out_grad, o, grad_outputs=jv, retain_graph=True,
+                                          is_grads_batched=batched)[0]
+                res = torch.autograd.grad(out, leaves, grad_outputs=hjv, retain_graph=True,
+                                          allow_unused=True, is_grads_batched=batched)
+                part = torch.cat([(r if r is not None else torch.zeros_like(v)).reshape(k, -1)
+                                  for r, v in zip(res, vs)], dim=1)
+            if self._single:
+                return part
+            total = part.mul_(w) if total is None else total.add_(part, alpha=w)
+        return total
+
+
+#: per-example gradients kept in memory up to this many bytes (the empirical Fisher)
+_GRADIENT_CACHE_BYTES = 256 * 2**20
+
+
+class EmpiricalFisherOperator(_OtherCurvature):
+    """The empirical Fisher (uncentred gradient covariance) of the loss over the data:
+
+        F = (1/N) sum_n g_n g_n^T,   g_n = grad loss_fn(model(x_n), y_n),
+
+    each g_n the gradient of the loss of example n alone (``loss_fn`` on a batch of one). It is
+    the empirical Fisher of L when ``loss_fn`` averages per-example losses, i.e. L = (1/N)
+    sum_n loss_n, which is checked on the first batch (Kunstner, Balles and Hennig 2019 on what
+    it is and is not). ``curvlinops``' ``EFLinearOperator`` is the same matrix for
+    ``CrossEntropyLoss``; for ``MSELoss(reduction="mean")`` it defines loss_n as the sum over
+    the C outputs and comes out C times larger.
+
+    Per-example gradients come from ``vmap`` over ``grad`` and are kept while they fit in
+    256 MiB (then a product is two matrix products), otherwise recomputed per product.
+    """
+
+    name = "empirical Fisher"
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
+                 data: Any, *, params: Iterable[str] | None = None,
+                 block_size: int | None = None):
+        super().__init__(model, loss_fn, data, params=params, block_size=block_size)
+        itemsize = torch.finfo(self.dtype).bits // 8
+        self._keep = self.num_examples * self.dim * itemsize <= _GRADIENT_CACHE_BYTES
+        self._check_per_example_mean()
+
+    def _per_example_losses(self, params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return vmap(lambda xi, yi: self._loss(params, xi[None], yi[None]))(x, y)
+
+    def _check_per_example_mean(self) -> None:
+        _, x, y = next(iter(self._weighted_batches()))
+        with torch.no_grad():
+            whole = float(self._loss(self.params, x, y))
+            mean = float(self._per_example_losses(self.params, x, y).mean())
+        tol = math.sqrt(float(torch.finfo(self.dtype).eps)) * max(1.0, abs(whole))
+        if not abs(whole - mean) <= tol:
+            raise CurvatureError(
+                f"the empirical Fisher needs loss_fn to average per-example losses: on the "
+                f"first batch loss_fn gives {whole:.6g} but the mean of its values on single "
+                f"examples is {mean:.6g}")
+
+    def gradients(self, x: Tensor, y: Tensor) -> Tensor:
+        """The per-example gradients of a batch, as an (n, dim) block."""
+        g = vmap(grad(lambda p, xi, yi: self._loss(p, xi[None], yi[None])),
+                 in_dims=(None, 0, 0))(self.params, x, y)
+        return self.to_flat(g, (x.shape[0],))
+
+    def _curvature_rows(self, rows: Tensor) -> Tensor:
+        cache = self._cache.setdefault("gradients", {})
+        total = torch.zeros_like(rows)
+        for b, (_, x, y) in enumerate(self._weighted_batches()):
+            G = cache.get(b)
+            if G is None:
+                G = self.gradients(x, y).detach()
+                if self._keep:
+                    cache[b] = G
+            total.addmm_(rows @ G.T, G, alpha=1.0 / self.num_examples)
+        return total
+
+
+#: the curvature operators by name (``HessianOperator`` and the two of the Gauss-Newton family)
+OPERATORS: dict[str, type[HessianOperator]] = {"hessian": HessianOperator, "ggn": GGNOperator,
+                                               "fisher": EmpiricalFisherOperator}
+
+
+def parameter_blocks(op: HessianOperator, by: str = "module") -> dict[str, list[str]]:
+    """The operator's parameters grouped into blocks, in model order: ``"module"`` (a layer's
+    weight and bias together, named by the module path, e.g. ``"0"`` for ``"0.weight"``,
+    ``"0.bias"``) or ``"parameter"`` (one block per tensor)."""
+    if by not in ("module", "parameter"):
+        raise CurvatureError(f"blocks are by 'module' or 'parameter', got {by!r}")
+    groups: dict[str, list[str]] = {}
+    for name in op.names:
+        key = name.rsplit(".", 1)[0] if by == "module" and "." in name else name
+        groups.setdefault(key, []).append(name)
+    return groups
+
+
+@dataclass
+class BlockCurvature:
+    """Trace and top eigenvalue of one diagonal block of a curvature operator."""
+
+    name: str
+    parameters: list[str]
+    size: int
+    trace: TraceEstimate
+    top: EigenEstimate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "parameters": self.parameters, "size": self.size,
+                "trace": self.trace.to_dict(), "top": self.top.to_dict()}
+
+
+def block_curvature(op: HessianOperator, *, by: str = "module", probes: int = 30,
+                    seed: int = 0, confidence: float = 0.95,
+                    tol: float = 1e-4) -> list[BlockCurvature]:
+    """Per-block trace and top eigenvalue (PyHessian's per-layer view): for each block of
+    :func:`parameter_blocks`, the operator restricted to it; its trace by Hutchinson with
+    ``probes`` probes (exact, from unit vectors, when the block has at most ``probes``
+    entries) and its top eigenvalue by Lanczos to relative residual ``tol``. The block traces
+    sum to tr(op); the block eigenvalues are those of the diagonal blocks, not of op."""
+    out = []
+    for i, (name, names) in enumerate(parameter_blocks(op, by).items()):
+        sub = op.restricted(names)
+        if sub.dim <= probes:
+            diag = sub.dense(max_params=probes).diagonal()
+            value = float(diag.sum())
+            tr = TraceEstimate(value=value, lower=value, upper=value, confidence=confidence,
+                               matvecs=sub.dim, probes=sub.dim, method="exact",
+                               std_error=0.0, interval="exact (unit vectors)")
+        else:
+            tr = sub.trace(probes=probes, method="hutchinson", seed=seed + i,
+                           confidence=confidence)
+        top = sub.top_eigenvalues(k=1, tol=tol, seed=seed + i, confidence=confidence)
+        top.vectors = None
+        out.append(BlockCurvature(name, names, sub.dim, tr, top))
+    return out
 
 
 def _rowwise_dot(A: Tensor, B: Tensor) -> Tensor:
@@ -1165,6 +1436,24 @@ class LanczosResult:
         m = self.steps
         return (np.diag(self.alpha[:m]) + np.diag(self.beta[:m - 1], 1)
                 + np.diag(self.beta[:m - 1], -1))
+
+    def ritz(self) -> tuple[np.ndarray, np.ndarray]:
+        """Eigenvalues (ascending) and eigenvectors of the tridiagonal matrix
+        (:func:`tridiagonal_eigh`)."""
+        return tridiagonal_eigh(self.alpha[:self.steps], self.beta[:self.steps - 1])
+
+
+def tridiagonal_eigh(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of the symmetric tridiagonal matrix with
+    diagonal ``alpha`` and off-diagonal ``beta``, by LAPACK's tridiagonal solver (``stemr``).
+
+    Not ``numpy.linalg.eigh`` of the dense matrix: that goes through the multithreaded BLAS,
+    whose threads spin against torch's and against other jobs on a busy machine (measured on
+    2 cores under load, a 120 x 120 tridiagonal: 119-220 ms by ``numpy.linalg.eigh`` beside
+    torch, 0.6-0.9 ms here), and Lanczos solves one such matrix per step."""
+    from scipy.linalg import eigh_tridiagonal
+
+    return eigh_tridiagonal(np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float))
 
 
 class _Basis:
@@ -1358,8 +1647,7 @@ def lanczos(apply_rows: Callable[[Tensor], Tensor], start: Tensor, steps: int, *
                 m, breakdown = int(small[0]) + 1, True
                 break
             if stop is not None and ((j + 1) % check_every == 0 or last):
-                T = np.diag(al) + np.diag(be[:-1], 1) + np.diag(be[:-1], -1)
-                theta, S = np.linalg.eigh(T)
+                theta, S = tridiagonal_eigh(al, be[:-1])
                 if stop(theta, np.abs(be[-1] * S[-1])):
                     m = j + 1
                     break

@@ -40,9 +40,16 @@ floating-point evaluation.
 
 ``naive_bound`` (product of rigorous spectral-norm bounds and slope maxima),
 ``sampled_lower_bound`` (pairs and gradient ascent) and ``exact_difference_quotient`` (exact or
-ball-arithmetic evaluation of ||f(x) - f(y)|| / ||x - y||, to refute a claimed bound with an
-explicit pair) complete it. Nothing here imports ``theorems`` or ``verify``; torch and cvxpy are
-imported only by the functions that need them.
+ball-arithmetic evaluation of ||f(x) - f(y)|| / ||x - y|| in the 2-, 1- or inf-norm, to refute
+a claimed bound with an explicit pair) complete it.
+
+Beyond plain MLPs, :func:`network_layers` reads convolutions (:class:`ConvLayer`, the linear
+map on a given input shape), average poolings (:class:`AvgPoolLayer`), Flatten, residual
+blocks (:class:`ResidualLayer`, from :class:`numerics.models.Residual`) and the GELU and SiLU
+activations (slope intervals with alpha < 0: :data:`GELU_SLOPE_MAX`, :data:`SILU_SLOPE_MAX`);
+LipSDP and the naive bound above stay for plain MLPs, and :mod:`numerics.lipschitz_ladder`
+proposes the bounds of general networks. Nothing here imports ``theorems`` or ``verify``;
+torch and cvxpy are imported only by the functions that need them.
 """
 
 from __future__ import annotations
@@ -107,6 +114,9 @@ def to_fmpq(v: Any) -> flint.fmpq:
             raise ValueError(f"non-finite number {f}")
         return Q(*f.as_integer_ratio())
     if isinstance(v, str):
+        p, slash, q = v.partition("/")
+        if p.lstrip("-").isdigit() and (not slash or q.isdigit()):    # "p/q", fast
+            return Q(int(p), int(q)) if slash else Q(int(p))
         fr = Fraction(v.strip())           # ValueError for "nan", "inf", garbage
         return Q(fr.numerator, fr.denominator)
     raise TypeError(f"cannot read {type(v).__name__} as an exact rational")
@@ -167,11 +177,42 @@ def _precision(bits: int) -> Iterator[None]:
         flint.ctx.prec = old
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch and the BLAS libraries (threadpoolctl) on one thread for the duration.
+
+    The Lipschitz search works on matrices of at most a few thousand rows, where a second
+    thread gains little on a quiet machine and loses a lot on a busy one: with two other
+    CPU-bound jobs on 2 cores, 40 first-order evaluations of a 320-row segment took 36 s on
+    torch's 2 threads and 0.8 s on one, a 1024-row Cholesky 4.1 s against 0.2 s (OpenBLAS)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 # --------------------------------------------------------------------------------------------
 # activations: the slope table (trusted: mathematical facts about each function)
 # --------------------------------------------------------------------------------------------
 
-ACTIVATIONS = ("relu", "leaky_relu", "hardtanh", "tanh", "sigmoid", "identity")
+ACTIVATIONS = ("relu", "leaky_relu", "hardtanh", "tanh", "sigmoid", "identity", "gelu", "silu")
+
+#: sup GELU' rounded up (15 decimals): GELU(x) = x Phi(x), GELU'' = phi(x) (2 - x^2), so GELU'
+#: rises on [-sqrt 2, sqrt 2] and falls outside, from 0 (x -> -inf) to 1 (x -> inf); its largest
+#: value is GELU'(sqrt 2) = Phi(sqrt 2) + sqrt 2 phi(sqrt 2) = (1 + erf 1) / 2 + 1 / (e sqrt pi)
+#: = 1.12890414518515478634...; GELU'(x) + GELU'(-x) = 1, so the smallest is 1 minus it
+GELU_SLOPE_MAX = Q(1128904145185155, 10 ** 15)
+#: sup SiLU' rounded up (15 decimals): SiLU(x) = x sigma(x), SiLU'' = sigma'(x) (2 - x
+#: tanh(x / 2)); x tanh(x / 2) is even and increasing on [0, inf), so SiLU' rises on [-x*, x*]
+#: and falls outside (limits 0 and 1), x* = 2.39935728051546766783... the root of x tanh(x / 2)
+#: = 2; the largest value is SiLU'(x*) = 1.09983932012886691695...; SiLU'(x) + SiLU'(-x) = 1
+SILU_SLOPE_MAX = Q(1099839320128867, 10 ** 15)
 
 
 def activation_slopes(name: str, params: Mapping[str, Any] | None = None
@@ -181,7 +222,9 @@ def activation_slopes(name: str, params: Mapping[str, Any] | None = None
 
     relu, hardtanh (clamp to [min_val, max_val], ReLU6 included), tanh: [0, 1]; sigmoid:
     [0, 1/4] (sigma' = sigma(1 - sigma) <= 1/4); identity: [1, 1]; leaky_relu(a):
-    [min(a, 1), max(a, 1)].
+    [min(a, 1), max(a, 1)]; gelu (the exact, erf form) and silu: [1 - b, b] with b the
+    rounded-up sup of the derivative (:data:`GELU_SLOPE_MAX`, :data:`SILU_SLOPE_MAX`): they
+    are not monotone, alpha < 0.
     """
     params = params or {}
     if name in ("relu", "tanh"):
@@ -197,16 +240,57 @@ def activation_slopes(name: str, params: Mapping[str, Any] | None = None
     if name == "leaky_relu":
         a = to_fmpq(params["negative_slope"])
         return min(a, Q(1)), max(a, Q(1))
+    if name == "gelu":
+        return 1 - GELU_SLOPE_MAX, GELU_SLOPE_MAX
+    if name == "silu":
+        return 1 - SILU_SLOPE_MAX, SILU_SLOPE_MAX
     raise UnsupportedLayer(f"activation {name!r} has no slope bounds here "
                            f"({', '.join(ACTIVATIONS)})")
+
+
+def slope_max(name: str | None, params: Mapping[str, Any] | None = None) -> flint.fmpq:
+    """max(|alpha|, |beta|): the Lipschitz constant of the activation (1 for none)."""
+    if name is None:
+        return Q(1)
+    a, b = activation_slopes(name, params)
+    return max(abs(a), abs(b))
 
 
 # --------------------------------------------------------------------------------------------
 # exact layers
 # --------------------------------------------------------------------------------------------
 
+#: the most entries a dense matrix of a structured layer (convolution, pooling) may have
+DENSE_MAX = 1 << 23
+
+
+class _Activated:
+    """What every layer has: an optional elementwise activation after its map."""
+
+    activation: str | None
+    params: dict[str, flint.fmpq]
+
+    def _check_activation(self) -> None:
+        if self.activation is not None:
+            activation_slopes(self.activation, self.params)      # validates name and params
+
+    @property
+    def slopes(self) -> tuple[flint.fmpq, flint.fmpq] | None:
+        return None if self.activation is None else activation_slopes(self.activation, self.params)
+
+    @property
+    def slope_max(self) -> flint.fmpq:
+        return slope_max(self.activation, self.params)
+
+    def _json_tail(self) -> dict[str, Any]:
+        return {"activation": self.activation,
+                "params": {k: str(v) for k, v in self.params.items()}}
+
+    is_linear = True                 # an (affine) linear map before the activation
+
+
 @dataclass(eq=False)
-class ExactLayer:
+class ExactLayer(_Activated):
     """One affine map x -> weight x + bias followed by ``activation`` (None for the output layer).
 
     ``weight``/``bias`` are exact rationals (python-flint); ``weight_f64``/``bias_f64`` are
@@ -225,10 +309,9 @@ class ExactLayer:
     def __post_init__(self) -> None:
         if len(self.bias) != self.weight.nrows():
             raise BadWeights(f"bias of length {len(self.bias)} for {self.weight.nrows()} outputs")
-        if self.activation is not None:
-            activation_slopes(self.activation, self.params)      # validates name and params
+        self._check_activation()
         if self.weight_f64 is None:
-            self.weight_f64 = np.array([[float(e) for e in row] for row in self.weight.tolist()],
+            self.weight_f64 = np.array([float(e) for e in self.weight.entries()],
                                        dtype=np.float64).reshape(self.out_features,
                                                                  self.in_features)
         if self.bias_f64 is None:
@@ -242,15 +325,386 @@ class ExactLayer:
     def out_features(self) -> int:
         return self.weight.nrows()
 
-    @property
-    def slopes(self) -> tuple[flint.fmpq, flint.fmpq] | None:
-        return None if self.activation is None else activation_slopes(self.activation, self.params)
+    def matrix_f64(self) -> np.ndarray:
+        return self.weight_f64
+
+    def matrix_exact(self) -> flint.fmpq_mat:
+        return self.weight
+
+    def apply_exact(self, vals: list[Any]) -> list[Any]:
+        return _affine_exact(self.weight, self.bias, vals)
+
+    def torch_map(self, x: Any) -> Any:
+        import torch
+
+        return x @ torch.as_tensor(self.weight_f64).T + torch.as_tensor(self.bias_f64)
 
     def to_json(self) -> dict[str, Any]:
         return {"weight": [[str(e) for e in row] for row in self.weight.tolist()],
-                "bias": [str(b) for b in self.bias],
-                "activation": self.activation,
-                "params": {k: str(v) for k, v in self.params.items()}}
+                "bias": [str(b) for b in self.bias], **self._json_tail()}
+
+
+def _affine_exact(W: flint.fmpq_mat, bias: Sequence[flint.fmpq], vals: list[Any]) -> list[Any]:
+    """W v + b: exact for rational v, balls once a ball appears."""
+    if all(isinstance(v, flint.fmpq) for v in vals):
+        col = W * flint.fmpq_mat(len(vals), 1, vals)
+        return [col[i, 0] + bias[i] for i in range(W.nrows())]
+    out = []
+    for row, b in zip(W.tolist(), bias):
+        s = flint.arb(b)
+        for w, v in zip(row, vals):
+            if w != 0:
+                s += flint.arb(w) * v
+        out.append(s)
+    return out
+
+
+def _pair(v: Any, name: str) -> tuple[int, int]:
+    t = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(t) != 2 or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+                              for x in t):
+        raise UnsupportedLayer(f"{name} must be an int or a pair of ints, got {v!r}")
+    return int(t[0]), int(t[1])
+
+
+def _shape3(v: Any) -> tuple[int, int, int]:
+    try:
+        t = tuple(int(x) for x in v)
+        ok = all(int(x) == x for x in v)
+    except (TypeError, ValueError):
+        t, ok = (), False
+    if not ok or len(t) != 3 or min(t) < 1:
+        raise BadWeights(f"an input shape (channels, height, width) of positive ints, got {v!r}")
+    return t
+
+
+PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+
+
+def _padded_index(i: np.ndarray, n: int, pad: int, mode: str) -> np.ndarray:
+    """Input index read at (virtual, padded) position i, or -1 for a zero of the padding."""
+    if mode == "zeros":
+        return np.where((i >= 0) & (i < n), i, -1)
+    if mode == "circular":
+        return np.mod(i, n)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    j = np.abs(i)                                              # reflect (no edge repeat)
+    return np.where(j >= n, 2 * (n - 1) - j, j)
+
+
+class _Structured(_Activated):
+    """A linear map given by (output, input, coefficient) index triples: convolution, pooling.
+    The dense matrix has entry sum of coefficient[k] over the triples (r, c, k)."""
+
+    in_shape: tuple[int, int, int]
+
+    @property
+    def in_features(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def out_features(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    def _check_dense(self) -> None:
+        if self.in_features * self.out_features > DENSE_MAX:
+            raise TooLarge(f"{type(self).__name__} on {self.in_shape}: a dense matrix of "
+                           f"{self.out_features} x {self.in_features} entries is too large")
+
+    def matrix_f64(self) -> np.ndarray:
+        self._check_dense()
+        r, c, k = self.triples()
+        M = np.zeros((self.out_features, self.in_features))
+        np.add.at(M, (r, c), self.coefficients_f64()[k])
+        return M
+
+    def matrix_exact(self) -> flint.fmpq_mat:
+        self._check_dense()
+        r, c, k = self.triples()
+        coef = self.coefficients_exact()
+        M = [[Q(0)] * self.in_features for _ in range(self.out_features)]
+        for ri, ci, ki in zip(r.tolist(), c.tolist(), k.tolist()):
+            M[ri][ci] += coef[ki]
+        return flint.fmpq_mat(self.out_features, self.in_features, [v for row in M for v in row])
+
+    def apply_exact(self, vals: list[Any]) -> list[Any]:
+        r, c, k = self.triples()
+        coef = self.coefficients_exact()
+        exact = all(isinstance(v, flint.fmpq) for v in vals)
+        out: list[Any] = [b if exact else flint.arb(b) for b in self.biases()]
+        for ri, ci, ki in zip(r.tolist(), c.tolist(), k.tolist()):
+            out[ri] = out[ri] + (coef[ki] * vals[ci] if exact else flint.arb(coef[ki]) * vals[ci])
+        return out
+
+    def abs_apply_exact(self, vals: Sequence[flint.fmpq], transpose: bool = False
+                        ) -> list[flint.fmpq]:
+        """|A| v (or |A|^T v), exactly: the entrywise absolute matrix applied."""
+        M = self.matrix_exact()
+        A = M.transpose() if transpose else M
+        return [sum((abs(a) * v for a, v in zip(row, vals) if a != 0), Q(0))
+                for row in A.tolist()]
+
+
+@dataclass(eq=False)
+class ConvLayer(_Structured):
+    """y = activation(conv2d(x) + bias) on inputs of shape ``in_shape`` = (C, H, W), flattened
+    row-major (as ``torch.flatten``): torch's Conv2d (cross-correlation) with ``stride``,
+    ``padding`` (both sides), ``dilation`` and ``padding_mode`` (zeros, circular, reflect,
+    replicate), groups = 1. ``kernel`` is a (C_out, C_in, kh, kw) nested list of exact
+    rationals."""
+
+    kernel: list
+    bias: tuple[flint.fmpq, ...]
+    in_shape: tuple[int, int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    padding_mode: str = "zeros"
+    activation: str | None = None
+    params: dict[str, flint.fmpq] = field(default_factory=dict)
+    kernel_f64: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.in_shape = _shape3(self.in_shape)
+        self.stride, self.padding = _pair(self.stride, "stride"), _pair(self.padding, "padding")
+        self.dilation = _pair(self.dilation, "dilation")
+        if self.kernel_f64 is None:
+            self.kernel_f64 = np.array([[[[float(v) for v in row] for row in plane]
+                                         for plane in ch] for ch in self.kernel], dtype=float)
+        k = self.kernel_f64
+        if k.ndim != 4 or 0 in k.shape:
+            raise BadWeights(f"a convolution kernel of shape (C_out, C_in, kh, kw), got {k.shape}")
+        if k.shape[1] != self.in_shape[0]:
+            raise BadWeights(f"a kernel for {k.shape[1]} input channels on inputs of shape "
+                             f"{self.in_shape}")
+        if len(self.bias) != k.shape[0]:
+            raise BadWeights(f"bias of length {len(self.bias)} for {k.shape[0]} channels")
+        if min(self.stride + self.dilation) < 1 or min(self.padding) < 0:
+            raise UnsupportedLayer("stride and dilation >= 1, padding >= 0")
+        if self.padding_mode not in PADDING_MODES:
+            raise UnsupportedLayer(f"padding_mode {self.padding_mode!r} (supported: "
+                                   f"{', '.join(PADDING_MODES)})")
+        if self.padding_mode != "zeros" and any(p > n - (m == "reflect") for p, n, m in (
+                (self.padding[0], self.in_shape[1], self.padding_mode),
+                (self.padding[1], self.in_shape[2], self.padding_mode))):
+            raise UnsupportedLayer(f"{self.padding_mode} padding wider than the input")
+        if min(self.out_shape) < 1:
+            raise BadWeights(f"the convolution leaves no output on inputs of shape "
+                             f"{self.in_shape}")
+        self._check_activation()
+        self._flat = [to_fmpq(v) for ch in self.kernel for plane in ch for row in plane
+                      for v in row]
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        co, _, kh, kw = self.kernel_f64.shape
+        _, H, W = self.in_shape
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        return (co, (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+
+    def triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        co, ci, kh, kw = self.kernel_f64.shape
+        _, H, W = self.in_shape
+        _, Ho, Wo = self.out_shape
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        o, c, i, j, y, x = np.meshgrid(np.arange(co), np.arange(ci), np.arange(kh),
+                                       np.arange(kw), np.arange(Ho), np.arange(Wo),
+                                       indexing="ij")
+        iy = _padded_index(y * sh - ph + i * dh, H, ph, self.padding_mode)
+        ix = _padded_index(x * sw - pw + j * dw, W, pw, self.padding_mode)
+        keep = (iy >= 0) & (ix >= 0)
+        rows = (o * Ho + y) * Wo + x
+        cols = (c * H + iy) * W + ix
+        kidx = ((o * ci + c) * kh + i) * kw + j
+        return rows[keep].ravel(), cols[keep].ravel(), kidx[keep].ravel()
+
+    def coefficients_exact(self) -> list[flint.fmpq]:
+        return self._flat
+
+    def im2col_factor(self) -> int:
+        """The most (output pixel, tap) pairs reading one input pixel: ||conv||_2 <=
+        sqrt(factor) ||K||_2, K the C_out x (C_in kh kw) kernel matrix (each input entry
+        appears in the im2col matrix once per such pair)."""
+        _, _, kh, kw = self.kernel_f64.shape
+        _, H, W = self.in_shape
+        _, Ho, Wo = self.out_shape
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        i, j, y, x = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(Ho), np.arange(Wo),
+                                 indexing="ij")
+        iy = _padded_index(y * sh - ph + i * dh, H, ph, self.padding_mode)
+        ix = _padded_index(x * sw - pw + j * dw, W, pw, self.padding_mode)
+        keep = (iy >= 0) & (ix >= 0)
+        return int(np.bincount((iy * W + ix)[keep].ravel(), minlength=1).max())
+
+    def coefficients_f64(self) -> np.ndarray:
+        return self.kernel_f64.ravel()
+
+    def biases(self) -> list[flint.fmpq]:
+        _, Ho, Wo = self.out_shape
+        return [b for b in self.bias for _ in range(Ho * Wo)]
+
+    @property
+    def bias_f64(self) -> np.ndarray:
+        _, Ho, Wo = self.out_shape
+        return np.repeat(np.array([float(b) for b in self.bias]), Ho * Wo)
+
+    def torch_map(self, x: Any) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        z = x.reshape(-1, *self.in_shape)
+        pad = self.padding
+        if self.padding_mode != "zeros" and any(pad):
+            z = F.pad(z, (pad[1], pad[1], pad[0], pad[0]), mode=self.padding_mode)
+            pad = (0, 0)
+        z = F.conv2d(z, torch.as_tensor(self.kernel_f64, dtype=z.dtype),
+                     torch.tensor([float(b) for b in self.bias], dtype=z.dtype),
+                     stride=self.stride, padding=pad, dilation=self.dilation)
+        return z.reshape(z.shape[0], -1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "conv2d", "in_shape": list(self.in_shape),
+                "kernel": [[[[str(v) for v in row] for row in plane] for plane in ch]
+                           for ch in self.kernel],
+                "bias": [str(b) for b in self.bias], "stride": list(self.stride),
+                "padding": list(self.padding), "dilation": list(self.dilation),
+                "padding_mode": self.padding_mode, **self._json_tail()}
+
+
+@dataclass(eq=False)
+class AvgPoolLayer(_Structured):
+    """torch's AvgPool2d on inputs of shape ``in_shape`` (C, H, W): each output is the sum of
+    its window divided by ``divisor`` (divisor_override) or, without one, by kh kw
+    (``count_include_pad``) or by the number of window positions inside the input. ceil_mode
+    is not supported."""
+
+    in_shape: tuple[int, int, int]
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int] = (0, 0)
+    count_include_pad: bool = True
+    divisor: int | None = None
+    activation: str | None = None
+    params: dict[str, flint.fmpq] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.in_shape = _shape3(self.in_shape)
+        self.kernel_size = _pair(self.kernel_size, "kernel_size")
+        self.stride = self.kernel_size if self.stride is None else _pair(self.stride, "stride")
+        self.padding = _pair(self.padding, "padding")
+        if min(self.kernel_size + self.stride) < 1 or min(self.padding) < 0 or \
+                any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise UnsupportedLayer("AvgPool2d needs kernel_size, stride >= 1 and 0 <= padding "
+                                   "<= kernel_size / 2")
+        if self.divisor is not None and (isinstance(self.divisor, bool) or
+                                         int(self.divisor) != self.divisor or self.divisor < 1):
+            raise UnsupportedLayer(f"divisor_override must be a positive int, got {self.divisor}")
+        if min(self.out_shape) < 1:
+            raise BadWeights(f"the pooling leaves no output on inputs of shape {self.in_shape}")
+        self._check_activation()
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        C, H, W = self.in_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return C, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+
+    def _windows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        C, H, W = self.in_shape
+        _, Ho, Wo = self.out_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        c, i, j, y, x = np.meshgrid(np.arange(C), np.arange(kh), np.arange(kw),
+                                    np.arange(Ho), np.arange(Wo), indexing="ij")
+        iy, ix = y * sh - ph + i, x * sw - pw + j
+        keep = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+        rows = (c * Ho + y) * Wo + x
+        return rows[keep].ravel(), ((c * H + iy) * W + ix)[keep].ravel(), rows.ravel()
+
+    def _divisors(self) -> np.ndarray:
+        """The divisor of every output."""
+        if self.divisor is not None:
+            return np.full(self.out_features, int(self.divisor))
+        if self.count_include_pad:
+            return np.full(self.out_features, self.kernel_size[0] * self.kernel_size[1])
+        rows, _, _ = self._windows()
+        return np.bincount(rows, minlength=self.out_features)
+
+    def triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, cols, _ = self._windows()
+        return rows, cols, rows                     # coefficient of output r: 1 / divisor_r
+
+    def coefficients_exact(self) -> list[flint.fmpq]:
+        return [Q(1, int(d)) for d in self._divisors()]
+
+    def coefficients_f64(self) -> np.ndarray:
+        return 1.0 / self._divisors()
+
+    def biases(self) -> list[flint.fmpq]:
+        return [Q(0)] * self.out_features
+
+    @property
+    def bias_f64(self) -> np.ndarray:
+        return np.zeros(self.out_features)
+
+    def torch_map(self, x: Any) -> Any:
+        import torch.nn.functional as F
+
+        z = F.avg_pool2d(x.reshape(-1, *self.in_shape), self.kernel_size, self.stride,
+                         self.padding, count_include_pad=self.count_include_pad,
+                         divisor_override=self.divisor)
+        return z.reshape(z.shape[0], -1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "avgpool2d", "in_shape": list(self.in_shape),
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "count_include_pad": bool(self.count_include_pad),
+                "divisor": self.divisor, **self._json_tail()}
+
+
+@dataclass(eq=False)
+class ResidualLayer(_Activated):
+    """x -> activation(x + body(x)), ``body`` a list of layers from R^n to R^n."""
+
+    body: list
+    activation: str | None = None
+    params: dict[str, flint.fmpq] = field(default_factory=dict)
+
+    is_linear = False
+
+    def __post_init__(self) -> None:
+        _validate_layers(self.body)
+        if self.body[0].in_features != self.body[-1].out_features:
+            raise BadWeights(f"a residual body from R^{self.body[0].in_features} to "
+                             f"R^{self.body[-1].out_features}: x + g(x) needs equal sizes")
+        self._check_activation()
+
+    @property
+    def in_features(self) -> int:
+        return self.body[0].in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.in_features
+
+    @property
+    def in_shape(self) -> tuple[int, int, int] | None:
+        return getattr(self.body[0], "in_shape", None)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int] | None:
+        return self.in_shape
+
+    def apply_exact(self, vals: list[Any]) -> list[Any]:
+        g = _forward_exact(self.body, vals)
+        return [v + w for v, w in zip(vals, g)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "residual", "body": layers_to_json(self.body), **self._json_tail()}
+
+
+Layer = Any          # ExactLayer | ConvLayer | AvgPoolLayer | ResidualLayer
 
 
 def _fmpq_mat(rows: Sequence[Sequence[Any]], ncols: int | None = None) -> flint.fmpq_mat:
@@ -261,36 +715,75 @@ def _fmpq_mat(rows: Sequence[Sequence[Any]], ncols: int | None = None) -> flint.
     return flint.fmpq_mat(len(rows), n, [to_fmpq(e) for r in rows for e in r])
 
 
-def layers_to_json(layers: Sequence[ExactLayer]) -> list[dict[str, Any]]:
+def layers_to_json(layers: Sequence[Layer]) -> list[dict[str, Any]]:
     """Exact layers as JSON data (numbers as strings "p/q")."""
     return [layer.to_json() for layer in layers]
 
 
-def layers_from_json(data: Sequence[Mapping[str, Any]]) -> list[ExactLayer]:
-    """Inverse of :func:`layers_to_json`."""
-    out = []
-    for d in data:
+def _params(d: Mapping[str, Any]) -> dict[str, flint.fmpq]:
+    return {k: to_fmpq(v) for k, v in (d.get("params") or {}).items()}
+
+
+def _layer_from_json(d: Mapping[str, Any]) -> Layer:
+    kind = d.get("type", "linear")
+    if kind == "linear":
         w = d["weight"]
         weight = _fmpq_mat(w) if w else flint.fmpq_mat(0, 0)
-        out.append(ExactLayer(weight, tuple(to_fmpq(b) for b in d.get("bias", [0] * len(w))),
-                              d.get("activation"),
-                              {k: to_fmpq(v) for k, v in (d.get("params") or {}).items()}))
+        floats = np.array([int(e.p) / int(e.q) for e in weight.entries()],
+                          dtype=np.float64).reshape(weight.nrows(), weight.ncols())
+        return ExactLayer(weight, tuple(to_fmpq(b) for b in d.get("bias", [0] * len(w))),
+                          d.get("activation"), _params(d), weight_f64=floats)
+    if kind == "conv2d":
+        kernel = [[[[to_fmpq(v) for v in row] for row in plane] for plane in ch]
+                  for ch in d["kernel"]]
+        return ConvLayer(kernel, tuple(to_fmpq(b) for b in d["bias"]), d["in_shape"],
+                         d.get("stride", 1), d.get("padding", 0), d.get("dilation", 1),
+                         d.get("padding_mode", "zeros"), d.get("activation"), _params(d))
+    if kind == "avgpool2d":
+        return AvgPoolLayer(d["in_shape"], d["kernel_size"], d.get("stride"),
+                            d.get("padding", 0), bool(d.get("count_include_pad", True)),
+                            d.get("divisor"), d.get("activation"), _params(d))
+    if kind == "residual":
+        return ResidualLayer([_layer_from_json(b) for b in d["body"]], d.get("activation"),
+                             _params(d))
+    raise UnsupportedLayer(f"unknown layer type {kind!r}")
+
+
+def layers_from_json(data: Sequence[Mapping[str, Any]]) -> list[Layer]:
+    """Inverse of :func:`layers_to_json`."""
+    out = [_layer_from_json(d) for d in data]
     _validate_layers(out)
     return out
 
 
-def _validate_layers(layers: Sequence[ExactLayer]) -> None:
+def is_mlp(layers: Sequence[Layer]) -> bool:
+    """Affine layers only, each with an activation but the last, which has none: the networks
+    of LipSDP (Fazlyab et al. 2019), for which :func:`lipsdp` and :func:`naive_bound` work."""
+    return (all(isinstance(layer, ExactLayer) for layer in layers)
+            and all(layer.activation is not None for layer in layers[:-1])
+            and layers[-1].activation is None)
+
+
+def _require_mlp(layers: Sequence[Layer], what: str) -> None:
+    if not is_mlp(layers):
+        raise UnsupportedLayer(f"{what} needs Linear layers with an activation between "
+                               "consecutive ones and none after the last (a plain MLP)")
+
+
+def _validate_layers(layers: Sequence[Layer]) -> None:
     if not layers:
-        raise LipschitzError("a network needs at least one Linear layer")
+        raise LipschitzError("a network needs at least one layer")
     for i, layer in enumerate(layers):
-        last = i == len(layers) - 1
-        if last != (layer.activation is None):
-            raise LipschitzError("every layer but the last needs an activation, the last none")
         if layer.in_features == 0 or layer.out_features == 0:
             raise BadWeights(f"layer {i} has an empty weight matrix")
         if i and layer.in_features != layers[i - 1].out_features:
             raise BadWeights(f"layer {i} takes {layer.in_features} inputs, layer {i - 1} gives "
                              f"{layers[i - 1].out_features}")
+        shape = getattr(layer, "in_shape", None)
+        before = getattr(layers[i - 1], "out_shape", None) if i else None
+        if isinstance(layer, _Structured) and before is not None and tuple(before) != shape:
+            raise BadWeights(f"layer {i} reads inputs of shape {shape}, layer {i - 1} gives "
+                             f"{tuple(before)}")
 
 
 def _identity_layer(n: int) -> tuple[flint.fmpq_mat, tuple[flint.fmpq, ...], np.ndarray,
@@ -299,123 +792,252 @@ def _identity_layer(n: int) -> tuple[flint.fmpq_mat, tuple[flint.fmpq, ...], np.
             tuple(Q(0) for _ in range(n)), np.eye(n), np.zeros(n))
 
 
-def network_layers(model: Any) -> list[ExactLayer]:
-    """Read a ``torch.nn.Sequential`` (or one ``nn.Linear``) into exact affine layers.
+def network_layers(model: Any, input_shape: Sequence[int] | None = None) -> list[Layer]:
+    """Read a ``torch.nn.Sequential`` (or one module) into exact layers.
 
-    Supported modules: ``Linear``; activations ``ReLU``, ``LeakyReLU(a)``, ``ReLU6``,
-    ``Hardtanh``, ``Tanh``, ``Sigmoid`` (slope-restricted, as LipSDP needs, Fazlyab et al. 2019,
-    Sec. 2); ``Identity`` (skipped); nested ``Sequential``. Consecutive Linear layers are merged
-    exactly (W2 W1, W2 b1 + b2 in rationals); an identity Linear is inserted where an activation
-    has no Linear before it (start, two activations in a row) or none after it (end).
+    Supported modules: ``Linear``; ``Conv2d`` (groups 1; any stride, padding, dilation and
+    padding mode) and ``AvgPool2d`` (ceil_mode off), which need the input shape (C, H, W)
+    (``input_shape``, or the shape left by the layers before); ``Flatten`` (from dimension 1);
+    :class:`numerics.models.Residual` (x + body(x)); activations ``ReLU``, ``LeakyReLU(a)``,
+    ``ReLU6``, ``Hardtanh``, ``Tanh``, ``Sigmoid``, ``GELU`` (the exact, erf form), ``SiLU``
+    (slope-restricted, as LipSDP needs, Fazlyab et al. 2019, Sec. 2); ``Identity`` (skipped);
+    nested ``Sequential``. Consecutive Linear layers are merged exactly (W2 W1, W2 b1 + b2 in
+    rationals); an identity Linear is inserted where an activation has no layer before it
+    (start, two activations in a row), and, in a network of Linear layers only, after a last
+    activation.
 
     Every weight (float16/32/64, bfloat16) is a dyadic rational and is converted exactly.
 
     Raises
     ------
     UnsupportedLayer
-        Any other module (Conv2d, Softmax, Dropout, GELU, ...), subclasses that override
-        ``forward``, modules with forward hooks, an uninitialized lazy layer.
+        Any other module (Softmax, Dropout, MaxPool2d, BatchNorm, ...), subclasses that override
+        ``forward``, modules with forward hooks, an uninitialized lazy layer, a convolution
+        without an input shape, a Linear applied to a (C, H, W) tensor without Flatten.
     BadWeights
         Non-floating or non-finite weights, shape mismatches.
     """
-    import torch
     from torch import nn
-
-    def flatten(m: nn.Module) -> Iterator[nn.Module]:
-        if m._forward_hooks or m._forward_pre_hooks:
-            raise UnsupportedLayer(f"{type(m).__name__} has forward hooks; they could change "
-                                   "what it computes")
-        if isinstance(m, nn.Sequential):
-            if type(m).forward is not nn.Sequential.forward:
-                raise UnsupportedLayer(f"{type(m).__name__} overrides Sequential.forward")
-            for child in m:
-                yield from flatten(child)
-        else:
-            yield m
 
     if not isinstance(model, nn.Module):
         raise UnsupportedLayer(f"expected a torch.nn.Sequential, got {type(model).__name__}")
+    shape = None if input_shape is None else _shape3(input_shape)
+    modules = list(_modules(model))
+    width = int(np.prod(shape)) if shape is not None else _first_width(modules)
+    layers, _, _ = _read_modules(modules, shape, width)
+    if not layers:
+        raise UnsupportedLayer("the network has no Linear layer (its input size is unknown)")
+    if all(isinstance(layer, ExactLayer) for layer in layers) and \
+            layers[-1].activation is not None:
+        W, B, wf, bf = _identity_layer(layers[-1].out_features)
+        layers.append(ExactLayer(W, B, None, {}, wf, bf))
+    _validate_layers(layers)
+    return layers
+
+
+def _modules(m: Any) -> Iterator[Any]:
+    """The modules of a (nested) Sequential in order; refuses hooks and overridden forwards."""
+    from torch import nn
+
+    if m._forward_hooks or m._forward_pre_hooks:
+        raise UnsupportedLayer(f"{type(m).__name__} has forward hooks; they could change "
+                               "what it computes")
+    if isinstance(m, nn.Sequential):
+        if type(m).forward is not nn.Sequential.forward:
+            raise UnsupportedLayer(f"{type(m).__name__} overrides Sequential.forward")
+        for child in m:
+            yield from _modules(child)
+    else:
+        yield m
+
+
+def _first_width(modules: Sequence[Any]) -> int | None:
+    from torch import nn
+
+    from numerics.models import Residual
+
+    for m in modules:
+        if isinstance(m, Residual):
+            return _first_width(list(_modules(m.body)))
+        if isinstance(m, nn.Linear) and not isinstance(m.weight,
+                                                       nn.parameter.UninitializedParameter):
+            return int(m.weight.shape[1])
+        if not _activation_of(m) and type(m) is not nn.Identity:
+            return None
+    return None
+
+
+def _activation_of(m: Any) -> tuple[str, dict[str, flint.fmpq]] | None:
+    """(name, exact params) of a supported activation module, else None."""
+    from torch import nn
+
     acts = {nn.ReLU: ("relu", ()), nn.Tanh: ("tanh", ()), nn.Sigmoid: ("sigmoid", ()),
             nn.LeakyReLU: ("leaky_relu", ("negative_slope",)),
             nn.Hardtanh: ("hardtanh", ("min_val", "max_val")),
-            nn.ReLU6: ("hardtanh", ("min_val", "max_val"))}
-    items: list[tuple] = []
-    for m in flatten(model):
-        if isinstance(m, nn.Linear):
+            nn.ReLU6: ("hardtanh", ("min_val", "max_val")), nn.GELU: ("gelu", ()),
+            nn.SiLU: ("silu", ())}
+    if type(m) not in acts:
+        return None
+    if type(m) is nn.GELU and m.approximate != "none":
+        raise UnsupportedLayer(f"GELU(approximate={m.approximate!r}) is a different function; "
+                               "only the exact (erf) GELU has slope bounds here")
+    name, keys = acts[type(m)]
+    params = {}
+    for k in keys:
+        v = getattr(m, k)
+        if not math.isfinite(float(v)):
+            raise BadWeights(f"{type(m).__name__}.{k} = {v} is not finite")
+        params[k] = to_fmpq(float(v))
+    activation_slopes(name, params)
+    return name, params
+
+
+def _exact_tensor(t: Any, what: str) -> tuple[np.ndarray, list[flint.fmpq]]:
+    """A float tensor as float64 (exact widening) and its exact rational entries."""
+    import torch
+
+    t = t.detach()
+    if not t.is_floating_point():
+        raise BadWeights(f"{what} of dtype {t.dtype}, expected floating point")
+    f = t.to(torch.float64).cpu().numpy().copy()
+    if not np.isfinite(f).all():
+        raise BadWeights(f"non-finite (NaN or inf) weights in a {what}")
+    return f, [Q(*v.as_integer_ratio()) for v in f.ravel().tolist()]
+
+
+def _read_modules(modules: Sequence[Any], shape: tuple[int, int, int] | None,
+                  width: int | None) -> tuple[list[Layer], Any, int | None]:
+    """Exact layers of a module sequence on inputs of ``shape`` (None: flat, ``width``)."""
+    from torch import nn
+
+    from numerics.models import Residual
+
+    out: list[Layer] = []
+    for m in modules:
+        act = _activation_of(m)
+        if act is not None:
+            if width is None:
+                raise UnsupportedLayer("an activation before any layer whose size is known")
+            if not out or out[-1].activation is not None:
+                W, B, wf, bf = _identity_layer(width)
+                out.append(ExactLayer(W, B, None, {}, wf, bf))
+            out[-1].activation, out[-1].params = act
+        elif isinstance(m, nn.Linear):
             if type(m).forward is not nn.Linear.forward:
                 raise UnsupportedLayer(f"{type(m).__name__} overrides Linear.forward")
             if isinstance(m.weight, nn.parameter.UninitializedParameter):
                 raise UnsupportedLayer(f"{type(m).__name__} is not initialized yet")
-            w = m.weight.detach()
-            b = m.bias.detach() if m.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
-            if not (w.is_floating_point() and b.is_floating_point()):
-                raise BadWeights(f"Linear weights of dtype {w.dtype}, expected floating point")
-            if w.dim() != 2 or b.shape != (w.shape[0],):
-                raise BadWeights(f"Linear weight of shape {tuple(w.shape)} with bias of shape "
-                                 f"{tuple(b.shape)}")
-            wf = w.to(torch.float64).cpu().numpy().copy()     # widening is exact
-            bf = b.to(torch.float64).cpu().numpy().copy()
-            if not (np.isfinite(wf).all() and np.isfinite(bf).all()):
-                raise BadWeights("non-finite (NaN or inf) weights in a Linear layer")
-            W = flint.fmpq_mat(wf.shape[0], wf.shape[1],
-                               [Q(*v.as_integer_ratio()) for v in wf.ravel().tolist()])
-            B = tuple(Q(*v.as_integer_ratio()) for v in bf.tolist())
-            if items and items[-1][0] == "lin":            # merge Linear after Linear exactly
-                _, W1, B1, _, _ = items[-1]
-                if W1.nrows() != W.ncols():
-                    raise BadWeights(f"Linear with {W.ncols()} inputs after one with "
-                                     f"{W1.nrows()} outputs")
-                Bcol = W * flint.fmpq_mat(len(B1), 1, list(B1))
-                items[-1] = ("lin", W * W1, tuple(Bcol[i, 0] + B[i] for i in range(len(B))),
-                             None, None)
+            if shape is not None:
+                raise UnsupportedLayer(f"a Linear layer on a tensor of shape {shape} acts on its "
+                                       "last axis: put nn.Flatten() before it")
+            if m.weight.dim() != 2:
+                raise BadWeights(f"Linear weight of shape {tuple(m.weight.shape)}")
+            wf, wq = _exact_tensor(m.weight, "Linear weight")
+            if m.bias is not None:
+                bf, bq = _exact_tensor(m.bias, "Linear bias")
             else:
-                items.append(("lin", W, B, wf, bf))
-        elif type(m) in acts:
-            name, keys = acts[type(m)]
-            params = {}
-            for k in keys:
-                v = getattr(m, k)
-                if not math.isfinite(float(v)):
-                    raise BadWeights(f"{type(m).__name__}.{k} = {v} is not finite")
-                params[k] = to_fmpq(float(v))
-            activation_slopes(name, params)
-            items.append(("act", name, params))
+                bf, bq = np.zeros(wf.shape[0]), [Q(0)] * wf.shape[0]
+            if bf.shape != (wf.shape[0],):
+                raise BadWeights(f"Linear weight of shape {wf.shape} with bias of shape "
+                                 f"{bf.shape}")
+            W = flint.fmpq_mat(wf.shape[0], wf.shape[1], wq)
+            if width is not None and W.ncols() != width:
+                raise BadWeights(f"Linear with {W.ncols()} inputs after a layer with "
+                                 f"{width} outputs")
+            last = out[-1] if out else None
+            if isinstance(last, ExactLayer) and last.activation is None:
+                Bcol = W * flint.fmpq_mat(len(last.bias), 1, list(last.bias))   # merge exactly
+                out[-1] = ExactLayer(W * last.weight, tuple(Bcol[i, 0] + bq[i]
+                                                            for i in range(len(bq))), None)
+            else:
+                out.append(ExactLayer(W, tuple(bq), None, {}, wf, bf))
+            width = W.nrows()
+        elif isinstance(m, nn.Conv2d):
+            layer = _conv_layer(m, shape, width)
+            out.append(layer)
+            shape, width = layer.out_shape, layer.out_features
+        elif isinstance(m, nn.AvgPool2d):
+            if type(m).forward is not nn.AvgPool2d.forward:
+                raise UnsupportedLayer(f"{type(m).__name__} overrides AvgPool2d.forward")
+            if shape is None:
+                raise UnsupportedLayer("AvgPool2d needs inputs of shape (C, H, W): give the "
+                                       "input shape")
+            if m.ceil_mode:
+                raise UnsupportedLayer("AvgPool2d with ceil_mode=True is not supported")
+            layer = AvgPoolLayer(shape, _pair(m.kernel_size, "kernel_size"),
+                                 _pair(m.stride if m.stride is not None else m.kernel_size,
+                                       "stride"),
+                                 _pair(m.padding, "padding"), bool(m.count_include_pad),
+                                 m.divisor_override)
+            out.append(layer)
+            shape, width = layer.out_shape, layer.out_features
+        elif isinstance(m, nn.Flatten):
+            if type(m).forward is not nn.Flatten.forward or m.start_dim != 1 or \
+                    m.end_dim != -1:
+                raise UnsupportedLayer("only nn.Flatten() (start_dim=1, end_dim=-1) is "
+                                       "supported")
+            shape = None
+        elif isinstance(m, Residual):
+            if type(m).forward is not Residual.forward:
+                raise UnsupportedLayer(f"{type(m).__name__} overrides Residual.forward")
+            inner = list(_modules(m.body))
+            width = width if width is not None or shape is not None else _first_width(inner)
+            body, s2, w2 = _read_modules(inner, shape, width)
+            if not body or w2 != width or s2 != shape:
+                raise BadWeights(f"a residual body must map its input shape to itself "
+                                 f"({shape or width} -> {s2 or w2})")
+            out.append(ResidualLayer(body))
         elif type(m) is nn.Identity:
             continue
         else:
             raise UnsupportedLayer(
-                f"{type(m).__name__} is not supported: only Linear, Identity and the "
-                "slope-restricted activations ReLU, LeakyReLU, ReLU6, Hardtanh, Tanh, Sigmoid")
-    widths = [it[1].ncols() for it in items if it[0] == "lin"]
-    if not widths:
-        raise UnsupportedLayer("the network has no Linear layer (its input size is unknown)")
-    out: list[ExactLayer] = []
-    width = widths[0]
-    pending: tuple | None = None                  # a Linear waiting for its activation
-    for it in items:
-        if it[0] == "lin":
-            if it[1].ncols() != width:
-                raise BadWeights(f"Linear with {it[1].ncols()} inputs after a layer with "
-                                 f"{width} outputs")
-            pending, width = it, it[1].nrows()
-        else:
-            if pending is None:
-                W, B, wf, bf = _identity_layer(width)
-                pending = ("lin", W, B, wf, bf)
-            _, W, B, wf, bf = pending
-            out.append(ExactLayer(W, B, it[1], it[2], wf, bf))
-            pending = None
-    if pending is None:
-        W, B, wf, bf = _identity_layer(width)
-        pending = ("lin", W, B, wf, bf)
-    _, W, B, wf, bf = pending
-    out.append(ExactLayer(W, B, None, {}, wf, bf))
-    _validate_layers(out)
-    return out
+                f"{type(m).__name__} is not supported: only Linear, Conv2d, AvgPool2d, "
+                "Flatten, Identity, numerics.models.Residual and the slope-restricted "
+                "activations ReLU, LeakyReLU, ReLU6, Hardtanh, Tanh, Sigmoid, GELU, SiLU")
+    return out, shape, width
 
 
-def _as_layers(layers: Any) -> list[ExactLayer]:
-    if isinstance(layers, (list, tuple)) and all(isinstance(x, ExactLayer) for x in layers):
+def _conv_layer(m: Any, shape: tuple[int, int, int] | None, width: int | None) -> ConvLayer:
+    from torch import nn
+
+    if type(m).forward is not nn.Conv2d.forward:
+        raise UnsupportedLayer(f"{type(m).__name__} overrides Conv2d.forward")
+    if isinstance(m.weight, nn.parameter.UninitializedParameter):
+        raise UnsupportedLayer(f"{type(m).__name__} is not initialized yet")
+    if shape is None:
+        raise UnsupportedLayer("Conv2d needs inputs of shape (C, H, W): give the input shape "
+                               "(the claim's input_shape, or `input_shape` in the network file)"
+                               if width is None else
+                               f"Conv2d on flat inputs of size {width}: give the input shape "
+                               "(C, H, W) or keep the convolutions before any Flatten")
+    if m.groups != 1:
+        raise UnsupportedLayer(f"Conv2d with groups={m.groups} is not supported (groups=1)")
+    kh, kw = m.kernel_size
+    if isinstance(m.padding, str):
+        if m.padding == "valid":
+            padding = (0, 0)
+        else:                                                       # "same"
+            tot = [d * (k - 1) for d, k in zip(m.dilation, (kh, kw))]
+            if any(t % 2 for t in tot):
+                raise UnsupportedLayer("Conv2d(padding='same') with uneven padding is not "
+                                       "supported")
+            padding = (tot[0] // 2, tot[1] // 2)
+    else:
+        padding = _pair(tuple(m.padding), "padding")
+    kf, kq = _exact_tensor(m.weight, "Conv2d kernel")
+    if m.bias is not None:
+        _, bq = _exact_tensor(m.bias, "Conv2d bias")
+    else:
+        bq = [Q(0)] * kf.shape[0]
+    it = iter(kq)
+    kernel = [[[[next(it) for _ in range(kf.shape[3])] for _ in range(kf.shape[2])]
+               for _ in range(kf.shape[1])] for _ in range(kf.shape[0])]
+    return ConvLayer(kernel, tuple(bq), shape, _pair(tuple(m.stride), "stride"), padding,
+                     _pair(tuple(m.dilation), "dilation"), m.padding_mode, kernel_f64=kf)
+
+
+def _as_layers(layers: Any) -> list[Layer]:
+    if isinstance(layers, (list, tuple)) and all(isinstance(x, _Activated) for x in layers):
         _validate_layers(layers)
         return list(layers)
     if isinstance(layers, (list, tuple)) and all(isinstance(x, Mapping) for x in layers):
@@ -717,6 +1339,7 @@ def lipsdp(layers: Any, *, solver: str = "CLARABEL",
     """
     t_start = time.perf_counter()
     layers = _as_layers(layers)
+    _require_mlp(layers, "LipSDP")
     rows = layers[0].in_features + sum(layer.out_features for layer in layers[:-1])
     if rows > max_rows:
         raise TooLarge(f"LipSDP matrix of {rows} rows (input + hidden neurons) exceeds "
@@ -842,6 +1465,7 @@ def naive_bound(layers: Any, gram_max: int = 200) -> NaiveBound:
     more than ``gram_max`` rows).
     """
     layers = _as_layers(layers)
+    _require_mlp(layers, "naive_bound")
     norms, methods, factors = [], [], []
     for layer in layers:
         W = layer.weight
@@ -898,90 +1522,126 @@ def _act_exact(name: str, params: Mapping[str, flint.fmpq], v: Any) -> Any:
         return v.tanh()
     if name == "sigmoid":
         return 1 / (1 + (-v).exp())
+    if name == "gelu":
+        return v * (1 + (v / flint.arb(2).sqrt()).erf()) / 2
+    if name == "silu":
+        return v / (1 + (-v).exp())
     raise UnsupportedLayer(f"activation {name!r}")
 
 
+def _forward_exact(layers: Sequence[Layer], vals: list[Any]) -> list[Any]:
+    for layer in layers:
+        vals = layer.apply_exact(vals)
+        if layer.activation is not None:
+            vals = [_act_exact(layer.activation, layer.params, v) for v in vals]
+    return vals
+
+
 def exact_forward(layers: Any, x: Sequence[Any], prec: int = 256) -> list[Any]:
-    """f(x) for rational x: exact fmpq values through Linear and piecewise-linear layers,
-    python-flint arb balls (``prec`` bits) once tanh or sigmoid appear. Balls contain the
-    true values."""
+    """f(x) for rational x: exact fmpq values through linear and piecewise-linear layers,
+    python-flint arb balls (``prec`` bits) once tanh, sigmoid, GELU or SiLU appear. Balls
+    contain the true values."""
     layers = _as_layers(layers)
     vals: list[Any] = [to_fmpq(v) for v in x]
     if len(vals) != layers[0].in_features:
         raise LipschitzError(f"input of length {len(vals)}, the network takes "
                              f"{layers[0].in_features}")
     with _precision(prec):
-        for layer in layers:
-            if all(isinstance(v, flint.fmpq) for v in vals):
-                col = layer.weight * flint.fmpq_mat(len(vals), 1, vals)
-                pre = [col[i, 0] + layer.bias[i] for i in range(layer.out_features)]
-            else:
-                rows = layer.weight.tolist()
-                pre = [flint.arb(b) + sum((flint.arb(w) * v for w, v in zip(row, vals)),
-                                          flint.arb(0))
-                       for row, b in zip(rows, layer.bias)]
-            vals = pre if layer.activation is None else [
-                _act_exact(layer.activation, layer.params, v) for v in pre]
-    return vals
+        return _forward_exact(layers, vals)
+
+
+NORMS = ("2", "1", "inf")
+
+
+def _norm_exact(v: Sequence[Any], norm: str) -> Any:
+    """||v||_p for p = 1, inf (exact for rationals, a ball otherwise) and ||v||_2^2."""
+    if norm == "2":
+        return sum((a * a for a in v), Q(0) if all(isinstance(a, flint.fmpq) for a in v)
+                   else flint.arb(0))
+    if all(isinstance(a, flint.fmpq) for a in v):
+        return sum((abs(a) for a in v), Q(0)) if norm == "1" else max(abs(a) for a in v)
+    balls = [abs(flint.arb(a)) for a in v]
+    if norm == "1":
+        return sum(balls, flint.arb(0))
+    out = balls[0]
+    for b in balls[1:]:
+        out = out.max(b)
+    return out
 
 
 @dataclass
 class DifferenceQuotient:
-    """Enclosure of ||f(x) - f(y)||_2 / ||x - y||_2 at an explicit rational pair.
+    """Enclosure of ||f(x) - f(y)|| / ||x - y|| (in ``norm``) at an explicit rational pair.
 
-    ``squared`` is the exact squared quotient when f was evaluated exactly (piecewise-linear
-    networks), else None; ``ball`` is an arb ball containing the quotient."""
+    ``squared`` is the exact squared 2-norm quotient when f was evaluated exactly
+    (piecewise-linear networks), ``exact`` the exact 1- or inf-norm quotient likewise, else
+    None; ``ball`` is an arb ball containing the quotient."""
 
     x: list[flint.fmpq]
     y: list[flint.fmpq]
     squared: flint.fmpq | None
     ball: flint.arb
+    norm: str = "2"
+    exact: flint.fmpq | None = None
 
     def exceeds(self, bound: Any) -> bool:
         """True only if the quotient is certainly > bound (so the pair refutes L <= bound)."""
         c = to_fmpq(bound)
         if self.squared is not None:
             return c < 0 or self.squared > c * c
+        if self.exact is not None:
+            return self.exact > c
         with _precision(max(flint.ctx.prec, 256)):
             return bool(self.ball > flint.arb(c))
 
     @property
     def lower(self) -> float:
         """A float <= the quotient (rigorous)."""
-        if self.squared == 0:
+        if self.squared == 0 or self.exact == 0:
             return 0.0
+        if self.exact is not None:
+            return _float_down(self.exact)
         return max(0.0, math.nextafter(float(self.ball.lower()), -math.inf))
 
     @property
     def upper(self) -> float:
+        if self.exact is not None:
+            return _float_up(self.exact)
         return math.nextafter(float(self.ball.upper()), math.inf)
 
 
 def exact_difference_quotient(exact_layers: Any, x: Sequence[Any], y: Sequence[Any],
-                              prec: int = 256) -> DifferenceQuotient:
-    """||f(x) - f(y)||_2 / ||x - y||_2 at a rational pair, exactly or in ball arithmetic.
+                              prec: int = 256, norm: str = "2") -> DifferenceQuotient:
+    """||f(x) - f(y)|| / ||x - y|| (the 2-, 1- or inf-norm on both sides) at a rational pair,
+    exactly or in ball arithmetic.
 
-    Inputs are read exactly (floats as their binary values, strings as "p/q"). ReLU, LeakyReLU,
-    Hardtanh and Identity are evaluated exactly; tanh and sigmoid in python-flint ball arithmetic
-    at ``prec`` bits. Since L_2(f) >= the quotient, :meth:`DifferenceQuotient.exceeds` refutes a
-    claimed bound L <= c (Fazlyab et al. 2019 bound from above; this is the lower side).
+    Inputs are read exactly (floats as their binary values, strings as "p/q"). Linear maps,
+    ReLU, LeakyReLU, Hardtanh and Identity are evaluated exactly; tanh, sigmoid, GELU and SiLU
+    in python-flint ball arithmetic at ``prec`` bits. Since L(f) >= the quotient,
+    :meth:`DifferenceQuotient.exceeds` refutes a claimed bound L <= c (Fazlyab et al. 2019
+    bound from above; this is the lower side).
     """
+    if norm not in NORMS:
+        raise LipschitzError(f"norm {norm!r}: one of {', '.join(NORMS)}")
     layers = _as_layers(exact_layers)
     xq, yq = [to_fmpq(v) for v in x], [to_fmpq(v) for v in y]
     if len(xq) != len(yq):
         raise LipschitzError("x and y differ in length")
-    den = sum(((a - b) ** 2 for a, b in zip(xq, yq)), Q(0))
+    den = _norm_exact([a - b for a, b in zip(xq, yq)], norm)
     if den == 0:
         raise LipschitzError("x == y: the difference quotient is undefined")
     fx, fy = exact_forward(layers, xq, prec), exact_forward(layers, yq, prec)
     with _precision(prec):
-        if all(isinstance(v, flint.fmpq) for v in fx + fy):
-            num = sum(((a - b) ** 2 for a, b in zip(fx, fy)), Q(0))
-            sq = num / den
-            return DifferenceQuotient(xq, yq, sq, flint.arb(sq).sqrt())
-        num = sum(((flint.arb(a) - flint.arb(b)) ** 2 for a, b in zip(fx, fy)), flint.arb(0))
-        ball = (num / flint.arb(den)).nonnegative_part().sqrt()      # the quotient is >= 0
-        return DifferenceQuotient(xq, yq, None, ball)
+        exact = all(isinstance(v, flint.fmpq) for v in fx + fy)
+        diff = [a - b if exact else flint.arb(a) - flint.arb(b) for a, b in zip(fx, fy)]
+        num = _norm_exact(diff, norm)
+        if exact:
+            q = num / den
+            if norm == "2":
+                return DifferenceQuotient(xq, yq, q, flint.arb(q).sqrt(), norm)
+            return DifferenceQuotient(xq, yq, None, flint.arb(q), norm, exact=q)
+        ball = (num / flint.arb(den)).nonnegative_part()          # the quotient is >= 0
+        return DifferenceQuotient(xq, yq, None, ball.sqrt() if norm == "2" else ball, norm)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1001,45 +1661,77 @@ class SampledLowerBound:
     samples: int
     seed: int
     exact: DifferenceQuotient | None = None
+    norm: str = "2"
 
     @property
     def lower(self) -> float | None:
         return None if self.exact is None else self.exact.lower
 
 
-def _torch_forward(layers: Sequence[ExactLayer]):
+def _torch_act(name: str | None, params: Mapping[str, flint.fmpq], x: Any) -> Any:
     import torch
+    import torch.nn.functional as F
 
-    Ws = [torch.tensor(l.weight_f64) for l in layers]
-    bs = [torch.tensor(l.bias_f64) for l in layers]
+    if name is None or name == "identity":
+        return x
+    if name == "relu":
+        return torch.relu(x)
+    if name == "leaky_relu":
+        return F.leaky_relu(x, float(params["negative_slope"]))
+    if name == "hardtanh":
+        return torch.clamp(x, float(params["min_val"]), float(params["max_val"]))
+    if name == "tanh":
+        return torch.tanh(x)
+    if name == "sigmoid":
+        return torch.sigmoid(x)
+    if name == "gelu":
+        return F.gelu(x)
+    if name == "silu":
+        return F.silu(x)
+    raise UnsupportedLayer(f"activation {name!r}")
 
+
+def _torch_forward(layers: Sequence[Layer]):
+    """x (m, n0) -> f at the rows of x, float64 torch (a search tool, never a decision)."""
     def f(x):
-        for layer, W, b in zip(layers, Ws, bs):
-            x = x @ W.T + b
-            a, p = layer.activation, layer.params
-            if a == "relu":
-                x = torch.relu(x)
-            elif a == "leaky_relu":
-                x = torch.nn.functional.leaky_relu(x, float(p["negative_slope"]))
-            elif a == "hardtanh":
-                x = torch.clamp(x, float(p["min_val"]), float(p["max_val"]))
-            elif a == "tanh":
-                x = torch.tanh(x)
-            elif a == "sigmoid":
-                x = torch.sigmoid(x)
+        for layer in layers:
+            x = x + _torch_forward(layer.body)(x) if isinstance(layer, ResidualLayer) \
+                else layer.torch_map(x)
+            x = _torch_act(layer.activation, layer.params, x)
         return x
 
     return f
 
 
-_PIECEWISE_LINEAR = ("relu", "leaky_relu", "hardtanh", "identity")
+_PIECEWISE_LINEAR = ("relu", "leaky_relu", "hardtanh", "identity", None)
 
 
-def _torch_jacobian(layers: Sequence[ExactLayer]):
-    """X (m, n0) -> the Jacobians (m, out, n0) of f at the rows of X: the product W_l D_{l-1}
-    ... D_0 W_0 with D_k = diag(phi_k'(pre-activation)), differentiable in X for tanh and
-    sigmoid (no torch.func: its first use imports torch._dynamo, seconds)."""
+def _activations(layers: Sequence[Layer]) -> Iterator[str | None]:
+    for layer in layers:
+        yield layer.activation
+        if isinstance(layer, ResidualLayer):
+            yield from _activations(layer.body)
+
+
+def _torch_jacobian(layers: Sequence[Layer]):
+    """X (m, n0) -> the Jacobians (m, out, n0) of f at the rows of X, differentiable in X for
+    smooth activations. A plain MLP: the product W_l D_{l-1} ... D_0 W_0 with D_k =
+    diag(phi_k'(pre-activation)); otherwise reverse mode, one pass per output (no torch.func:
+    its first use imports torch._dynamo, seconds)."""
     import torch
+
+    if not is_mlp(layers):
+        f = _torch_forward(layers)
+
+        def jac_autograd(x):
+            create = x.requires_grad
+            x = x if create else x.detach().requires_grad_(True)
+            y = f(x)
+            rows = [torch.autograd.grad(y[:, k].sum(), x, retain_graph=True,
+                                        create_graph=create)[0] for k in range(y.shape[1])]
+            return torch.stack(rows, dim=1)
+
+        return jac_autograd
 
     Ws = [torch.tensor(l.weight_f64) for l in layers]
     bs = [torch.tensor(l.bias_f64) for l in layers]
@@ -1065,55 +1757,93 @@ def _torch_jacobian(layers: Sequence[ExactLayer]):
             elif a == "tanh":
                 x = torch.tanh(pre)
                 slope = 1 - x * x
-            else:
+            elif a == "sigmoid":
                 x = torch.sigmoid(pre)
                 slope = x * (1 - x)
+            elif a == "gelu":
+                x = torch.nn.functional.gelu(pre)
+                cdf = 0.5 * (1 + torch.erf(pre / math.sqrt(2)))
+                slope = cdf + pre * torch.exp(-pre * pre / 2) / math.sqrt(2 * math.pi)
+            else:                                                     # silu
+                s = torch.sigmoid(pre)
+                x = pre * s
+                slope = s * (1 + pre * (1 - s))
             J = slope[:, :, None] * J
         return J
 
     return jac
 
 
+def _top_directions(J: np.ndarray, norm: str) -> tuple[np.ndarray, np.ndarray]:
+    """(||J_i||, v_i) per Jacobian J_i: the induced norm and an input direction of unit norm
+    attaining it (top right singular vector; sign vector of the largest row; a unit vector at
+    the largest column)."""
+    if norm == "2":
+        _, sv, vt = np.linalg.svd(J)
+        return sv[:, 0], vt[:, 0, :]
+    if norm == "inf":
+        rows = np.abs(J).sum(axis=2)                                  # (m, out)
+        i = np.argmax(rows, axis=1)
+        v = np.sign(J[np.arange(len(J)), i, :])
+        return rows.max(axis=1), np.where(v == 0, 1.0, v)
+    cols = np.abs(J).sum(axis=1)                                      # (m, n0)
+    j = np.argmax(cols, axis=1)
+    V = np.zeros((J.shape[0], J.shape[2]))
+    V[np.arange(len(J)), j] = 1.0
+    return cols.max(axis=1), V
+
+
 def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale: float = 1.0,
-                        steps: int = 100, exact: bool = True) -> SampledLowerBound:
-    """Lower estimate of L_2(f): max of ||f(x) - f(y)|| / ||x - y|| over sampled pairs.
+                        steps: int = 100, exact: bool = True, norm: str = "2"
+                        ) -> SampledLowerBound:
+    """Lower estimate of L(f): max of ||f(x) - f(y)|| / ||x - y|| over sampled pairs (the
+    2-, 1- or inf-norm on both sides).
 
     Pairs: x ~ N(0, scale^2 I) with y = x + r u (u uniform direction, r log-uniform in
-    [1e-4, 1] scale) and y = x + 1e-4 scale v (v the top right singular vector of the Jacobian
-    at x). Then ``steps`` Adam steps (torch, float64) of gradient ascent twice: of the 8 best
-    pairs' quotient in (x, y), and of ||J(x)||_2 at the 8 points of largest Jacobian norm (for
-    smooth activations only: piecewise-linear networks have a locally constant J), each ending
-    in a pair (x, x + 1e-4 scale v). Deterministic for a given ``seed``. With ``exact`` the
-    best pair is re-evaluated by :func:`exact_difference_quotient`, whose lower end is a
-    rigorous lower bound of L (the other side of Fazlyab et al. 2019's upper bound).
+    [1e-4, 1] scale) and y = x + 1e-4 scale v (v an input direction where the Jacobian at x
+    attains its induced norm: top right singular vector for the 2-norm). Then ``steps`` Adam
+    steps (torch, float64) of gradient ascent twice: of the 8 best pairs' quotient in (x, y),
+    and of ||J(x)|| at the 8 points of largest Jacobian norm (for smooth activations only:
+    piecewise-linear networks have a locally constant J), each ending in a pair (x, x + 1e-4
+    scale v). Deterministic for a given ``seed``. With ``exact`` the best pair is re-evaluated
+    by :func:`exact_difference_quotient`, whose lower end is a rigorous lower bound of L (the
+    other side of Fazlyab et al. 2019's upper bound). Runs on one thread (:func:`one_thread`).
     """
+    with one_thread():
+        return _sampled_lower_bound(layers, seed, samples, scale, steps, exact, norm)
+
+
+def _sampled_lower_bound(layers: Any, seed: int, samples: int, scale: float, steps: int,
+                         exact: bool, norm: str) -> SampledLowerBound:
     import torch
 
     if samples < 1 or steps < 0 or not scale > 0:
         raise LipschitzError("samples >= 1, steps >= 0 and scale > 0 are needed")
+    if norm not in NORMS:
+        raise LipschitzError(f"norm {norm!r}: one of {', '.join(NORMS)}")
     layers = _as_layers(layers)
     f = _torch_forward(layers)
     jac = _torch_jacobian(layers)
-    smooth = any(layer.activation not in _PIECEWISE_LINEAR for layer in layers[:-1])
+    smooth = any(a not in _PIECEWISE_LINEAR for a in _activations(layers))
+    p = {"2": 2, "1": 1, "inf": math.inf}[norm]
     rng = np.random.default_rng(seed)
     n0 = layers[0].in_features
     X = rng.normal(0.0, scale, (samples, n0))
     U = rng.normal(size=(samples, n0))
-    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    U /= np.linalg.norm(U, ord=p, axis=1, keepdims=True)
     r = scale * 10.0 ** rng.uniform(-4, 0, (samples, 1))
     h = 1e-4 * scale
 
     def top_direction(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        J = jac(torch.tensor(x)).detach().numpy()                         # (m, out, n0)
-        _, sv, vt = np.linalg.svd(J)
-        return sv[:, 0], vt[:, 0, :]
+        return _top_directions(jac(torch.tensor(x)).detach().numpy(), norm)
 
     m = min(samples, 64)
     norms, V = top_direction(X[:m])
     Xa, Da = np.concatenate([X, X[:m]]), np.concatenate([r * U, h * V])
 
     def quot(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        return (f(x + d) - f(x)).norm(dim=1) / d.norm(dim=1)
+        return torch.linalg.vector_norm(f(x + d) - f(x), ord=p, dim=1) / \
+            torch.linalg.vector_norm(d, ord=p, dim=1)
 
     def finite(v: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(v), v, -np.inf)
@@ -1140,14 +1870,14 @@ def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale
             (-quot(x, d).sum()).backward()
             opt.step()
             with torch.no_grad():                       # keep ||d|| away from 0 and infinity
-                nd = d.norm(dim=1, keepdim=True)
+                nd = torch.linalg.vector_norm(d, ord=p, dim=1, keepdim=True)
                 d.mul_(torch.clamp(nd, 1e-6 * scale, 10 * scale) / nd)
         consider(x.detach().numpy(), d.detach().numpy())
         x = torch.tensor(X[:m][np.argsort(-finite(norms), kind="stable")[:8]], requires_grad=True)
         opt = torch.optim.Adam([x], lr=5e-2 * scale)
         for _ in range(steps if smooth else 0):         # J is locally constant otherwise
             opt.zero_grad()
-            s_ = torch.linalg.matrix_norm(jac(x), ord=2)
+            s_ = torch.linalg.matrix_norm(jac(x), ord=p if p != 1 else 1)
             if not (s_.requires_grad and bool(torch.isfinite(s_).all())):
                 break                                   # J constant (linear) or overflow
             (-s_.sum()).backward()
@@ -1155,7 +1885,7 @@ def sampled_lower_bound(layers: Any, seed: int = 0, samples: int = 256, *, scale
         xs = x.detach().numpy()
         consider(xs, h * top_direction(xs)[1])
     xb, yb = best[1], best[1] + best[2]
-    out = SampledLowerBound(best[0], xb, yb, samples, seed)
+    out = SampledLowerBound(best[0], xb, yb, samples, seed, norm=norm)
     if exact and not np.array_equal(xb, yb):
-        out.exact = exact_difference_quotient(layers, xb.tolist(), yb.tolist())
+        out.exact = exact_difference_quotient(layers, xb.tolist(), yb.tolist(), norm=norm)
     return out

@@ -204,3 +204,44 @@ class XorMLP(torch.nn.Module):
 def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(1/n) sum_i (f(x_i) - y_i)^2 (Wen, Li, Ma: no 1/2)."""
     return ((outputs.reshape(targets.shape) - targets) ** 2).mean()
+
+
+class Residual(torch.nn.Module):
+    """A residual block x -> x + body(x) (``body`` maps its input shape to itself), in a form
+    that :func:`numerics.lipschitz.network_layers` reads: put it in a ``torch.nn.Sequential``,
+    followed by an activation for relu(x + g(x)). Its Lipschitz constant is at most
+    1 + Lip(body)."""
+
+    def __init__(self, body: torch.nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def digits_cnn(*, steps: int = 100, lr: float = 1e-2, seed: int = 0) -> torch.nn.Sequential:
+    """A float32 CNN on the 8x8 digits (inputs (1, 8, 8)): Conv2d(1, 8, 3, padding=1) - ReLU -
+    AvgPool2d(2) - Conv2d(8, 16, 3, padding=1) - ReLU - AvgPool2d(2) - Flatten - Linear(64,
+    10), fitted by ``steps`` full-batch Adam steps (cross-entropy) from
+    ``torch.manual_seed(seed)`` on one thread; in eval mode."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        inputs, targets = digits(dtype=torch.float32)
+        inputs = inputs.reshape(-1, 1, 8, 8)
+        labels = targets.argmax(dim=1)
+        nn = torch.nn
+        net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                            nn.Flatten(), nn.Linear(64, 10))
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        loss_fn = nn.CrossEntropyLoss()
+        for _ in range(steps):
+            opt.zero_grad()
+            loss_fn(net(inputs), labels).backward()
+            opt.step()
+        return net.eval()
+    finally:
+        torch.set_num_threads(threads)

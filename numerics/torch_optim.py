@@ -10,7 +10,11 @@ ask for gradients at perturbed points. Documented choices:
 * BatchNorm running statistics are updated by every closure call (put the model in eval mode,
   or use ``torch.func.replace_all_batch_norm_modules_``, when that is not wanted);
 * ``first_step``/``second_step`` give the two-call form of SAM/USAM for training loops that
-  compute the loss themselves.
+  compute the loss themselves;
+* :meth:`MapOptimizer.from_method` builds the wrapper of any declared map by name: a built-in
+  (``"usam"``, ``"adam"``) or a user's ``"file.py:name"`` (the file is imported in this
+  process, like any module of the user's). Maps that need an oracle besides the gradient
+  (``hvp_fn``: Hessian USAM, Penalty SAM) are refused: the closure gives gradients only.
 """
 
 from __future__ import annotations
@@ -30,6 +34,19 @@ class MapOptimizer(torch.optim.Optimizer):
         super().__init__(params, {})
         self.update_map = update_map
         self._map_state = None
+
+    @classmethod
+    def from_method(cls, params: Any, method: str, *, form: str = "A", **hyper: Any
+                    ) -> "MapOptimizer":
+        """The wrapper of a declared map: a built-in name or ``"file.py:name"``, with its
+        hyperparameters (checked against the declaration)."""
+        declared = updates.load_method(method)
+        missing = [o for o in declared.oracles if o != "grad_fn"]
+        if missing:
+            raise ValueError(f"{declared.name} needs the oracle(s) {missing}, which a "
+                             "closure cannot give; run its map on flat parameter vectors with "
+                             "numerics.updates.run and exact Hessian-vector products instead")
+        return cls(params, updates.build(declared, form=form, **hyper))
 
     def _params(self) -> list[torch.Tensor]:
         return [p for g in self.param_groups for p in g["params"] if p.requires_grad]

@@ -10,7 +10,12 @@ tensors.
 Sources: Bolte, Le, Pauwels for GD, heavy ball, Nesterov, USAM, USAM with heavy
 ball, Two-step USAM and Hessian USAM (both candidate forms of the last two are reconstructions
 [I], chosen with ``form="A"`` or ``"B"``); Ahn, Jadbabaie, Sra (Algorithms 1 and 2) for the randomly
-smoothed and sharpness-aware perturbations; normalized SAM as in Foret et al.
+smoothed and sharpness-aware perturbations; normalized SAM as in Foret et al.; Adam as in Kingma
+and Ba (Algorithm 1).
+
+Users declare their own maps the same way, in a Python file, with :func:`declare` (the same
+declaration as :func:`optimizer`, without adding the map to :data:`OPTIMIZERS`); a method
+``"file.py:name"`` names one of them (:func:`load_declarations`, :func:`split_method`).
 """
 
 from __future__ import annotations
@@ -58,6 +63,69 @@ def norm(v: Any) -> Any:
     return np.linalg.norm(v)
 
 
+def scalar_sqrt(a: Any) -> Any:
+    """The square root of a scalar hyperparameter, exact for SymPy numbers and symbols (write
+    ``scalar_sqrt(v)``, not ``v ** 0.5``, so that a derived filter stays exact)."""
+    module = type(a).__module__
+    if module.startswith("sympy"):
+        import sympy as sp
+
+        return sp.sqrt(a)
+    if module.startswith("torch"):
+        import torch
+
+        return torch.sqrt(a)
+    import math
+
+    return math.sqrt(a)
+
+
+def hadamard(u: Any, v: Any) -> Any:
+    """The element-wise product of two arrays of the same namespace and shape."""
+    if _kind(u) == "sympy":
+        return u.multiply_elementwise(v)
+    return u * v
+
+
+def elementwise_sqrt(v: Any) -> Any:
+    """The element-wise square root."""
+    kind = _kind(v)
+    if kind == "sympy":
+        import sympy as sp
+
+        return v.applyfunc(sp.sqrt)
+    if kind == "torch":
+        import torch
+
+        return torch.sqrt(v)
+    import numpy as np
+
+    return np.sqrt(v)
+
+
+def ones_like(v: Any) -> Any:
+    """An array of ones of v's namespace and shape."""
+    kind = _kind(v)
+    if kind == "sympy":
+        import sympy as sp
+
+        return sp.ones(*v.shape)
+    if kind == "torch":
+        import torch
+
+        return torch.ones_like(v)
+    import numpy as np
+
+    return np.ones_like(v)
+
+
+def elementwise_divide(u: Any, v: Any) -> Any:
+    """The element-wise quotient u / v."""
+    if _kind(u) == "sympy":
+        return u.multiply_elementwise(v.applyfunc(lambda e: 1 / e))
+    return u / v
+
+
 def project_out(v: Any, g: Any, eps: float = 0.0) -> Any:
     """Proj^perp_g v = v - <g, v> / ||g||^2 g (v itself when g = 0)."""
     gg = dot(g, g)
@@ -85,6 +153,9 @@ ETA = Hyper("eta", "gradient step size", "positive")
 ETA_PRIME = Hyper("eta_prime", "perturbation step size (0 is plain gradient descent)",
                   "nonnegative")
 EPS0 = Hyper("eps0", "gradient-norm threshold of the perturbation", "positive")
+BETA1 = Hyper("beta1", "decay of the first-moment average", "unit-interval")
+BETA2 = Hyper("beta2", "decay of the second-moment average", "unit-interval")
+EPS = Hyper("eps", "added to the square root of the second moment", "positive")
 COMPONENTS = Hyper("n", "number of components f_i of f", "integer")
 
 
@@ -94,9 +165,10 @@ class Optimizer(NamedTuple):
     ``hyper``: the hyperparameters its factory takes (by keyword, in this order);
     ``forms``: the reconstructed variants (``form="A"|"B"``), empty if none; ``filter``: its
     eigenvalue filter is defined (the map is C^1 at critical points, so ``filter-set`` and
-    ``stable-point`` claims and model certificates apply); ``oracles``: extra oracles
-    ``update`` needs besides ``grad_fn``; ``options``: other keyword arguments of the factory
-    (seeds, switches, schedules).
+    ``stable-point`` claims and model certificates apply); ``no_filter``: for a map without
+    one, why not and under which condition one applies (the message users get);
+    ``oracles``: extra oracles ``update`` needs besides ``grad_fn``; ``options``: other keyword
+    arguments of the factory (seeds, switches, schedules).
     """
 
     name: str
@@ -107,20 +179,41 @@ class Optimizer(NamedTuple):
     filter: bool = True
     oracles: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
+    no_filter: str = ""
 
 
 #: Every optimizer, by name, in declaration order (filled by :func:`optimizer`).
 OPTIMIZERS: dict[str, Optimizer] = {}
+HYPER_CHECKS = ("positive", "nonnegative", "unit-interval", "integer")
+
+
+def declare(name: str, hyper: tuple[Hyper, ...], summary: str, **kw: Any) -> Callable:
+    """Declare the factory it decorates as the optimizer ``name`` (its declaration is the
+    factory's ``declaration`` attribute), without adding it to :data:`OPTIMIZERS`: the form of
+    users' optimizer files (``method = "file.py:name"``)."""
+    hyper = tuple(hyper)
+    for h in hyper:
+        if not isinstance(h, Hyper) or h.check not in HYPER_CHECKS:
+            raise ValueError(f"optimizer {name!r}: each hyperparameter is a Hyper(name, doc, "
+                             f"check) with check one of {HYPER_CHECKS}, got {h!r}")
+    if len({h.name for h in hyper}) != len(hyper):
+        raise ValueError(f"optimizer {name!r}: a hyperparameter name is used twice")
+
+    def attach(factory: Callable[..., "UpdateMap"]) -> Callable[..., "UpdateMap"]:
+        factory.declaration = Optimizer(name, factory, hyper, summary, **kw)
+        factory.optimizer_name = name
+        return factory
+    return attach
 
 
 def optimizer(name: str, hyper: tuple[Hyper, ...], summary: str, **kw: Any) -> Callable:
-    """Declare the factory it decorates as the optimizer ``name`` (the one place the name is
-    written; the map's own ``name`` is read from here)."""
+    """Declare the factory it decorates as the built-in optimizer ``name`` (the one place the
+    name is written; the map's own ``name`` is read from here)."""
     def register(factory: Callable[..., "UpdateMap"]) -> Callable[..., "UpdateMap"]:
         if name in OPTIMIZERS:
             raise ValueError(f"optimizer {name!r} is declared twice")
-        OPTIMIZERS[name] = Optimizer(name, factory, tuple(hyper), summary, **kw)
-        factory.optimizer_name = name
+        declare(name, hyper, summary, **kw)(factory)
+        OPTIMIZERS[name] = factory.declaration
         return factory
     return register
 
@@ -167,7 +260,10 @@ class StepState(NamedTuple):
 
 @optimizer("scheduled-gd", (),
            "gradient descent with a step-size schedule (normalized steps with normalized=True)",
-           filter=False, options=("schedule", "normalized"))
+           filter=False, options=("schedule", "normalized"),
+           no_filter="its step size changes with the step number, so it is not one fixed map "
+                     "(and the normalized step is not differentiable where the gradient "
+                     "vanishes); the filter of a constant step alpha is that of gd")
 def scheduled_gd(schedule: Callable[[int], Any], *, normalized: bool = False) -> UpdateMap:
     r"""Gradient descent with step sizes :math:`\alpha_k` = ``schedule(k)``; with
     ``normalized=True`` the step has length :math:`\alpha_k`,
@@ -253,7 +349,10 @@ def usam_heavy_ball(alpha: Any, beta: Any, rho: Any) -> UpdateMap:
 
 
 @optimizer("sam", (ALPHA, RHO), "normalized SAM (no filter: not C^1 at critical points)",
-           filter=False, options=("eps",))
+           filter=False, options=("eps",),
+           no_filter="its ascent step rho g/||g|| is not continuous where the gradient g "
+                     "vanishes, so the map is not differentiable at a critical point and "
+                     "Theorem 2.1 does not apply; the unnormalized map (usam) has a filter")
 def sam(alpha: Any, rho: Any, eps: float = 1e-12) -> UpdateMap:
     r"""Normalized SAM (Foret et al.), :math:`x^+ = x - \alpha\nabla f(x + \rho\,g/\|g\|)`,
     g = grad f(x); the step of :func:`sam_perturbation`."""
@@ -308,6 +407,47 @@ def hessian_usam(alpha: Any, rho: Any, form: str = "A") -> UpdateMap:
                      lambda x: EmptyState(), update)
 
 
+class AdamState(NamedTuple):
+    m: Any     # first-moment average
+    v: Any     # second-moment average
+    step: int  # t, the number of updates made
+
+
+ADAM_NO_FILTER = (
+    "its second moment v averages squared gradients, so v tends to 0 at a critical point, "
+    "where the step m/(sqrt(v) + eps) is not continuously differentiable (with eps = 0 it is "
+    "undefined); its bias corrections also change with the step number, so it is not one "
+    "fixed map, and Theorem 2.1 needs a C^1 map at the limit. A filter applies when the "
+    "preconditioner is frozen: with v held at one constant c > 0 in every coordinate and no "
+    "bias correction, the map is heavy ball with step alpha (1 - beta1)/(sqrt(c) + eps) and "
+    "momentum beta1 (the frozen-adam example of examples/optimizers.py); a frozen v that "
+    "differs between coordinates gives a filter for the eigenvalues of D^(1/2) H D^(1/2), "
+    "D = diag(1/(sqrt(v) + eps)), not of H")
+
+
+@optimizer("adam", (ALPHA, BETA1, BETA2, EPS), "Adam (Kingma and Ba)", filter=False,
+           no_filter=ADAM_NO_FILTER)
+def adam(alpha: Any, beta1: Any, beta2: Any, eps: Any) -> UpdateMap:
+    r"""Adam (Kingma and Ba, Algorithm 1): :math:`m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t`,
+    :math:`v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2`, :math:`\hat m_t = m_t/(1 - \beta_1^t)`,
+    :math:`\hat v_t = v_t/(1 - \beta_2^t)`,
+    :math:`x_t = x_{t-1} - \alpha \hat m_t/(\sqrt{\hat v_t} + \epsilon)` (element-wise; the
+    steps of ``torch.optim.Adam``)."""
+    def update(x, state, grad_fn, **_):
+        g = grad_fn(x)
+        t = state.step + 1
+        m = beta1 * state.m + (1 - beta1) * g
+        v = beta2 * state.v + (1 - beta2) * hadamard(g, g)
+        m_hat = m * (1 / (1 - beta1**t))
+        v_hat = v * (1 / (1 - beta2**t))
+        denominator = elementwise_sqrt(v_hat) + eps * ones_like(x)
+        return x - alpha * elementwise_divide(m_hat, denominator), AdamState(m, v, t)
+
+    return UpdateMap(adam.optimizer_name, {"alpha": alpha, "beta1": beta1, "beta2": beta2,
+                                           "eps": eps},
+                     lambda x: AdamState(0 * x, 0 * x, 0), update)
+
+
 def _sphere_sample(x: Any, key: Any) -> Any:
     """A uniform direction on the unit sphere, in the namespace of x."""
     if _kind(x) == "torch":
@@ -331,7 +471,10 @@ def _new_key(x: Any, seed: int) -> Any:
 
 @optimizer("randomly-smoothed", (ETA, ETA_PRIME, RHO, EPS0),
            "Ahn et al. Algorithm 1 (randomly smoothed perturbation)", filter=False,
-           options=("seed",))
+           options=("seed",),
+           no_filter="it is a random map that switches on ||grad f|| <= eps0, so it is not "
+                     "differentiable at a critical point; without the perturbation (eta_prime "
+                     "= 0) it is gd with step eta")
 def randomly_smoothed(eta: Any, eta_prime: Any, rho: Any, eps0: Any, seed: int = 0
                       ) -> UpdateMap:
     r"""Ahn, Jadbabaie, Sra, Algorithm 1 (randomly smoothed perturbation).
@@ -356,7 +499,10 @@ def randomly_smoothed(eta: Any, eta_prime: Any, rho: Any, eps0: Any, seed: int =
 
 @optimizer("sharpness-aware-perturbation", (ETA, ETA_PRIME, RHO, EPS0, COMPONENTS),
            "Ahn et al. Algorithm 2 (sharpness-aware perturbation)", filter=False,
-           oracles=("component_grad_fn",), options=("seed", "full_batch_outer"))
+           oracles=("component_grad_fn",), options=("seed", "full_batch_outer"),
+           no_filter="it is a random map with a normalized perturbation and a switch on "
+                     "||grad f|| <= eps0, so it is not differentiable at a critical point; "
+                     "without the perturbation (eta_prime = 0) it is gd with step eta")
 def sharpness_aware_perturbation(eta: Any, eta_prime: Any, rho: Any, eps0: Any, n: int,
                                  seed: int = 0, full_batch_outer: bool = False) -> UpdateMap:
     r"""Ahn, Jadbabaie, Sra, Algorithm 2 (sharpness-aware perturbation).
@@ -419,14 +565,26 @@ def validate_hyper(value: Any, hyper: Hyper) -> None:
 
 
 def make(method: str, *, form: str = "A", validate: bool = True, **hyper: Any) -> UpdateMap:
-    """The update map of a declared optimizer by name, with checked hyperparameters.
+    """The update map of a built-in optimizer by name, with checked hyperparameters.
 
     Missing, unexpected and out-of-range hyperparameters raise ValueError naming them; ``None``
-    counts as not given. The factory's options (seeds, switches) pass through.
+    counts as not given. The factory's options (seeds, switches) pass through. A user's
+    ``"file.py:name"`` is refused here (it would run the file in this process): see
+    :func:`load_method` and :func:`build`.
     """
     if method not in OPTIMIZERS:
+        if split_method(method) is not None:
+            raise ValueError(f"{method!r} names an optimizer file: load it with "
+                             "load_method() (it runs the file) and build() the map")
         raise ValueError(f"unknown method {method!r}; known: {list(OPTIMIZERS)}")
-    declared = OPTIMIZERS[method]
+    return build(OPTIMIZERS[method], form=form, validate=validate, **hyper)
+
+
+def build(declared: Optimizer, *, form: str = "A", validate: bool = True, **hyper: Any
+          ) -> UpdateMap:
+    """The update map of a declaration (built-in or from a user's file) with checked
+    hyperparameters (see :func:`make`)."""
+    method = declared.name
     given = {k: v for k, v in hyper.items() if v is not None}
     options = {k: given.pop(k) for k in list(given) if k in declared.options}
     names = [h.name for h in declared.hyper]
@@ -446,6 +604,61 @@ def make(method: str, *, form: str = "A", validate: bool = True, **hyper: Any) -
     if form not in ("A", None):
         raise ValueError(f"method {method!r} has no variants (form {form!r})")
     return declared.factory(**given, **options)
+
+
+# --------------------------------------------------------------------------------------------
+# users' optimizer files
+# --------------------------------------------------------------------------------------------
+
+def split_method(method: str) -> tuple[str, str] | None:
+    """``(path, name)`` for a user's method ``"file.py:name"``, None for a built-in name.
+
+    Raises ValueError for a malformed one (no ``.py`` file, or no name after the colon)."""
+    if ":" not in method:
+        return None
+    path, _, name = method.rpartition(":")
+    if not path.endswith(".py") or not name.strip():
+        raise ValueError(f"method {method!r}: a user's optimizer is written "
+                         "'path/to/file.py:name' (the name it is declared with)")
+    return path, name
+
+
+def load_declarations(path: str) -> dict[str, Optimizer]:
+    """Run a user's optimizer file **in this process** and return the optimizers it declares
+    with :func:`declare`, by name (those it only imports are not its own).
+
+    The file is the user's Python: sharpflat's deciders and kernel run this in a worker
+    process with a time limit; the torch wrappers and the testing helpers run it in the
+    user's own process, like any module the user imports."""
+    import runpy
+
+    run_name = "sharpflat_optimizers"
+    namespace = runpy.run_path(str(path), run_name=run_name)
+    found: dict[str, Optimizer] = {}
+    for value in namespace.values():
+        declared = getattr(value, "declaration", None)
+        if isinstance(declared, Optimizer) and getattr(value, "__module__", "") == run_name:
+            if declared.name in found and found[declared.name].factory is not value:
+                raise ValueError(f"{path}: optimizer {declared.name!r} is declared twice")
+            found[declared.name] = declared
+    return found
+
+
+def load_method(method: str) -> Optimizer:
+    """The declaration of a built-in name, or of ``"file.py:name"`` (running the file in
+    this process, see :func:`load_declarations`)."""
+    if method in OPTIMIZERS:
+        return OPTIMIZERS[method]
+    spec = split_method(method)
+    if spec is None:
+        raise ValueError(f"unknown method {method!r}; known: {list(OPTIMIZERS)}, or "
+                         "'file.py:name' for an optimizer declared in a file")
+    path, name = spec
+    declared = load_declarations(path)
+    if name not in declared:
+        raise ValueError(f"{path} declares no optimizer {name!r}; it declares "
+                         f"{sorted(declared) or 'none'} (with numerics.updates.declare)")
+    return declared[name]
 
 
 def run(update_map: UpdateMap, x0: Any, grad_fn: Callable, steps: int, **oracles: Any

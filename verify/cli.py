@@ -42,10 +42,35 @@ def _version() -> str:
         return "unknown"
 
 
-def _optimizer_choices() -> tuple[str, ...]:
+def _optimizer_names() -> tuple[str, ...]:
     from numerics.updates import OPTIMIZERS
 
-    return tuple(name for name, o in OPTIMIZERS.items() if o.filter or name == "sam")
+    return tuple(OPTIMIZERS)
+
+
+def _method_arg(method: str | None) -> str | None:
+    """A method option: a built-in name, or FILE.py:NAME with the file's path made absolute
+    (the claim records where the file is)."""
+    if method is None or ":" not in method:
+        return method
+    path, _, name = method.rpartition(":")
+    return f"{Path(path).resolve()}:{name}"
+
+
+def _hyper_options(items: Sequence[str] | None) -> dict[str, Any]:
+    """``--hyper NAME=VALUE`` options as exact numbers (a user's optimizer's hyperparameters)."""
+    from verify.formula import parse_number
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise UsageError(f"--hyper {item!r}: write NAME=VALUE, e.g. --hyper c=0.5")
+        try:
+            out[name.strip()] = parse_number(value.strip(), what=f"--hyper {name.strip()}")
+        except SharpflatError as exc:
+            raise UsageError(str(exc)) from None
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,10 +155,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.output.quiet:
         _ids(args, [c.id for c in chosen])
         return ExitCode.OK
-    columns = (Column("id"), Column("paper"), Column("statement"), Column("profile"),
-               Column("device"), Column("summary", limit=160))
+    columns = (Column("id"), Column("paper"), Column("statement"), Column("nature"),
+               Column("profile"), Column("device"), Column("summary", limit=160))
     args.output.table(f"{_n(len(chosen), 'check')} (profile {args.profile})", columns,
-                      [(c.id, c.paper, c.statement, c.profile, c.device, c.summary)
+                      [(c.id, c.paper, c.statement, c.nature, c.profile, c.device, c.summary)
                        for c in chosen])
     return ExitCode.OK
 
@@ -384,26 +409,46 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_certify_model(args: argparse.Namespace) -> int:
+    import os
+
+    # OpenMP threads that sleep while they wait, unless the environment says otherwise: with
+    # several threads on a busy machine, spinning ones stall each other (numerics.threads).
+    # Read when torch loads its OpenMP runtime, which has not happened yet in this process.
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from numerics.threads import limited
     from theorems.filters.model_certificate import certify_model
+    from theorems.filters.model_views import check_options, check_views
     from verify.loaders import load_model_file
 
     _refuse_overwrite(args)
+    views = check_views(args.views)
+    options = {k: v for k, v in (("density_runs", args.density_runs),
+                                 ("landscape_grid", args.landscape_grid)) if v is not None}
+    check_options(options)
     store = _store(args)
     output: Output = args.output
     with output.progress(0, "certify-model") as progress:
         progress.stage(f"load {args.file}")
-        spec = load_model_file(args.file)
+        # the file's own code (training, data) on one thread unless --threads says otherwise:
+        # its size is unknown until it has run
+        with limited(1 if args.threads == "auto" else args.threads):
+            spec = load_model_file(args.file)
         verdicts = certify_model(
             spec["model"], spec["loss_fn"], spec["data"], name=spec["name"],
-            params=spec["params"], optimizer=args.optimizer, alpha=args.alpha, beta=args.beta,
-            rho=args.rho, device=args.device, probes=args.probes,
+            params=spec["params"], optimizer=_method_arg(args.optimizer), alpha=args.alpha,
+            beta=args.beta,
+            rho=args.rho, hyper=_hyper_options(args.hyper), device=args.device,
+            probes=args.probes,
             trace_method=args.trace_method, k=args.k, confidence=args.confidence,
             grad_tol=args.grad_tol, flat_rtol=args.flat_rtol, seed=args.seed,
-            progress=progress.stage)
+            threads=args.threads, views=views, lambda_max_at_most=args.lambda_max_at_most,
+            view_options=options, progress=progress.stage)
     code, run_id, verdicts = _session(
         args, store, command="certify-model", target=str(Path(args.file).resolve()), tasks=[],
         profile=None, seed=args.seed, workers=1, cluster=None, early=verdicts,
-        info={"device": args.device}, label="certify-model")
+        info={"device": args.device, "threads": args.threads, "views": list(views)},
+        label="certify-model")
     _summary(args, verdicts, f"run {run_id}: certificate of {spec['name']} from {args.file}")
     return code
 
@@ -423,9 +468,11 @@ def _read_verdict_json(source: Path) -> list:
         raise UsageError(f"{source}: not a verdict JSON file ({str(exc)[:200]})") from None
     if isinstance(data, dict) and "verdicts" in data:
         data = data["verdicts"]
+    elif isinstance(data, dict) and "status" in data and "claim" in data:
+        data = [data]            # one verdict (Verdict.to_json, show RUN ITEM --json)
     if not isinstance(data, list):
-        raise UsageError(f"{source}: expected a list of verdicts (the JSON of run --json, "
-                         "check --json or show --json)")
+        raise UsageError(f"{source}: expected a verdict or a list of verdicts (the JSON of "
+                         "run --json, check --json, show --json or Verdict.to_json)")
     return data
 
 
@@ -469,6 +516,67 @@ def check_binding(modules: Sequence[str]) -> Any:
     return bind
 
 
+def cmd_filters(args: argparse.Namespace) -> int:
+    from theorems.filters import compare
+    from verify import runner
+    from verify.errors import InvalidClaim
+    from verify.formula import parse_number
+    from verify.verdict import Decision, instance_claim
+
+    check_json_target(args.json)
+    try:
+        exact = {k: None if getattr(args, k) is None else
+                 parse_number(getattr(args, k), what=f"--{k}") for k in ("alpha", "beta", "rho")}
+    except SharpflatError as exc:
+        raise UsageError(str(exc)) from None
+    hyper = _hyper_options(args.hyper)
+    methods = [_method_arg(m) for m in args.methods]
+    try:
+        rows = compare.filter_table(methods, exact["alpha"], exact["beta"], exact["rho"],
+                                    hyper, args.variant)
+    except InvalidClaim as exc:
+        raise UsageError(str(exc)) from None
+    pairs = compare.inclusions(rows)
+    output: Output = args.output
+    to_stderr = _json_to_stdout(args)
+    columns = (Column("method"), Column("filter set (exact; decimals shown)", limit=120),
+               Column("edge", justify="right"), Column("negative curvature admitted"))
+    output.table("eigenvalue filters: the Hessian eigenvalues lambda at which each map has "
+                 "spectral radius <= 1",
+                 columns, [(r["label"], r["text"] if r["set"] is not None else
+                            "no filter: " + r["no_filter"],
+                            f"{r['edge_float']:.6g}" if r.get("edge_float") is not None else "",
+                            (r.get("negative") or "none") if r["set"] is not None else "")
+                           for r in rows], to_stderr=to_stderr)
+    for pair in pairs:
+        if to_stderr:
+            output.note(pair["text"], style="")
+        else:
+            output.line(pair["text"])
+    claims = compare.claims(rows, pairs)
+    early = []
+    if args.plot:
+        span = [r["edge_float"] for r in rows if r.get("edge_float") is not None]
+        low = min([float(r["set"].inf) for r in rows if r["set"] is not None
+                   and r["set"].inf.is_finite] + [0.0])
+        top = 2.5 * max(span, default=10.0)
+        plot = compare.region_plot(rows, args.plot, lam_range=(min(low * 1.2, -0.1 * top), top))
+        early.append(Decision(instance_claim("stable regions", f"the stable regions over "
+                                             f"({args.plot}, lambda)")).evidence(
+            f"the exact filter conditions on a {args.plot} x lambda grid",
+            f"stable regions of {', '.join(r['label'] for r in rows if r['set'] is not None)}"
+            f" over ({args.plot}, lambda); the dashed line is the given {args.plot}",
+            sample_size=len(plot["regions"]), evidence={"plots": [plot]}))
+    store = _store(args)
+    tasks = [runner.claim_task(c, seed=0, timeout=args.timeout, budget=None) for c in claims]
+    code, run_id, verdicts = _session(
+        args, store, command="filters", target=" ".join(args.methods), tasks=tasks,
+        profile=None, seed=0, workers=args.workers, cluster=None, early=early,
+        label="filters")
+    _summary(args, verdicts, f"run {run_id}: the filter sets and inclusions, certified")
+    return code
+
+
 def cmd_recheck(args: argparse.Namespace) -> int:
     from verify import kernel
 
@@ -486,12 +594,15 @@ def cmd_recheck(args: argparse.Namespace) -> int:
                                       bind=check_binding(modules))
     decided = [r for r in results if r.status in ("proved", "certified", "refuted")
                or not r.ok and r.status not in ("evidence", "inconclusive", "error")]
+    # undecided verdicts whose certificate states their bounds (a network-lipschitz bracket)
+    bracketed = [r for r in results if r not in decided and r.note.startswith("undecided")]
     failures = [r for r in results if not r.ok]
     tiers: dict[str, int] = {}
     for r in results:
         if r.ok and r.tier:
             tiers[r.tier] = tiers.get(r.tier, 0) + 1
-    payload = {"source": where, "decided": len(decided), "exact_only": args.exact_only,
+    payload = {"source": where, "decided": len(decided), "bounds_only": len(bracketed),
+               "exact_only": args.exact_only,
                "tiers": tiers,
                "verdicts": [{"id": r.id, "status": r.status, "ok": r.ok, "trust": r.tier,
                              "reason": r.reason, "note": r.note} for r in decided],
@@ -505,8 +616,12 @@ def cmd_recheck(args: argparse.Namespace) -> int:
         for r in failures:
             output.line(f"FAIL {r.id}: {r.reason}", style="bold red")
         trust = ", ".join(f"{n} {t}" for t in kernel.TIERS for n in [tiers.get(t, 0)] if n)
-        output.line(f"{where}: {len(decided) - len(failures)} of {len(decided)} decided "
-                    "verdicts re-checked" + (f" ({trust})" if trust else "")
+        total = len(decided) + len(bracketed)
+        what = (f"{len(decided)} decided verdicts" if not bracketed else
+                f"{total} verdicts ({len(decided)} decided, {len(bracketed)} undecided with "
+                "certified bounds)")
+        output.line(f"{where}: {total - len(failures)} of {what} re-checked"
+                    + (f" ({trust})" if trust else "")
                     + (f", {len(failures)} failed" if failures else "")
                     + (" [exact only]" if args.exact_only else ""))
     return ExitCode.ERROR if failures else ExitCode.OK
@@ -665,12 +780,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("certify-model", "curvature certificate of a PyTorch model file "
                 "(FILE.py defines model, loss_fn, data)", results)
     p.add_argument("file", help="a .py file that defines model, loss_fn and data")
-    p.add_argument("--optimizer", choices=_optimizer_choices(),
-                   help="check the spectrum against this optimizer's eigenvalue filter")
+    p.add_argument("--optimizer", metavar="METHOD",
+                   help="check the spectrum against this optimizer's eigenvalue filter: a "
+                        "built-in (" + ", ".join(_optimizer_names()) + ") or FILE.py:NAME, "
+                        "an optimizer declared in a file")
     p.add_argument("--alpha", type=_positive_float, help="step size (with --optimizer)")
     p.add_argument("--beta", type=float, help="momentum (heavy-ball, nesterov)")
     p.add_argument("--rho", type=_nonnegative_float,
                    help="perturbation radius (usam, sam); 0 is plain gradient descent")
+    p.add_argument("--hyper", action="append", metavar="NAME=VALUE",
+                   help="another hyperparameter of a FILE.py:NAME optimizer (repeatable)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where the Hessian products run")
     p.add_argument("--probes", type=_positive_int, default=99, help="trace probes")
@@ -685,9 +804,52 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eigenvalues within this fraction of |lambda_max| of zero are flat "
                         "directions, not resolved against the filter")
     p.add_argument("--seed", type=int, default=0, help="seed of the probes and Lanczos starts")
+    p.add_argument("--lambda-max-at-most", type=float, metavar="C",
+                   help="also decide lambda_max <= C (certified by the probabilistic bound, "
+                        "refuted by a re-checked Rayleigh quotient above C)")
+    p.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+                   help="CPU threads of torch and of the BLAS behind NumPy/SciPy, for the "
+                        "file and the certificate; auto: one thread unless a Hessian product "
+                        "is large (parameters x examples >= 1e9), where torch's default is "
+                        "used (more threads than free cores slow small models down many "
+                        "times on a busy machine)")
+    p.add_argument("--views", default="", metavar="LIST",
+                   help="curvature views to add, comma-separated: ggn, fisher (Gauss-Newton "
+                        "and empirical Fisher: trace, top eigenvalues), density (eigenvalue "
+                        "density by stochastic Lanczos quadrature), layers (per-layer trace "
+                        "and top eigenvalue), landscape (1-D and 2-D filter-normalized loss "
+                        "landscapes), or all; none by default")
+    p.add_argument("--density-runs", type=_positive_int, metavar="N",
+                   help="Lanczos runs of the density view (default 5, of 60 steps each)")
+    p.add_argument("--landscape-grid", type=_nonnegative_int, metavar="N",
+                   help="points a side of the 2-D landscape (default 21; 0: no 2-D plot)")
     json_option(p, "the verdicts")
     db_option(p)
     p.set_defaults(func=cmd_certify_model)
+
+    p = command("filters", "the exact eigenvalue filters of optimizers side by side, which "
+                "excludes more curvature, certified (a stored run; --plot adds the stable "
+                "regions to its report)", results)
+    p.add_argument("methods", nargs="+", metavar="METHOD",
+                   help="built-in optimizers (" + ", ".join(_optimizer_names()) + ") or "
+                        "FILE.py:NAME, an optimizer declared in a file")
+    p.add_argument("--alpha", required=True, help="step size (exact: 0.1 is 1/10)")
+    p.add_argument("--beta", help="momentum, for the methods that take it")
+    p.add_argument("--rho", help="perturbation radius, for the methods that take it")
+    p.add_argument("--hyper", action="append", metavar="NAME=VALUE",
+                   help="another hyperparameter of a FILE.py:NAME optimizer (repeatable)")
+    p.add_argument("--variant", choices=("A", "B"), default="A",
+                   help="the reconstructed form of two-step-usam / hessian-usam")
+    p.add_argument("--plot", choices=("alpha", "rho"),
+                   help="add the stable region of each method over (alpha, lambda) or "
+                        "(rho, lambda) to the run (see `sharpflat report`)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="claims decided at once, each in its own process")
+    p.add_argument("--timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+                   help="wall-clock safety net per claim")
+    json_option(p, "the verdicts")
+    db_option(p)
+    p.set_defaults(func=cmd_filters)
 
     p = command("runs", "list stored runs", "one run number a line")
     p.add_argument("--limit", type=_positive_int, default=30, metavar="N",
@@ -744,6 +906,17 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _threads(text: str) -> int | str:
+    return "auto" if text.strip() == "auto" else _positive_int(text)
 
 
 def _positive_float(text: str) -> float:

@@ -18,6 +18,11 @@ class UnparsableFormula(InvalidClaim):
     """A formula is not valid sharpflat syntax, or uses something outside the whitelist."""
 
 
+class NoFilter(InvalidClaim):
+    """An optimizer whose map has no eigenvalue filter: the message says why, and under which
+    condition one applies (Bolte, Le, Pauwels, Theorem 2.1 needs a C^1 map at the limit)."""
+
+
 class UnknownKind(InvalidClaim):
     """A claim kind that no theorem module declares."""
 

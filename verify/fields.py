@@ -13,7 +13,9 @@ so that a claim means the same whichever way it was written:
 * ``point``: one number per variable; ``numbers``: a non-empty list of numbers;
 * ``set``: a SymPy set formula (``Interval``, ``Union``, ``FiniteSet``...);
 * ``norm``: ``"2"``, ``"1"`` or ``"inf"``; ``method``: an optimizer declared in
-  :data:`numerics.updates.OPTIMIZERS`; ``choice``: one of the field's choices;
+  :data:`numerics.updates.OPTIMIZERS`, or a user's ``"file.py:name"`` (the file relative to the
+  claim file); ``choice``: one of the field's choices; ``table``: names to numbers (a TOML
+  inline table, a Python dict);
 * ``string``, ``bool``, ``integer``; ``path``: a file path, relative to the claim file;
 * ``formulas``: a non-empty list of formulas; ``condition``: relations joined by and/or/not
   (:func:`verify.formula.parse_condition`); ``conditions``: a list of them;
@@ -114,6 +116,10 @@ def parse_value(f: Field, value: Any, label: str, symbols: tuple, base: Path | N
     out = _PARSERS[f.type](value, label, symbols, f)
     if f.type == "path":
         out = str((base or Path.cwd()) / out) if not Path(out).is_absolute() else out
+    if f.type == "method" and ":" in out:
+        where, _, name = out.rpartition(":")
+        if not Path(where).is_absolute():
+            out = f"{(base or Path.cwd()) / where}:{name}"
     if f.check is not None:
         for v in (out if isinstance(out, tuple) else (out,)):
             check_number(v, f.check, label)
@@ -224,12 +230,36 @@ def _norm(value: Any, label: str, symbols: tuple, f: Field) -> str:
 
 
 def _method(value: Any, label: str, symbols: tuple, f: Field) -> str:
-    from numerics.updates import OPTIMIZERS
+    from numerics.updates import OPTIMIZERS, split_method
 
+    if isinstance(value, str) and ":" in value:
+        try:
+            split_method(value)
+        except ValueError as exc:
+            raise InvalidClaim(f"{label}: {exc}") from None
+        return value
     known = f.choices or tuple(OPTIMIZERS)
+    if value in OPTIMIZERS and value not in known and OPTIMIZERS[value].no_filter:
+        raise InvalidClaim(f"{label}: {value} has no eigenvalue filter: "
+                           f"{OPTIMIZERS[value].no_filter}")
     if value not in known:
-        raise InvalidClaim(f"{label}: unknown method {value!r}; known: {list(known)}")
+        raise InvalidClaim(f"{label}: unknown method {value!r}; known: {list(known)}, or "
+                           "'file.py:name' for an optimizer declared in a file")
     return value
+
+
+def _table(value: Any, label: str, symbols: tuple, f: Field) -> dict[str, Any]:
+    from verify.formula import parse_number
+
+    if not isinstance(value, dict):
+        raise InvalidClaim(f"{label}: a table of names to numbers is required (TOML: "
+                           f"{{c = 0.5, k = 3}}), got {value!r}")
+    out = {}
+    for name, number in value.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InvalidClaim(f"{label}: {name!r} is not a name")
+        out[name] = parse_number(number, what=f"{label}[{name!r}]")
+    return out
 
 
 def _choice(value: Any, label: str, symbols: tuple, f: Field) -> str:
@@ -327,6 +357,6 @@ _PARSERS: dict[str, Callable[[Any, str, tuple, Field], Any]] = {
     "assumptions": _assumptions, "limit-value": _limit_value,
     "formula": _formula, "number": _number, "point": _point, "numbers": _numbers,
     "set": _set, "norm": _norm, "method": _method, "choice": _choice, "string": _string,
-    "path": _path, "bool": _bool, "integer": _integer,
+    "path": _path, "bool": _bool, "integer": _integer, "table": _table,
 }
 

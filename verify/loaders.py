@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import decimal
-import multiprocessing as mp
 import pickle
 import runpy
 import sys
@@ -127,59 +126,51 @@ def claims_from_tables(data: dict[str, Any], *, source: str = "<toml>",
 # Python scripts, in a worker process
 # --------------------------------------------------------------------------------------------
 
-def _run_script(conn: Any, path: str) -> None:
+class _ScriptError(Exception):
+    """A conjecture script ran but did not define usable ``claims`` (its message is final)."""
+
+
+def _script_claims(path: str) -> bytes:
+    """Run the script (in the worker) and return its claims, pickled."""
+    namespace = runpy.run_path(path, run_name="__sharpflat_conjectures__")
+    claims = namespace.get("claims")
+    if callable(claims):
+        claims = claims()
+    if claims is None:
+        raise _ScriptError(f"{path}: the script must define `claims` (a list of claims built "
+                           "with theorems.*, or a function returning one)")
+    if isinstance(claims, Claim):
+        claims = [claims]
     try:
-        namespace = runpy.run_path(path, run_name="__sharpflat_conjectures__")
-        claims = namespace.get("claims")
-        if callable(claims):
-            claims = claims()
-        if claims is None:
-            conn.send(("error", f"{path}: the script must define `claims` (a list of claims "
-                                "built with theorems.*, or a function returning one)"))
-            return
-        if isinstance(claims, Claim):
-            claims = [claims]
-        try:
-            items = list(claims)
-        except TypeError:
-            conn.send(("error", f"{path}: `claims` must be a list of claims, got "
-                                f"{type(claims).__name__}"))
-            return
-        conn.send(("ok", pickle.dumps(items)))
-    except SystemExit as exc:
-        conn.send(("error", f"{path}: the script called exit({exc.code})"))
-    except BaseException as exc:  # noqa: BLE001 - the user's script failed
-        conn.send(("error", f"{path}: the script raised {type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
+        items = list(claims)
+    except TypeError:
+        raise _ScriptError(f"{path}: `claims` must be a list of claims, got "
+                           f"{type(claims).__name__}") from None
+    return pickle.dumps(items)
 
 
 def load_python(path: str | Path, *, timeout: float | None = None) -> LoadedFile:
     """Run a Python conjecture script in a worker process and collect its ``claims``."""
+    from verify.kernel.isolated import IsolatedFailure, run_isolated
+
     path = Path(path)
     limit = SCRIPT_TIMEOUT if timeout is None else timeout
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_run_script, args=(sender, str(path)), daemon=True)
-    proc.start()
-    sender.close()
     try:
-        if not receiver.poll(limit):
+        status, payload = run_isolated(_script_claims, (str(path),), timeout=limit)
+    except IsolatedFailure as exc:
+        if exc.reason == "timeout":
             raise UsageError(f"{path}: the script did not finish within {limit:g} s (a loop? "
-                             "use --timeout to allow more)")
-        try:
-            status, payload = receiver.recv()
-        except EOFError:
-            proc.join(5)
+                             "use --timeout to allow more)") from None
+        if exc.reason == "died":
             raise UsageError(f"{path}: the script ended its process (exit code "
-                             f"{proc.exitcode}) before defining claims") from None
-    finally:
-        receiver.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-    if status == "error":
-        raise UsageError(payload)
+                             f"{exc.exitcode}) before defining claims") from None
+        raise UsageError(f"{path}: {exc}") from None
+    if status != "ok":
+        if payload.startswith("_ScriptError: "):
+            raise UsageError(payload[len("_ScriptError: "):])
+        if payload.startswith("the code called exit("):
+            raise UsageError(f"{path}: the script called exit(" + payload.split("exit(", 1)[1])
+        raise UsageError(f"{path}: the script raised {payload}")
     try:
         items = pickle.loads(payload)
     except Exception as exc:  # noqa: BLE001

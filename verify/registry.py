@@ -66,7 +66,7 @@ def lazy_import(name: str) -> ModuleType:
 #: Field types of conjecture files (their parsers are in :mod:`verify.fields`).
 FIELD_TYPES = ("variables", "formula", "number", "point", "numbers", "set", "norm", "method",
                "choice", "string", "path", "bool", "integer", "formulas", "condition",
-               "conditions", "assumptions", "limit-value")
+               "conditions", "assumptions", "limit-value", "table")
 #: Constraints a number field may declare (checked exactly by :mod:`verify.fields`).
 NUMBER_CHECKS = ("positive", "nonnegative", "unit-interval", "open-unit-interval")
 
@@ -342,16 +342,18 @@ class Check:
         ``scale="smoke"`` passes the check's ``smoke`` arguments (a tiny instance, for the
         test suite)."""
         t0 = time.perf_counter()
-        try:
-            with self.context(seed, scale):
-                verdict = self.fn(**self.arguments(seed, device, scale))
-            if not isinstance(verdict, Verdict):
-                raise TypeError(f"check {self.id} returned {type(verdict).__name__}, "
-                                "not a Verdict")
-        except SafetyTimeout as exc:
-            verdict = timeout_verdict(self.id, "check", str(exc))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict
-            verdict = error_verdict(self.id, "check", exc)
+        with captured_warnings() as caught:
+            try:
+                with self.context(seed, scale):
+                    verdict = self.fn(**self.arguments(seed, device, scale))
+                if not isinstance(verdict, Verdict):
+                    raise TypeError(f"check {self.id} returned {type(verdict).__name__}, "
+                                    "not a Verdict")
+            except SafetyTimeout as exc:
+                verdict = timeout_verdict(self.id, "check", str(exc))
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict
+                verdict = error_verdict(self.id, "check", exc)
+        attach_warnings(verdict, caught)
         verdict.id = self.id
         verdict.kind = "check"
         if verdict.status not in (Status.PROVED, Status.CERTIFIED, Status.REFUTED):
@@ -361,6 +363,36 @@ class Check:
         verdict.elapsed = time.perf_counter() - t0
         verdict.versions = versions()
         return verdict
+
+
+@contextlib.contextmanager
+def captured_warnings() -> Iterator[list]:
+    """Warnings raised while a check or a claim is decided, kept for its verdict instead of
+    being printed in the middle of the progress lines."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+        yield caught
+
+
+def attach_warnings(verdict: Verdict, caught: list) -> None:
+    """The distinct warnings of a decision, in its evidence; in the message of an undecided
+    verdict (where a solver's accuracy warning may be why it is undecided)."""
+    texts = []
+    for w in caught:
+        text = f"{w.category.__name__}: {str(w.message).strip()}"
+        if text not in texts:
+            texts.append(text)
+    if not texts:
+        return
+    verdict.evidence = {**(verdict.evidence or {}), "warnings": texts[:20]}
+    if verdict.status not in (Status.PROVED, Status.CERTIFIED, Status.REFUTED):
+        first = texts[0] if len(texts[0]) <= 160 else texts[0][:157] + "..."
+        more = f" (+{len(texts) - 1} more)" if len(texts) > 1 else ""
+        verdict.message = f"{verdict.message} [warning: {first}{more}]".strip()
 
 
 _CHECKS: dict[str, Check] = {}
@@ -465,6 +497,23 @@ def decide(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict
     default); a wall-clock safety net that fires inside the decider gives ``inconclusive``.
     """
     t0 = time.perf_counter()
+    with captured_warnings() as caught:
+        verdict = _decide(claim, seed, budget)
+    attach_warnings(verdict, caught)
+    verdict.id = claim.id or verdict.id
+    verdict.kind = claim.kind
+    try:
+        verdict.claim = claim.describe()
+    except TypeError as exc:
+        verdict = error_verdict(claim.id, claim.kind, exc)
+    verdict.seed = seed
+    if verdict.elapsed is None or verdict.status is Status.ERROR:
+        verdict.elapsed = time.perf_counter() - t0
+    verdict.versions = versions()
+    return verdict
+
+
+def _decide(claim: Claim, seed: int, budget: int | None) -> Verdict:
     try:
         declared = kind(claim.kind)
         if set(claim.params) - set(declared.field_names):
@@ -479,16 +528,6 @@ def decide(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict
         verdict = timeout_verdict(claim.id, claim.kind, str(exc))
     except Exception as exc:  # noqa: BLE001
         verdict = error_verdict(claim.id, claim.kind, exc)
-    verdict.id = claim.id or verdict.id
-    verdict.kind = claim.kind
-    try:
-        verdict.claim = claim.describe()
-    except TypeError as exc:
-        verdict = error_verdict(claim.id, claim.kind, exc)
-    verdict.seed = seed
-    if verdict.elapsed is None or verdict.status is Status.ERROR:
-        verdict.elapsed = time.perf_counter() - t0
-    verdict.versions = versions()
     return verdict
 
 

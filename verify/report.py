@@ -13,8 +13,12 @@ Both documents are rendered from the same blocks (:class:`Para`, :class:`Fields`
 Markdown escapes what it prints (formulas in code spans).
 
 Plots: the status chart, plus any figure a check attaches to its evidence under ``"plots"`` as
-``[{"title", "xlabel", "ylabel", "x": [...], "lines": {name: [...]}, "logx", "logy"}]``,
-rendered with matplotlib (Agg, 150 dpi) and embedded as base64 PNG.
+``[{"title", "xlabel", "ylabel", "x": [...], "lines": {name: [...]}, "logx", "logy"}]``
+(optional ``"ylim": [lo, hi]`` and ``"dashed": [names]``), or with ``"regions": {name: [[x,
+low, high], ...]}`` (a shaded set over x: the vertical segments low..high at each x;
+``"marker"``: an x drawn as a dashed line), or a filled contour plot ``{"type": "contour", "x",
+"y", "z": [[...], ...]}``, rendered with matplotlib (Agg, 150 dpi) and embedded as base64 PNG;
+and any table under ``"tables"`` as ``[{"title", "header", "rows"}]``.
 """
 
 from __future__ import annotations
@@ -238,6 +242,11 @@ def _declared(kind: str) -> Any:
 _FIELD_WHAT = {"formula": "formula", "number": "formula", "point": "formula",
                "numbers": "formula", "set": "set"}
 _META = ("id", "kind", "source")
+#: what a registered check is, in words
+NATURE_WORDS = {"statement": "statement: instances of a theorem, proposition or derived fact "
+                             "(expected proved; a refuted instance is a finding)",
+                "experiment": "experiment: a reproduction (evidence, with its intervals and "
+                              "sample sizes)"}
 
 
 def statement_blocks(v: dict[str, Any]) -> list:
@@ -246,6 +255,8 @@ def statement_blocks(v: dict[str, Any]) -> list:
     if claim.get("paper"):                       # a registered check
         rows = [("paper", [claim["paper"]]), ("statement", [claim.get("statement", "")]),
                 ("summary", [claim.get("summary", "")])]
+        if claim.get("nature"):
+            rows.append(("nature", [NATURE_WORDS.get(claim["nature"], claim["nature"])]))
         return [Fields(rows)]
     declared = _declared(claim.get("kind", v.get("kind", "")))
     blocks: list = []
@@ -446,6 +457,20 @@ CERTIFICATES: dict[str, tuple[str, str]] = {
                            "two recomputed bounds; " + _Z3_CVC5),
     "eigenvalue-outside-filter": ("an eigenvalue interval outside the filter set",
                                   "exact membership, an independent Rayleigh quotient"),
+    "kw-lambda-max": ("lambda_max <= at_most with the claim's probability",
+                      "the Kuczynski-Wozniakowski bound recomputed from the Lanczos data with "
+                      "the claim's dimension and confidence"),
+    "rayleigh-above": ("a Rayleigh quotient, hence lambda_max, above at_most",
+                       "the quotient recomputed by finite-difference products within the "
+                       "kernel's tolerance, compared exactly"),
+}
+#: (certificate kind, key, inner kind) -> what the inner certificate establishes there
+ROLES: dict[tuple[str, str, str], tuple[str, str]] = {
+    ("spectrum-in-filter", "top", "kw-bound"): CERTIFICATES["kw-bound"],
+    ("spectrum-in-filter", "bottom", "kw-bound"): (
+        "a lower bound of lambda_min with the stated probability (an upper bound of "
+        "lambda_max(-H), from Lanczos on -H, negated)",
+        "the Kuczynski-Wozniakowski bound recomputed from the Lanczos data of -H"),
 }
 _SOLVER_TEXT = re.compile(r"\((assert|declare-fun|set-logic|check-sat)")
 
@@ -476,8 +501,11 @@ def certificate_blocks(cert: Any, names: Sequence[str] = (), depth: int = 0,
         if key in ("parts",) and isinstance(value, list):
             nested.append(_parts_block(value, depth))
         elif isinstance(value, dict) and "kind" in value and depth < 4:
-            nested.append(Group(f"{key.replace('_', ' ')}: {value['kind']}",
-                                certificate_blocks(value, names, depth + 1, claim)))
+            inner = certificate_blocks(value, names, depth + 1, claim)
+            role = ROLES.get((kind, key, value["kind"]))
+            if role:   # what this part bounds inside its parent (not what it does alone)
+                inner[0] = Para([Code(value["kind"]), f": {role[0]}. Re-checked by: {role[1]}."])
+            nested.append(Group(f"{key.replace('_', ' ')}: {value['kind']}", inner))
         elif key == "part" and isinstance(value, dict):
             nested.append(_parts_block([value], depth, title="the refuted part"))
         elif isinstance(value, list) and value and all(isinstance(t, str) and
@@ -604,11 +632,13 @@ def verdict_blocks(v: dict[str, Any], run_id: Any) -> list:
         lo, hi = v["bounds"]
         rows.append(("bounds", [Math(f"[{_num(lo)}, {_num(hi)}]")]))
     if v.get("confidence") is not None:
-        rows.append(("confidence", [f"{v['confidence']}"
-                                    + (" (rigorous)" if v["confidence"] == 1 else "")]))
+        rows.append(("confidence", [_confidence(v["confidence"])]))
     if v.get("sample_size") is not None:
         rows.append(("sample size", [str(v["sample_size"])]))
-    rows.append(("seed, time", [f"{_seed(v.get('seed'))}, {_seconds(v.get('elapsed'))}"]))
+    if v.get("seed") is not None:
+        rows.append(("seed", [str(v["seed"])]))
+    if isinstance(v.get("elapsed"), (int, float)):
+        rows.append(("time", [_seconds(v["elapsed"])]))
     blocks.append(Group("Verdict", [Fields(rows)]))
     if v.get("assumptions"):
         blocks.append(Group("Assumptions", [Grid(
@@ -622,13 +652,46 @@ def verdict_blocks(v: dict[str, Any], run_id: Any) -> list:
                                                               claim=claim)
                             + [Para(["Re-check it: ", Code(f"sharpflat recheck {run_id}"),
                                      "."])]))
+    for table in evidence_tables(v):
+        blocks.append(table)
     evidence = {k: val for k, val in (v.get("evidence") or {}).items()
-                if k not in ("plots", "instances")}
+                if k not in ("plots", "instances", "tables")}
     if evidence:
-        blocks.append(Group("Evidence", [Pre("the numbers", json.dumps(evidence, indent=1,
-                                                                       default=str))],
-                            collapsed=True))
+        blocks.append(Group("Evidence", [Pre("the numbers", json.dumps(
+            _abridged(evidence), indent=1, default=str))], collapsed=True))
     return blocks
+
+
+def evidence_tables(v: dict[str, Any]) -> list[Group]:
+    """The tables a verdict attaches to its evidence under ``"tables"`` as
+    ``[{"title", "header": [...], "rows": [[...], ...]}]``, as titled grids."""
+    out = []
+    for spec in (v.get("evidence") or {}).get("tables") or []:
+        if not isinstance(spec, dict) or not isinstance(spec.get("rows"), list):
+            continue
+        header = [str(h) for h in spec.get("header") or []]
+        rows = [[[str(c)] for c in row] for row in spec["rows"][:_ROW_LIMIT]
+                if isinstance(row, list)]
+        note = (f"… {len(spec['rows']) - _ROW_LIMIT} more rows (--format json has them all)"
+                if len(spec["rows"]) > _ROW_LIMIT else "")
+        out.append(Group(str(spec.get("title") or "table"), [Grid(header, rows, note=note)]))
+    return out
+
+
+#: longest list of numbers the evidence dump of a report shows whole
+_DUMP_LIST = 24
+
+
+def _abridged(value: Any) -> Any:
+    """Evidence for people: long lists of numbers (densities, grids) are counted, not
+    printed (``--format json`` has them whole)."""
+    if isinstance(value, dict):
+        return {k: _abridged(val) for k, val in value.items()}
+    if isinstance(value, list):
+        if len(value) > _DUMP_LIST:
+            return f"[{len(value)} entries: --format json has them]"
+        return [_abridged(x) for x in value]
+    return value
 
 
 def _num(value: Any) -> str:
@@ -638,11 +701,20 @@ def _num(value: Any) -> str:
 
 
 def _seed(value: Any) -> str:
-    return "no seed" if value is None else f"seed {value}"
+    return NO_VALUE if value is None else f"seed {value}"
 
 
 def _seconds(value: Any) -> str:
-    return f"{value:.2f} s" if isinstance(value, (int, float)) else "time not recorded"
+    return f"{value:.2f} s" if isinstance(value, (int, float)) else NO_VALUE
+
+
+def _confidence(value: Any) -> str:
+    """A probability for people: 0.8999999999999999 -> 0.9; 1 is rigorous."""
+    try:
+        c = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return "1 (rigorous)" if c == 1 else f"{c:.6g}"
 
 
 def _when(stamp: Any) -> str:
@@ -653,6 +725,8 @@ def _when(stamp: Any) -> str:
 
 def _recheck_lines(data: dict[str, Any]) -> list[str]:
     run = data["run"]
+    if data.get("standalone"):
+        return ["sharpflat recheck verdicts.json    # the file Verdicts.to_json(path) wrote"]
     db = "" if data.get("store") in (None, ".sharpflat/results.db") else f" --db {data['store']}"
     return [f"sharpflat recheck {run['id']}{db}",
             f"sharpflat report {run['id']} --format json --out run{run['id']}.json{db}",
@@ -675,7 +749,8 @@ def document(data: dict[str, Any]) -> tuple[list, list]:
             ("verdicts", [", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items()))
                           or NO_VALUE]),
             ("started", [_when(run.get("started"))]), ("finished", [_when(run.get("finished"))]),
-            ("profile, seed", [f"{run.get('profile') or NO_VALUE}, {_seed(run.get('seed'))}"]),
+            ("profile", [run.get("profile") or NO_VALUE]),
+            ("seed", [NO_VALUE if run.get("seed") is None else str(run["seed"])]),
             ("previous run", [str(data["previous_run"]) if data["previous_run"]
                               else "none (no earlier run of this command and target)"])]
     front.append(Group("Run", [Fields(meta)]))
@@ -704,10 +779,12 @@ def document(data: dict[str, Any]) -> tuple[list, list]:
                          "No previous run to compare."])]
     front.append(Group("Changes since the previous run", changes))
     rows = [[[Link(v["id"], _anchor(v["id"]))], [Badge(v["status"])], [v.get("method", "")],
-             [_seconds(v.get("elapsed")).replace(" s", "")],
+             [f"{v['elapsed']:.2f}" if isinstance(v.get("elapsed"), (int, float))
+              else NO_VALUE],
              [_shorten(v.get("message") or "", 240)]] for v in data["verdicts"]]
     front.append(Group("Verdicts", [Grid(["item", "status", "method", "s", "message"], rows)]))
-    sections = [(v, verdict_blocks(v, run["id"])) for v in data["verdicts"]]
+    where = "verdicts.json" if data.get("standalone") else run["id"]
+    sections = [(v, verdict_blocks(v, where)) for v in data["verdicts"]]
     return front, sections
 
 
@@ -976,6 +1053,22 @@ def _summary_plot(data: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
+def _draw_regions(ax: Any, regions: dict[str, list], marker: Any) -> None:
+    """Shaded sets over x: each [x, low, high] a vertical segment, one colour a region."""
+    for index, (name, segments) in enumerate(regions.items()):
+        if not segments:
+            continue
+        xs = sorted({float(seg[0]) for seg in segments})
+        width = (xs[-1] - xs[0]) / max(len(xs) - 1, 1) if len(xs) > 1 else 1.0
+        colour = f"C{index % 10}"
+        for x, low, high in segments:
+            ax.fill_between([float(x) - width / 2, float(x) + width / 2], float(low),
+                            float(high), color=colour, alpha=0.3, linewidth=0)
+        ax.fill_between([], [], [], color=colour, alpha=0.3, label=name)
+    if marker is not None and regions:
+        ax.axvline(float(marker), color="0.3", linestyle="--", linewidth=0.8)
+
+
 def _evidence_plots(v: dict[str, Any]) -> list[str]:
     plots = (v.get("evidence") or {}).get("plots") or []
     if not plots:
@@ -984,12 +1077,17 @@ def _evidence_plots(v: dict[str, Any]) -> list[str]:
     out = []
     for spec in plots:
         try:
+            if spec.get("type") == "contour":
+                out.append(_contour_plot(plt, spec))
+                continue
             fig, ax = plt.subplots(figsize=(6.4, 3.6))
             lines = spec.get("lines", {})
+            _draw_regions(ax, spec.get("regions") or {}, spec.get("marker"))
             for name, ys in lines.items():
                 xs = spec.get("x") or list(range(len(ys)))
                 ax.plot(xs[:len(ys)], [float(y) for y in ys], label=name, marker="." if
-                        len(ys) <= 30 else None)
+                        len(ys) <= 30 else None,
+                        linestyle="--" if name in spec.get("dashed", ()) else "-")
             ax.set_title(spec.get("title", ""))
             ax.set_xlabel(spec.get("xlabel", ""))
             ax.set_ylabel(spec.get("ylabel", ""))
@@ -998,11 +1096,104 @@ def _evidence_plots(v: dict[str, Any]) -> list[str]:
             if spec.get("logy"):
                 ax.set_yscale("log")
             ax.margins(x=0.02, y=0.08)
+            if spec.get("ylim"):
+                ax.set_ylim(*map(float, spec["ylim"]))
             ax.grid(alpha=0.3)
-            if len(lines) > 1:
+            if len(lines) + len(spec.get("regions") or {}) > 1:
                 ax.legend(fontsize=8, loc="best")
             out.append(_png(fig))
         except (TypeError, ValueError):
             plt.close("all")
             continue
     return out
+
+
+def _contour_plot(plt: Any, spec: dict[str, Any]) -> str:
+    """A filled contour plot of ``z[i][j]`` at (``x[j]``, ``y[i]``), the origin marked; levels
+    spaced in log(z - min z) so that the basin and the walls both show."""
+    import numpy as np
+
+    x, y = np.asarray(spec["x"], float), np.asarray(spec["y"], float)
+    z = np.asarray(spec["z"], float)
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    shift = z - z.min()
+    positive = shift[shift > 0]
+    floor = positive.min() if positive.size else 1.0
+    zz = np.log10(shift + floor)
+    filled = ax.contourf(x, y, zz, levels=20, cmap="viridis")
+    ax.contour(x, y, zz, levels=20, colors="white", linewidths=0.3, alpha=0.5)
+    bar = fig.colorbar(filled, ax=ax)
+    bar.set_label("log10(loss - min + floor)")
+    ax.plot([0], [0], marker="+", color="red", markersize=10)
+    ax.set_title(spec.get("title", ""))
+    ax.set_xlabel(spec.get("xlabel", ""))
+    ax.set_ylabel(spec.get("ylabel", ""))
+    ax.set_aspect("equal")
+    return _png(fig)
+
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts outside a stored run: notebooks and the Python API
+# --------------------------------------------------------------------------------------------
+
+#: the report's look inside a notebook, scoped to the fragment (nothing leaks into the page)
+_FRAGMENT_CSS = """
+.sharpflat{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;line-height:1.45;
+color:#1f2328;max-width:1000px}
+.sharpflat table{border-collapse:collapse;margin:.4em 0 .8em}
+.sharpflat td,.sharpflat th{border:1px solid #d0d7de;padding:3px 7px;text-align:left;
+vertical-align:top;font-size:13px}.sharpflat thead th,.sharpflat table.fields th{
+background:#f6f8fa}.sharpflat .status{font-weight:600}
+.sharpflat .proved,.sharpflat .certified{color:#1a7f37}.sharpflat .evidence{color:#0969da}
+.sharpflat .refuted{color:#cf222e}.sharpflat .inconclusive{color:#9a6700}
+.sharpflat .error{color:#6e7781}.sharpflat pre{background:#f6f8fa;padding:6px;
+font-size:12px;max-height:240px;overflow:auto}.sharpflat img{max-width:100%;height:auto}
+.sharpflat h4,.sharpflat h5{margin:.8em 0 .3em}
+"""
+
+
+def verdict_html(v: Verdict | dict[str, Any], *, plots: bool = True) -> str:
+    """One verdict as a self-contained HTML fragment (its report section, with its plots and
+    tables): what a notebook shows for a :class:`~verify.verdict.Verdict`."""
+    d = v.to_dict() if isinstance(v, Verdict) else v
+    parts = [f'<div class="sharpflat"><style>{_FRAGMENT_CSS}</style>',
+             f'<h3>{_E(d["id"])}: <span class="status {_E(d["status"])}">{_E(d["status"])}'
+             f"</span></h3>", html_blocks(verdict_blocks(d, "verdicts.json"), 4)]
+    if plots:
+        parts += [f'<img alt="plot of {_E(d["id"])}" {png}>' for png in _evidence_plots(d)]
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def verdicts_html(verdicts: Sequence[Verdict]) -> str:
+    """Several verdicts: a summary table, then each verdict's section."""
+    rows = "".join(
+        f'<tr><td>{_E(v.id)}</td><td><span class="status {_E(v.status.value)}">'
+        f"{_E(v.status.value)}</span></td><td>{_E(v.method)}</td>"
+        f"<td>{_E(_shorten(v.message or '', 240))}</td></tr>" for v in verdicts)
+    head = (f'<div class="sharpflat"><style>{_FRAGMENT_CSS}</style><table><thead><tr>'
+            "<th>item</th><th>status</th><th>method</th><th>message</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+    body = "".join(f"<details><summary>{_E(v.id)}: {_E(v.status.value)}</summary>"
+                   f"{verdict_html(v)}</details>" for v in verdicts)
+    return head + body + "</div>"
+
+
+def standalone(verdicts: Sequence[Verdict], *, command: str = "python",
+               target: str = "<session>", seed: int | None = None) -> dict[str, Any]:
+    """The report data of verdicts that are not in a store (``render`` makes the document)."""
+    import time
+
+    counts: dict[str, int] = {}
+    summary: dict[str, dict[str, int]] = {}
+    for v in verdicts:
+        counts[v.status.value] = counts.get(v.status.value, 0) + 1
+        row = summary.setdefault(v.kind, {})
+        row[v.status.value] = row.get(v.status.value, 0) + 1
+    now = time.time()
+    run = {"id": "-", "command": command, "target": target, "status": "complete",
+           "counts": counts, "started": now, "finished": now, "profile": None, "seed": seed}
+    return {"run": run, "store": None, "previous_run": None, "standalone": True,
+            "verdicts": [v.to_dict() for v in verdicts], "summary_by": "kind",
+            "summary": summary, "changes": [], "environment": _environment(list(verdicts))}

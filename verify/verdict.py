@@ -279,6 +279,12 @@ class Verdict:
 
         return cls.from_dict(json.loads(text))
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the verdict's report section (:func:`verify.report.verdict_html`)."""
+        from verify.report import verdict_html  # local: the report is loaded when shown
+
+        return verdict_html(self)
+
 
 VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
 _LOADING = False
@@ -541,7 +547,8 @@ class Instances:
         record = {"verdict": verdict.to_dict()}
         d = Decision(outer)
         nested = {"kind": "verdict", "status": got.value, "certificate": verdict.certificate,
-                  "confidence": verdict.confidence}
+                  "confidence": verdict.confidence,
+                  "bounds": to_jsonable(verdict.bounds) if verdict.bounds is not None else None}
         if got is want and want in DECIDED:
             text = f"{got.value} as the statement predicts: {verdict.message}"
             if got is Status.CERTIFIED:
@@ -682,7 +689,8 @@ def conjunction(parts: list[Verdict], *, method: str, message: str = "",
 
 def _part(v: Verdict) -> dict[str, Any]:
     return {"id": v.id, "status": v.status.value, "claim": dict(v.claim),
-            "certificate": v.certificate, "confidence": v.confidence}
+            "certificate": v.certificate, "confidence": v.confidence,
+            "bounds": to_jsonable(v.bounds) if v.bounds is not None else None}
 
 
 def error_verdict(id: str, kind: str, exc: BaseException | str, *, claim: dict | None = None,

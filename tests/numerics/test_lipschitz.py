@@ -342,7 +342,10 @@ class _ShiftedLinear(nn.Linear):
 @pytest.mark.parametrize("model, error", [
     (nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.Linear(2, 1)), L.UnsupportedLayer),
     (nn.Sequential(nn.Linear(2, 2), nn.Softmax(dim=-1), nn.Linear(2, 1)), L.UnsupportedLayer),
-    (nn.Sequential(nn.Linear(2, 2), nn.GELU(), nn.Linear(2, 1)), L.UnsupportedLayer),
+    (nn.Sequential(nn.Linear(2, 2), nn.GELU(approximate="tanh"), nn.Linear(2, 1)),
+     L.UnsupportedLayer),
+    (nn.Sequential(nn.Flatten(), nn.Conv2d(1, 1, 3)), L.UnsupportedLayer),
+    (nn.Sequential(nn.Linear(4, 4), nn.Dropout(), nn.Linear(4, 1)), L.UnsupportedLayer),
     (nn.Sequential(nn.Linear(2, 2), _Square(), nn.Linear(2, 1)), L.UnsupportedLayer),
     (nn.Sequential(_ShiftedLinear(2, 2)), L.UnsupportedLayer),
     (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(5, 1)), L.BadWeights),

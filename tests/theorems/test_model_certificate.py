@@ -139,3 +139,34 @@ def test_certify_model_reports_its_stages(tmp_path, capsys):
                   "filter of usam"):
         assert stage in names, err
     assert sum(line.startswith("[") and "/4] linear." in line for line in err.splitlines()) == 4
+
+
+OPTIMIZERS_FILE = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / \
+    "optimizers.py"
+
+
+def test_an_optimizer_declared_in_a_file_certifies_and_refutes(tmp_path):
+    """The preconditioned GD of examples/optimizers.py at alpha = 1 has the filter [0, 2/c]."""
+    lam = lambda_max()
+    method = f"{OPTIMIZERS_FILE}:preconditioned-gd"
+    code, v = run(tmp_path, write(tmp_path), "--optimizer", method, "--alpha", 1,
+                  "--hyper", f"c={1.5 / lam}")
+    f = v["linear.filter"]
+    assert code == ExitCode.OK and f["status"] == "certified", f["message"]
+    assert f["claim"]["hyper"] == {"c": str(__import__("sympy").Rational(repr(1.5 / lam)))}
+    assert f["claim"]["optimizer_sha256"] and "optimizers.py:preconditioned-gd" in f["message"]
+    assert main(["recheck", "latest", "--db", str(tmp_path / "r.db")]) == ExitCode.OK
+    code, v = run(tmp_path, write(tmp_path), "--optimizer", method, "--alpha", 1,
+                  "--hyper", f"c={2.5 / lam}")
+    assert code == ExitCode.REFUTED and v["linear.filter"]["status"] == "refuted"
+
+
+def test_adam_has_no_filter_and_says_when_one_applies(tmp_path, capsys):
+    code, v = run(tmp_path, write(tmp_path), "--optimizer", "adam")
+    f = v["linear.filter"]
+    assert f["status"] == "inconclusive"
+    assert "v tends to 0 at a critical point" in f["message"]
+    assert "frozen" in f["message"]
+    assert run(tmp_path, write(tmp_path), "--optimizer", "adamw", "--alpha", 1)[0] == \
+        ExitCode.USAGE
+    assert "FILE.py:NAME" in capsys.readouterr().err

@@ -10,7 +10,9 @@ Expected values are derived by hand:
   exactly. w2 tanh(w1 x + b): L = |w1 w2| (tanh' = 1 at 0, < 1 elsewhere), also the product.
 * 1024 hidden ReLUs with input weights +-1/32 (half each) and output weights 1/32:
   f(x) = (16 relu(x) + 16 relu(-x)) / 32 = |x| / 2, so L = 1/2, while both weight matrices have
-  spectral norm sqrt(1024) / 32 = 1 (the product bound is 1); 1025 LipSDP rows.
+  spectral norm sqrt(1024) / 32 = 1 (the product bound is 1); 1025 LipSDP rows. With one
+  multiplier t per neuron, -M = [[rho, -t W0^T], [-t W0, 2t I - W1^T W1]]; W0 is orthogonal to
+  W1^T, so rho(t) = t ||W0||^2 / 2 = t / 2 for t > 1/2: LipSDP-Neuron gives 1/2 in the limit.
 * f = 3/2 |x| + x^2 is sharp at 0 with modulus 3/2 (and no more), f = |x|/2 + x^2 with 1/2.
 """
 
@@ -69,8 +71,13 @@ def test_known_constants_are_certified_just_above_and_refuted_just_below(name):
     assert above.bounds[1] >= float(constant) * (1 - 1e-12)
     below = decide(net, constant * (1 - SIDE))
     assert below.status is Status.REFUTED, below.message
-    assert below.certificate["kind"] == "lipschitz-pair"
+    assert below.certificate["kind"] == "lipschitz-bracket"
+    assert below.certificate["lower"] is not None
     assert below.counterexample["quotient_lower"] > float(constant) * (1 - SIDE)
+    for v in (above, below):                    # both ends of both brackets re-checked
+        assert recheck([as_data(v)]) == []
+        lo, hi = v.bounds
+        assert lo <= float(constant) * (1 + 1e-12) and hi >= float(constant) * (1 - 1e-12)
 
 
 @pytest.mark.parametrize("weights, act, constant", [
@@ -98,16 +105,18 @@ def test_tanh_pair_is_evaluated_in_ball_arithmetic():
     assert v.status is Status.REFUTED and "ball arithmetic" in v.counterexample["evaluated"]
 
 
-def test_a_network_too_large_for_lipsdp_is_inconclusive_unless_another_bound_decides():
+def test_a_network_of_1025_lipsdp_rows_is_certified_by_the_ladder():
     n = 1024
     W1 = [[1 / 32] if i % 2 == 0 else [-1 / 32] for i in range(n)]
     net = net_of([W1, [[1 / 32] * n]], nn.ReLU, name="wide")
     assert net.rows == n + 1
     v = decide(net, sp.Rational(3, 4))                 # 1/2 < 3/4 < 1 = the product
-    assert v.status is Status.INCONCLUSIVE and "max_rows" in v.message
-    product = decide(net, 1)
+    assert v.status is Status.CERTIFIED, v.message
+    assert v.certificate["upper"]["stages"][0]["method"] == "lipsdp"
+    assert 0.5 <= v.bounds[1] <= 0.75
+    product = decide(net, 1)                           # the first rung that proves it
     assert product.status is Status.CERTIFIED
-    assert product.certificate["kind"] == "lipschitz-product"
+    assert product.certificate["upper"]["kind"] == "lipschitz-abs-product"
     assert decide(net, sp.Rational(1, 2) * (1 - SIDE)).status is Status.REFUTED
 
 
@@ -117,7 +126,7 @@ def test_the_check_decides_every_instance_at_smoke_scale():
     counts = v.evidence["counts"]
     # the closed-form constants certified just above (the claims' own verdicts) and refuted
     # just below (expected refutations: proved), the naive comparison an exact inequality
-    assert counts == {"certified": 5, "proved": 6}
+    assert counts == {"certified": 8, "proved": 9}
     assert v.trust == "exact"
     digits = v.evidence["digits_mlp"]
     assert digits["sampled_lower"] <= digits["lipsdp"] <= digits["naive"]
@@ -157,9 +166,12 @@ def test_network_paths_are_relative_to_the_claims_file(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("body, words", [
-    ("from torch import nn\nmodel = nn.Sequential(nn.Linear(2, 2), nn.GELU(), nn.Linear(2, 1))",
-     "GELU is not supported"),
-    ("from torch import nn\nmodel = nn.Sequential(nn.Conv2d(1, 1, 3))", "Conv2d is not supported"),
+    ("from torch import nn\nmodel = nn.Sequential(nn.Linear(2, 2), nn.GELU('tanh'), "
+     "nn.Linear(2, 1))", "only the exact (erf) GELU"),
+    ("from torch import nn\nmodel = nn.Sequential(nn.Conv2d(1, 1, 3))",
+     "Conv2d needs inputs of shape (C, H, W)"),
+    ("from torch import nn\nmodel = nn.Sequential(nn.Linear(2, 2), nn.Softmax(-1))",
+     "Softmax is not supported"),
     ("model = lambda x: x", "expected a torch.nn.Sequential"),
     ("x = 1", "must define `model`"),
     ("raise RuntimeError('no data here')", "RuntimeError: no data here"),
@@ -173,12 +185,14 @@ def test_a_network_file_that_is_not_a_supported_sequential_is_a_clear_error(tmp_
     assert v.status is Status.ERROR and words in v.message, v.message
 
 
-def test_missing_file_other_norms_and_a_changed_file_are_refused(tmp_path):
+def test_missing_file_unknown_norms_and_a_changed_file_are_refused(tmp_path):
     v = networks.network_lipschitz(str(tmp_path / "none.py"), 1, id="m").check()
     assert v.status is Status.ERROR and "does not exist" in v.message
     path = write(tmp_path / "abs.py", ABS_FILE)
-    with pytest.raises(InvalidClaim, match="2-norm Lipschitz constant only"):
-        networks.network_lipschitz(str(path), 1, norm="inf", id="n")
+    with pytest.raises(InvalidClaim, match="norm must be one of"):
+        networks.network_lipschitz(str(path), 1, norm="3", id="n")
+    with pytest.raises(InvalidClaim, match="input_shape"):
+        networks.network_lipschitz(str(path), 1, input_shape=[1, 8], id="s")
     pinned = networks.network_lipschitz(str(path), 1, network_sha256="0" * 64, id="p").check()
     assert pinned.status is Status.ERROR and "the network file changed" in pinned.message
 
@@ -253,6 +267,12 @@ def kernel_check(data):
     return kernel.check(data["claim"], data["status"], data["certificate"])
 
 
+def recheck(datas):
+    from verify import kernel
+
+    return kernel.recheck(datas)
+
+
 def as_data(verdict):
     import json
 
@@ -273,22 +293,31 @@ def abs_verdicts():
             "net": net}
 
 
-def test_lipsdp_certificate_is_rechecked_and_tampering_fails(abs_verdicts):
+def test_lipsdp_stage_is_rechecked_and_tampering_fails(abs_verdicts):
     v = abs_verdicts["certified"]
-    assert v.certificate["kind"] == "lipsdp"
+    assert v.certificate["kind"] == "lipschitz-bracket"
+    upper = v.certificate["upper"]
+    assert upper["kind"] == "lipschitz-upper" and upper["stages"][0]["method"] == "lipsdp"
     assert kernel_check(as_data(v)) == (True, "")
+    stage = lambda d: d["certificate"]["upper"]["stages"][0]            # noqa: E731
     edits = {
         "at_most lowered": lambda d: d["claim"].update(at_most="999/1000"),
         "status flipped": lambda d: d.update(status="refuted"),
         "norm edited": lambda d: d["claim"].update(norm="inf"),
+        "kind edited": lambda d: d["claim"].update(kind="lipschitz-stable"),
         "fingerprint edited": lambda d: d["claim"].update(network_sha256="0" * 64),
         "weight edited": lambda d: d["certificate"]["layers"][1]["weight"][0].__setitem__(
             0, "2"),
-        "rho lowered": lambda d: d["certificate"].update(rho="999/1000"),
-        "negative multiplier": lambda d: d["certificate"]["multipliers"][0].__setitem__(
-            0, "-1"),
-        "multiplier dropped": lambda d: d["certificate"]["multipliers"][0].pop(),
-        "float multiplier": lambda d: d["certificate"]["multipliers"][0].__setitem__(0, 1.0),
+        "rho lowered": lambda d: stage(d).update(rho="999/1000"),
+        "bound lowered": lambda d: stage(d).update(bound="1/2"),
+        "negative multiplier": lambda d: stage(d)["multipliers"][0].__setitem__(0, "-1"),
+        "multiplier dropped": lambda d: stage(d)["multipliers"][0].pop(),
+        "float multiplier": lambda d: stage(d)["multipliers"][0].__setitem__(0, 1.0),
+        "method edited": lambda d: stage(d).update(method="product"),
+        "stage dropped": lambda d: d["certificate"]["upper"]["stages"].pop(),
+        "upper dropped": lambda d: d["certificate"].update(upper=None),
+        "layers inside upper": lambda d: d["certificate"]["upper"].update(
+            layers=d["certificate"]["layers"]),
     }
     for name, edit in edits.items():
         data = as_data(v)
@@ -301,23 +330,33 @@ def test_lipsdp_certificate_is_rechecked_and_tampering_fails(abs_verdicts):
     data["certificate"]["layers"][1]["weight"][0][0] = "2"
     rehash(data, data["certificate"])
     ok, reason = kernel_check(data)
-    assert not ok and "not negative semidefinite" in reason
+    assert not ok and "negative semidefinite" in reason
+    # transplanted onto a claim of another kind: refused
+    from verify import kernel
+
+    data = as_data(v)
+    assert not kernel.check(dict(data["claim"], kind="lipschitz-stable"), "proved",
+                            data["certificate"])[0]
 
 
 def test_pair_certificate_is_evaluated_exactly_and_tampering_fails(abs_verdicts):
     v = abs_verdicts["refuted"]
     cert = v.certificate
-    assert cert["kind"] == "lipschitz-pair" and kernel_check(as_data(v)) == (True, "")
+    assert cert["kind"] == "lipschitz-bracket" and kernel_check(as_data(v)) == (True, "")
+    from verify.kernel import layers as KL
     from verify.kernel import networks as K
 
-    q2 = K.squared_quotient(K.Net(cert["layers"]), cert["x"], cert["y"])
+    pair = cert["lower"]
+    q2 = K.squared_quotient(KL.parse_layers(cert["layers"]), pair["x"], pair["y"])
     assert q2 == 1                          # |x| between two inputs of one sign, exactly
     edits = {
         "at_most raised to the constant": lambda d: d["claim"].update(at_most="1"),
         "status flipped": lambda d: d.update(status="certified"),
-        "y = x": lambda d: d["certificate"].update(y=d["certificate"]["x"]),
-        "x of the wrong length": lambda d: d["certificate"]["x"].append("0"),
-        "inputs of opposite signs": lambda d: d["certificate"].update(x=["1"], y=["-1"]),
+        "y = x": lambda d: d["certificate"]["lower"].update(y=d["certificate"]["lower"]["x"]),
+        "x of the wrong length": lambda d: d["certificate"]["lower"]["x"].append("0"),
+        "inputs of opposite signs": lambda d: d["certificate"]["lower"].update(x=["1"],
+                                                                              y=["-1"]),
+        "pair dropped": lambda d: d["certificate"].update(lower=None),
         "weight edited": lambda d: d["certificate"]["layers"][1]["weight"][0].__setitem__(
             0, "1/2"),
     }

@@ -99,3 +99,15 @@ def test_no_theorem_module_is_over_600_lines_without_a_reason():
         lines = path.read_text(encoding="utf-8").count("\n")
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         assert lines <= 600 or "over 600 lines" in doc, f"{path}: {lines} lines"
+
+
+def test_the_sharpflat_package_only_re_exports_the_api():
+    """`import sharpflat` is the Python API's name: the package holds no code of its own and
+    imports nothing but verify.api."""
+    files = sorted((ROOT / "sharpflat").rglob("*.py"))
+    assert [f.name for f in files] == ["__init__.py"]
+    assert imports_of(files[0]) == {"verify.api"}
+    tree = ast.parse(files[0].read_text(encoding="utf-8"))
+    assert all(isinstance(n, (ast.Import, ast.ImportFrom)) or
+               (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+               for n in tree.body)

@@ -104,6 +104,9 @@ def field_value(draw, field, symbols: tuple):
         return {name: draw(st.sampled_from(["positive", "nonnegative", "negative", "real"]))}
     if t == "limit-value":
         return draw(st.one_of(st.sampled_from(["oo", "-oo"]), _numbers()))
+    if t == "table":
+        return draw(st.dictionaries(st.sampled_from(["k", "c", "tau"]), _numbers(),
+                                    max_size=2))
     raise AssertionError(f"no strategy for field type {t}")
 
 

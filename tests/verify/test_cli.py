@@ -258,3 +258,20 @@ def test_check_only_and_failed_select_claims_of_the_file(cli_env, tmp_path):
     # the last check of the file (--only *-3) has no failures: nothing to rerun
     code, _ = check("--failed")
     assert code == 5
+
+
+def test_filters_side_by_side_certified_and_plotted(cli_env, tmp_path):
+    res = sharpflat(cli_env, tmp_path, "filters", "gd", "usam", "adam", "--alpha", "0.1",
+                    "--rho", "0.05", "--plot", "alpha", "--db", str(tmp_path / "r.db"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = " ".join(res.stdout.split())
+    assert "[-32.3607, -20] u [0, 12.3607]" in out and "[0, 20]" in out
+    assert "adam has no eigenvalue filter" in out
+    assert "neither set contains the other: only gd admits (12.3607, 20], only usam admits " \
+           "[-32.3607, -20]" in out
+    assert "gd filter set proved" in out and "usam filter set proved" in out
+    report = sharpflat(cli_env, tmp_path, "report", "latest", "--db", str(tmp_path / "r.db"))
+    assert 'alt="plot of stable regions"' in report.stdout
+    bad = sharpflat(cli_env, tmp_path, "filters", "usam", "--alpha", "0.1",
+                    "--db", str(tmp_path / "r.db"))
+    assert bad.returncode == 4 and "usam needs rho (--rho)" in bad.stderr

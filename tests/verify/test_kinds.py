@@ -78,7 +78,8 @@ def test_cli_choices_and_fields_come_from_the_declarations():
     parser = build_parser()
     certify = parser._subparsers._group_actions[0].choices["certify-model"]
     (opt,) = [a for a in certify._actions if a.dest == "optimizer"]
-    assert set(opt.choices) == {n for n, o in updates.OPTIMIZERS.items() if o.filter} | {"sam"}
+    # any built-in (one without a filter gets the reason) or FILE.py:NAME: the help lists them
+    assert opt.choices is None and all(name in opt.help for name in updates.OPTIMIZERS)
     method = registry.kind("filter-set").field("method")
     assert method.choices == updates.FILTER_METHODS
 

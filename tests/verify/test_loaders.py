@@ -50,8 +50,12 @@ def test_valid_claim_is_parsed_exactly(tmp_path):
     ('id = "a"\nkind = "sharp-minimizer"\nvariables = ["x"]\nf = "Abs(x)"\npoint = [0]\n'
      'modulus = "__import__(\'os\')"', "not allowed"),
     ('id = "a"\nkind = "filter-set"\nmethod = "gd"\nalpha = 0.1', "at least one of"),
+    ('id = "a"\nkind = "filter-set"\nmethod = "adamw"\nalpha = 0.1\ncontains = [1]',
+     "unknown method 'adamw'"),
     ('id = "a"\nkind = "filter-set"\nmethod = "adam"\nalpha = 0.1\ncontains = [1]',
-     "unknown method 'adam'"),
+     "adam has no eigenvalue filter: its second moment v"),
+    ('id = "a"\nkind = "filter-set"\nmethod = "nowhere.py:gd"\nalpha = 0.1\ncontains = [1]',
+     "cannot be read"),
     ('id = "a"\nkind = "sharp-minimizer"\nvariables = "x"\nf = "Abs(x)"\npoint = [0]\n'
      'modulus = 1', "non-empty list of names"),
 ])

@@ -48,3 +48,35 @@ def test_the_first_session_excerpts_match_the_tool(cli_env, tmp_path):
             assert res.returncode == want_code
             checked += 1
     assert checked == 2
+
+
+def _section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_python_api_example_runs_and_recheck_accepts_its_json(cli_env, tmp_path):
+    """The notebook API section: its script runs on torch objects, prints the statuses the
+    README shows, and `sharpflat recheck` accepts the JSON it writes."""
+    section = _section("From Python and notebooks")
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    script = next(body for lang, body in blocks if lang == "python")
+    console = next(body for lang, body in blocks if lang == "console")
+    (tmp_path / "certify_digits.py").write_text(script)
+    env = dict(cli_env, OMP_NUM_THREADS="1")   # the script's own training, as in a quiet shell
+    res = subprocess.run([sys.executable, "certify_digits.py"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    shown = console.split("$ python certify_digits.py\n", 1)[1].split("$ ", 1)[0]
+    statuses = [line.split()[:2] for line in shown.splitlines() if line.startswith("model.")]
+    assert [line.split()[:2] for line in res.stdout.splitlines()
+            if line.startswith("model.")] == statuses
+    bound = [line.split()[0] for line in shown.splitlines() if not line.startswith("model.")]
+    assert [line.split()[0] for line in res.stdout.splitlines()
+            if not line.startswith("model.")] == bound
+    assert (tmp_path / "certificate.html").read_text().count("data:image/png;base64") >= 4
+    command, expected = re.search(r"^\$ sharpflat (recheck \S+)\n(.*)$", console, re.M).groups()
+    res = subprocess.run([sys.executable, "-m", "verify", *command.split()], cwd=tmp_path,
+                         env=cli_env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.strip() == expected.strip()

@@ -22,16 +22,17 @@ def _verdicts() -> list[dict]:
 
     claims = [F.forall("x**2 - 2*x + 1 >= 0", variables=["x"], id="square"),       # exact
               F.inequalities(["sqrt(2) > 1"], id="root"),                           # exact
-              F.forall("x*y <= (x**2 + y**2)/2", variables=["x", "y"], id="am-gm")]  # solvers
+              F.forall("x*y <= (x**2 + y**2)/2", variables=["x", "y"], id="am-gm"),  # psatz
+              F.forall("x**2 + y**2 + 1 > 0", variables=["x", "y"], id="strict")]   # solvers
     return [json.loads(c.check().to_json()) for c in claims]
 
 
 def test_every_decided_verdict_states_its_trust_and_recheck_agrees():
     data = _verdicts()
-    assert [v["trust"] for v in data] == ["exact", "exact", "solvers"]
+    assert [v["trust"] for v in data] == ["exact", "exact", "exact", "solvers"]
     results = kernel.recheck_verdicts(data)
-    assert [r.tier for r in results] == ["exact", "exact", "solvers"]
-    overstated = dict(data[2], trust="exact")             # a verdict may not overstate it
+    assert [r.tier for r in results] == ["exact", "exact", "exact", "solvers"]
+    overstated = dict(data[3], trust="exact")             # a verdict may not overstate it
     assert kernel.recheck([overstated])
 
 
@@ -48,9 +49,9 @@ def test_exact_only_fails_solver_agreement_without_importing_the_solvers(tmp_pat
                          cwd=ROOT, timeout=300)
     assert res.returncode == 3, res.stderr[-2000:]
     out = json.loads(res.stdout)
-    assert out["exact_only"] and out["tiers"] == {"exact": 2}
+    assert out["exact_only"] and out["tiers"] == {"exact": 3}
     (failure,) = out["failures"]
-    assert failure["id"] == "am-gm" and "not exact" in failure["reason"]
+    assert failure["id"] == "strict" and "not exact" in failure["reason"]
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,13 @@ the HTML as a browser renders it)."""
 import base64
 import io
 import re
-import shutil
 import subprocess
 
 import pytest
 from markdown_it import MarkdownIt
 
+from browser import chromium
+from browser import flags as browser_flags
 from verify import report
 from verify.store import Store
 from verify.verdict import Status, Verdict
@@ -144,14 +145,11 @@ def test_plots_are_150_dpi_with_the_legend_off_the_bars(two_runs, monkeypatch):
 def test_the_html_report_in_a_browser(two_runs, tmp_path):
     """Chromium (Debian's `chromium`, headless) renders the report with no console errors;
     skipped where no Chromium is installed."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("no chromium installed")
+    browser = chromium()
     page = tmp_path / "report.html"
     page.write_text(report.render(report.build(two_runs), "html"), encoding="utf-8")
     shot = tmp_path / "report.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-extensions", "--user-data-dir=" + str(tmp_path / "profile")]
+    flags = browser_flags(tmp_path)
     res = subprocess.run([browser, *flags, "--enable-logging=stderr", "--v=0",
                           "--window-size=1200,2000", f"--screenshot={shot}", page.as_uri()],
                          capture_output=True, text=True, timeout=120)

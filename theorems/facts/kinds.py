@@ -25,6 +25,8 @@ VARIABLES = Field("variables", "variables", "the variables (none: a fact about c
 ASSUME = Field("assume", "assumptions", "signs assumed for variables: positive, nonnegative, "
                "negative, integer (default real)")
 LIMIT_POINTS = ("0+", "0-", "oo", "-oo")
+#: the kind's name, written once
+FORALL = "forall"
 
 
 def _validate_limit(params: dict[str, Any]) -> None:
@@ -103,16 +105,19 @@ def decide_inequalities(claim: Claim, *, seed: int = 0, budget: int | None = Non
                     f"{len(conditions)} condition(s) hold", certificate={"kind": "exact-sign"})
 
 
-@claim_kind("forall", paper=PAPER,
+@claim_kind(FORALL, paper=PAPER,
             statement="every real point satisfying the hypotheses satisfies the conclusion",
             fields=(VARIABLES, ASSUME,
                     Field("hypotheses", "conditions", "conditions on the variables",
                           default=()),
                     Field("conclusion", "condition", "what holds at every such point",
                           required=True)))
-def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None) -> Verdict:
-    d = Decision(claim)
-    data = claim.describe()
+def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None,
+                  data: dict | None = None) -> Verdict:
+    """``data``: the claim's JSON form, when the claim was built by the kernel (a statement
+    another decider needs proved) rather than parsed."""
+    data = data if data is not None else claim.describe()
+    d = Decision(data)
     formula, plain = U.forall_formula(data)
     if len(plain) <= 1:
         try:
@@ -136,6 +141,11 @@ def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None) -> 
                              counterexample={str(plain[0]): result.witness.text()})
     else:
         note = ""
+        proof = _psatz(data) if len(plain) > 1 else None
+        if proof is not None:
+            return d.proved("Positivstellensatz certificates, checked exactly",
+                            f"holds: {len(proof['cases'])} exact sum-of-squares "
+                            "certificate(s)", certificate=proof)
     text = K.forall_query(data)
     answer = exact.solve(text, rlimit=budget or exact.QUERY_RLIMIT)
     if answer.result == "sat":
@@ -155,6 +165,30 @@ def decide_forall(claim: Claim, *, seed: int = 0, budget: int | None = None) -> 
                             certificate={"kind": "smt-agreement"})
         return d.inconclusive("z3 and cvc5", reason + note)
     return d.inconclusive("z3", f"z3: {answer.result} {answer.reason}{note}")
+
+
+def _psatz(data: dict) -> dict | None:
+    """A ``psatz`` certificate of a forall claim in several variables, or None (outside the
+    polynomial class, or no certificate within the search budget)."""
+    from verify.errors import UnsupportedFunction
+    from verify.kernel.sos import forall_cases
+
+    try:
+        cases = forall_cases(data)
+    except (UnsupportedFunction, ValueError):
+        return None
+    psatz = lazy_import("theorems.psatz")
+    certs = []
+    try:
+        for case in cases:
+            cert, _ = psatz.certify(case, psatz.PsatzBudget(levels=2, max_basis=60,
+                                                            max_unknowns=15_000))
+            if cert is None:
+                return None
+            certs.append(cert)
+    except ImportError:
+        return None
+    return {"kind": "psatz", "cases": certs}
 
 
 def _status(name: str) -> Any:
@@ -202,7 +236,7 @@ identity = constructor("identically-zero", positional=("expr",),
                        doc="Claim: expr = 0 identically (variables=..., assume={...}).")
 inequalities = constructor("inequalities", positional=("conditions",),
                            doc="Claim: every condition between constants holds.")
-forall = constructor("forall", positional=("conclusion",),
+forall = constructor(FORALL, positional=("conclusion",),
                      doc="Claim: the conclusion holds at every real point satisfying the "
                          "hypotheses (variables=..., hypotheses=[...]).")
 same_span = constructor("same-span", positional=("found", "expected"),

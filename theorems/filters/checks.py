@@ -293,3 +293,29 @@ def edge_of_stability_full(seed: int) -> Verdict:
                 ("heavy-ball", 0.15, 0.5, None), ("nesterov", 0.075, 0.5, None),
                 ("usam", 0.1, None, 0.02)]
     return _edge_check(settings, band=0.05, samples=1000, width=32, steps=6000, every=300)
+
+
+@check("filters.usam-variants", paper=PAPER, statement="experiments: the USAM variants against "
+       "GD and SAM on feed-forward networks",
+       summary="GD, SAM, USAM, Two-step USAM and Hessian USAM at matched alpha = 0.2, rho = 0.02 "
+               "on 720 scikit-learn digits (4 seeds): top Hessian eigenvalues at the end against "
+               "each filter edge and test accuracy with 95% intervals; whether the USAM variants "
+               "end flatter than GD at similar accuracy", nature="experiment",
+       smoke={"seeds": 2, "steps": 20, "samples": 120, "width": 8})
+def usam_variants(seed: int, seeds: int = 4, steps: int = 800, samples: int = 900,
+                  width: int = 16) -> Verdict:
+    from theorems.filters.experiments import comparison_check
+
+    return comparison_check(seed, seeds=seeds, steps=steps, samples=samples, width=width,
+                            alpha=0.2, rho=0.02, every=steps // 10 if steps >= 100 else 0)
+
+
+@check("filters.usam-variants-full", paper=PAPER, statement="experiments: the USAM variants "
+       "against GD and SAM on feed-forward networks", profile="full", nature="experiment",
+       summary="the same comparison on all 1797 scikit-learn digits (1438 train, 359 test), "
+               "width 32, 2000 steps, 6 seeds")
+def usam_variants_full(seed: int) -> Verdict:
+    from theorems.filters.experiments import comparison_check
+
+    return comparison_check(seed, seeds=6, steps=2000, samples=1797, width=32, alpha=0.2,
+                            rho=0.02, every=125)

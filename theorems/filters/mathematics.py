@@ -14,28 +14,34 @@ Nothing is retyped: :func:`verify.kernel.filters.eigen_matrix` runs the map of
 and differentiates the result, and the kernel's closed-disk (Jury) conditions of its
 characteristic polynomial give the filter as polynomial inequalities; :func:`filter_set`
 solves them in :math:`\lambda` exactly (the kernel re-checks the set it finds with z3 and
-cvc5). This module also holds the numerical companions of the checks: batched runs of the
-maps, finite-difference Jacobians, float membership.
+cvc5). A user's method ``"file.py:name"`` gets the same derivation, run on the file's map in a
+worker process (:mod:`verify.kernel.optimizer_files`, which also says when no filter applies).
+This module also holds the numerical companions of the checks: batched runs of the maps,
+finite-difference Jacobians, float membership.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import sympy as sp
 
 from numerics import updates
-from verify.errors import InvalidClaim, UnsupportedFunction
+from verify.errors import InvalidClaim, NoFilter, UnsupportedFunction
+from verify.kernel import optimizer_files
+from verify.kernel.facts import parse
 from verify.kernel.filters import (LAM, MU, closed_disk_condition, eigen_matrix,
                                    spectral_radius_le_one, sympy_oracles, update_jacobian)
 
 ALPHA, RHO = sp.symbols("alpha rho", positive=True)
 BETA = sp.Symbol("beta", nonnegative=True)
 
-__all__ = ["ALPHA", "BETA", "LAM", "MU", "RHO", "closed_form", "eigen_matrix", "filter_condition",
-           "filter_set", "make_map", "member_of", "membership", "spectral_radius_le_one",
-           "stability_condition", "sympy_oracles", "update_jacobian"]
+__all__ = ["ALPHA", "BETA", "LAM", "MU", "RHO", "closed_form", "declared_hyper", "eigen_matrix",
+           "filter_condition", "filter_set", "label", "make_map", "member_of", "membership",
+           "method_matrix", "pin_method", "spectral_radius_le_one", "stability_condition",
+           "sympy_oracles", "update_jacobian"]
 
 
 def stability_condition(matrix: sp.Matrix) -> sp.Basic:
@@ -56,22 +62,107 @@ def make_map(method: str, alpha: Any, beta: Any = None, rho: Any = None, form: s
         raise InvalidClaim(str(exc)) from None
 
 
+def label(method: str) -> str:
+    """A method as a person reads it: a built-in name, or ``file.py:name`` without folders."""
+    if ":" not in method:
+        return method
+    path, _, name = method.rpartition(":")
+    return f"{Path(path).name}:{name}"
+
+
+def pin_method(method: str, sha256: str | None = None) -> tuple[str, str, str]:
+    """(path, name, SHA-256) of a user's method ``"file.py:name"``; a ``sha256`` given must be
+    the file's (InvalidClaim: the file changed)."""
+    path, name = optimizer_files.split(method)
+    actual = optimizer_files.file_sha256(path)
+    if sha256 and sha256 != actual:
+        raise InvalidClaim(f"method_sha256 = {sha256!r} but {path} hashes to {actual!r}: the "
+                           "optimizer file changed")
+    return path, name, actual
+
+
+def declared_hyper(method: str, sha256: str | None = None) -> dict[str, Any]:
+    """The declaration of a method (built-in, or a user's file read in a worker) as plain data:
+    ``name``, ``summary``, ``hyper`` [(name, doc, check)], ``forms``, ``filter``,
+    ``no_filter``, ``oracles``."""
+    if optimizer_files.is_user_method(method):
+        path, name, sha = pin_method(method, sha256)
+        declared = optimizer_files.ask(path, sha, ("describe",))
+        if name not in declared:
+            raise InvalidClaim(f"{path} declares no optimizer {name!r}; it declares "
+                               f"{sorted(declared) or 'none'} (with numerics.updates.declare)")
+        return declared[name]
+    if method not in updates.OPTIMIZERS:
+        raise InvalidClaim(f"unknown method {method!r}; known: {list(updates.OPTIMIZERS)}, "
+                           "or 'file.py:name' for an optimizer declared in a file")
+    return optimizer_files.describe(updates.OPTIMIZERS[method])
+
+
+def method_matrix(method: str, alpha: Any = None, beta: Any = None, rho: Any = None,
+                  form: str = "A", hyper: dict[str, Any] | None = None,
+                  sha256: str | None = None) -> sp.Matrix:
+    """M(lambda) of a method with its hyperparameters (numbers, or SymPy symbols named after
+    the hyperparameter; a user's hyperparameter not given is left symbolic).
+
+    Raises NoFilter (InvalidClaim) with the reason when the map has no filter."""
+    hyper = dict(hyper or {})
+    if not optimizer_files.is_user_method(method):
+        declared = updates.OPTIMIZERS.get(method)
+        if declared is not None and not declared.filter:
+            raise NoFilter(f"{method} has no eigenvalue filter: {declared.no_filter}")
+        try:
+            umap = updates.make(method, alpha=alpha, beta=beta, rho=rho, form=form, **hyper)
+        except ValueError as exc:
+            raise InvalidClaim(str(exc)) from None
+        return eigen_matrix(umap)
+    path, name, sha = pin_method(method, sha256)
+    info = declared_hyper(method, sha)
+    given = {"alpha": alpha, "beta": beta, "rho": rho, **hyper}
+    texts, symbols = [], [optimizer_files.curvature_symbol()]
+    for h_name, _, check in info["hyper"]:
+        value = given.get(h_name)
+        if value is None and check == "integer":
+            raise InvalidClaim(f"{label(method)}: {h_name} is an integer hyperparameter (a "
+                               f"number of steps, ...): give its value, hyper={{{h_name!r}: "
+                               "...}")
+        if value is None or (isinstance(value, sp.Symbol) and value.name == h_name):
+            texts.append((h_name, h_name))
+            symbols.append(optimizer_files.hyper_symbol(h_name, check))
+        else:
+            texts.append((h_name, str(sp.nsimplify(value) if isinstance(value, float)
+                                      else value)))
+    extra = {k for k, v in given.items() if v is not None} - {h[0] for h in info["hyper"]}
+    if extra:
+        raise InvalidClaim(f"method {method!r} takes no {sorted(extra)}; it declares "
+                           f"{[h[0] for h in info['hyper']]}")
+    answer = optimizer_files.ask(path, sha, ("matrix", name, tuple(texts), form or "A"))
+    curvature = symbols[0]
+    return sp.Matrix([[parse(t, tuple(symbols)).xreplace({curvature: LAM}) for t in row]
+                      for row in answer["matrix"]])
+
+
 def filter_condition(method: str, *, alpha: Any = ALPHA, beta: Any = None, rho: Any = None,
-                     form: str = "A") -> sp.Basic:
+                     form: str = "A", hyper: dict[str, Any] | None = None) -> sp.Basic:
     """The filter of ``method`` as a condition on LAM (hyperparameters may be symbols)."""
-    names = [h.name for h in updates.OPTIMIZERS[method].hyper]
-    if beta is None and "beta" in names:
-        beta = BETA
-    if rho is None and "rho" in names:
-        rho = RHO
-    return stability_condition(eigen_matrix(make_map(method, alpha, beta, rho, form)))
+    if not optimizer_files.is_user_method(method) and method in updates.OPTIMIZERS:
+        names = [h.name for h in updates.OPTIMIZERS[method].hyper]
+        if beta is None and "beta" in names:
+            beta = BETA
+        if rho is None and "rho" in names:
+            rho = RHO
+    return stability_condition(method_matrix(method, alpha, beta, rho, form, hyper))
 
 
-def filter_set(method: str, alpha: Any, beta: Any = None, rho: Any = None, form: str = "A"
-               ) -> sp.Set:
+def filter_set(method: str, alpha: Any, beta: Any = None, rho: Any = None, form: str = "A",
+               hyper: dict[str, Any] | None = None) -> sp.Set:
     """The exact set of Hessian eigenvalues lambda at which the implemented map of ``method``
     has spectral radius <= 1 (numeric hyperparameters, exact)."""
-    cond = stability_condition(eigen_matrix(make_map(method, alpha, beta, rho, form)))
+    cond = stability_condition(method_matrix(method, alpha, beta, rho, form, hyper))
+    return condition_set(cond)
+
+
+def condition_set(cond: sp.Basic) -> sp.Set:
+    """The set of real lambda satisfying a conjunction of polynomial relations, exactly."""
     result: sp.Set = sp.S.Reals
     for rel in (cond.args if isinstance(cond, sp.And) else (cond,)):
         if rel in (sp.true, sp.false):

@@ -5,9 +5,13 @@ Networks whose Lipschitz constant is known in closed form are decided on both si
 constant is ||W||_2; for W = [[1, 2], [3, 4]], ||W||_2^2 = 15 + sqrt(221), the largest
 eigenvalue of W^T W = [[10, 14], [14, 20]]); |x| = relu(x) + relu(-x) (constant 1); a scalar
 w2 leaky_relu_a(w1 x) (constant |w1 w2| max(1, a), attained by two inputs on the side of
-slope max(1, a)). A digits MLP trained in the check is certified by LipSDP and compared with
-the naive product of layer norms (Fazlyab et al.: LipSDP is never worse when every slope
-interval starts at 0) and with the sampled lower bound.
+slope max(1, a)); a 1-channel 3x3 convolution with circular padding on 4 x 4 inputs (the
+circular cross-correlation on the torus: its constant is the largest modulus of the kernel's
+2-D DFT, |K^(u, v)|, w = i); x + a Q x with Q a permutation (constant 1 + a: Q is orthogonal
+and fixes the all-ones vector); GELU on R (constant sup GELU' = (1 + erf 1) / 2 +
+1 / (e sqrt pi), at sqrt 2). A digits MLP trained in the check is certified by LipSDP and
+compared with the naive product of layer norms (Fazlyab et al.: LipSDP is never worse when
+every slope interval starts at 0) and with the sampled lower bound.
 """
 
 from __future__ import annotations
@@ -46,19 +50,52 @@ def _net(weights: list, activation: object = None, bias: list | None = None) -> 
     return nn.Sequential(*mods)
 
 
-def known_networks() -> list[tuple[str, object, object]]:
-    """(name, model, exact Lipschitz constant) of the closed-form cases."""
+#: the kernel of the circular convolution case (exact binary fractions)
+KERNEL3 = ((0.5, -1.0, 0.25), (2.0, 0.75, -0.5), (0.0, 1.5, -1.25))
+
+
+def _circular_conv() -> tuple[object, object]:
+    """(model, constant) of the 1-channel circular convolution on 4 x 4 inputs."""
+    import torch
     from torch import nn
+
+    conv = nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular").double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[KERNEL3]], dtype=torch.float64))
+        conv.bias.zero_()
+    moduli = []
+    for u in range(4):
+        for v in range(4):
+            z = sp.expand(sum(sp.Rational(KERNEL3[i][j]) * sp.I ** ((u * i + v * j) % 4)
+                              for i in range(3) for j in range(3)))
+            moduli.append(sp.sqrt(sp.re(z) ** 2 + sp.im(z) ** 2))
+    return nn.Sequential(conv), max(moduli, key=float)
+
+
+def known_networks() -> list[tuple[str, object, object, tuple | None]]:
+    """(name, model, exact Lipschitz constant, input shape) of the closed-form cases."""
+    from torch import nn
+
+    from numerics.models import Residual
 
     def leaky(a: float):
         return lambda: nn.LeakyReLU(a)
 
+    perm = _net([[[0.75 if j == (i + 1) % 4 else 0.0 for j in range(4)] for i in range(4)]])
+    gelu_sup = sp.Rational(str(sp.N((1 + sp.erf(1)) / 2 + 1 / (sp.E * sp.sqrt(sp.pi)), 40)))
+    conv, conv_constant = _circular_conv()
     return [("linear [[1, 2], [3, 4]]", _net([[[1.0, 2.0], [3.0, 4.0]]]),
-             sp.sqrt(15 + sp.sqrt(221))),
+             sp.sqrt(15 + sp.sqrt(221)), None),
             ("|x| = relu(x) + relu(-x)", _net([[[1.0], [-1.0]], [[1.0, 1.0]]], nn.ReLU),
-             sp.Integer(1)),
-            ("-2 leaky_relu_0.5(3x)", _net([[[3.0]], [[-2.0]]], leaky(0.5)), sp.Integer(6)),
-            ("-2 leaky_relu_2(3x)", _net([[[3.0]], [[-2.0]]], leaky(2.0)), sp.Integer(12))]
+             sp.Integer(1), None),
+            ("-2 leaky_relu_0.5(3x)", _net([[[3.0]], [[-2.0]]], leaky(0.5)), sp.Integer(6),
+             None),
+            ("-2 leaky_relu_2(3x)", _net([[[3.0]], [[-2.0]]], leaky(2.0)), sp.Integer(12),
+             None),
+            ("circular 3x3 convolution on 4x4", conv, conv_constant, (1, 4, 4)),
+            ("x + (3/4) Q x, Q a permutation", nn.Sequential(Residual(perm)),
+             sp.Rational(7, 4), None),
+            ("gelu(x)", _net([[[1.0]], [[1.0]]], nn.GELU), gelu_sup, None)]
 
 
 def _round(x, *, up: bool, digits: int = 6):
@@ -125,13 +162,14 @@ def _no_worse_than_naive(checks: Instances, net, bound, label: str) -> None:
 
 @check("networks.lipschitz", paper=PAPER, statement="LipSDP-Neuron (Theorem 2)",
        summary="LipSDP certifies a digits MLP below the naive product and above a sampled pair; "
-               "known constants (a Linear layer, |x|, LeakyReLU) certified just above, refuted "
-               "just below", smoke={"hidden": 4, "steps": 5})
+               "known constants (a Linear layer, |x|, LeakyReLU, a circular convolution, a "
+               "residual block, GELU) certified just above, refuted just below",
+       smoke={"hidden": 4, "steps": 5})
 def lipschitz_constants(seed: int, hidden: int = 16, steps: int = 60) -> Verdict:
     checks = Instances("LipSDP-Neuron with an exact check; exact pairs")
     side = sp.Rational(SIDE)
-    for name, model, constant in known_networks():
-        net = M.network_from_model(model, f"<{name}>")
+    for name, model, constant, shape in known_networks():
+        net = M.network_from_model(model, f"<{name}>", input_shape=shape)
         _decide(checks, net, constant * (1 + side), Status.CERTIFIED,
                 f"{name}: L <= (1 + {SIDE}) * {constant}", seed)
         _decide(checks, net, constant * (1 - side), Status.REFUTED,

@@ -41,7 +41,8 @@ from theorems.sharp.problem import (SharpProblem, directional_limits, search_wor
 from verify.errors import InvalidClaim, SolverFailure, UnsupportedFunction
 from verify.kernel import sharp as sharp_kernel
 from verify.kernel.smt import confirm_unsat
-from theorems.sharp import convex_cone, kinds, line_case, sos_case
+from theorems.sharp import convex_cone, kinds, line_case, minorant_case, sos_case
+from theorems.sharp.coercive import assumption1
 from theorems.sharp.tilted import tilt_beats_point, tilted_cross_check
 from verify.verdict import Assumption, Decision, Status, Verdict
 
@@ -70,8 +71,8 @@ class SharpOutcome:
     method: str = "z3 and cvc5 (exact real arithmetic)"
 
 
-def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = None
-                ) -> SharpOutcome:
+def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = None,
+                cone: bool = True) -> SharpOutcome:
     """Decide f(x) >= f(p) + m ||x - p|| for all x (see the module docstring): z3 and the
     SOS path of :mod:`theorems.sharp.sos_case`, in the order that module chooses."""
     m = exact_number(m, "modulus")
@@ -80,8 +81,23 @@ def prove_sharp(problem: SharpProblem, m: sp.Expr, *, budget: Budget | None = No
         outcome = line_case.prove(problem, m)
         if outcome is not None:
             return outcome
+    else:
+        outcome = (_prove_cone(problem, m) if cone else None) or \
+            minorant_case.prove(problem, m)
+        if outcome is not None:
+            return outcome
     return sos_case.prove(problem, m, lambda confirm=True: _prove_z3(problem, m, budget,
                                                                      confirm=confirm))
+
+
+def _prove_cone(problem: SharpProblem, m: sp.Expr) -> SharpOutcome | None:
+    """A convex f: the exact cone certificate of the convex decider (None otherwise)."""
+    claim = problem.claim(kinds.SHARP_MINIMIZER, modulus=m)
+    verdict = convex_cone.decide_sharp(problem, m, claim=claim)
+    if verdict is None or verdict.status is not Status.PROVED:
+        return None
+    return SharpOutcome("holds", verdict.message, certificate=verdict.certificate,
+                        method=verdict.method)
 
 
 def _prove_z3(problem: SharpProblem, m: sp.Expr, budget: Budget, *, confirm: bool = True
@@ -96,6 +112,13 @@ def _prove_z3(problem: SharpProblem, m: sp.Expr, budget: Budget, *, confirm: boo
     if first.answer in ("holds", "unconfirmed"):
         first.detail += f" (with the rational {m_hi} >= {m})"
         return first
+    if problem.dim > 1 and convex_cone.analyse(problem) is None:
+        # z3's algebraic arithmetic on a nonconvex f in several variables ran past every
+        # resource limit (minutes per query on the capped and dipped families)
+        return SharpOutcome("unknown", f"z3 is not asked about the irrational modulus {m} for "
+                            f"a nonconvex f in {problem.dim} variables (its algebraic-number "
+                            "steps run past any resource limit; the exact routes did not "
+                            "apply)")
     # the modulus itself, an algebraic number encoded by its minimal polynomial
     return _prove_rational(problem, m, budget=budget, confirm=confirm)
 
@@ -243,6 +266,19 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
                                f"at t->{where}", cert,
                         {"direction": [str(c) for c in u], "limit_at": where,
                          "limit": str(value)})
+    # a nonconvex f with a convex sharp part: the directions of least ratio of that part
+    for h in (minorant_case.upper_directions(problem, seed=seed) if problem.dim > 1 else []):
+        for where, value, u in directional_limits(problem, h):
+            if (where, u) in tried:
+                continue
+            tried.append((where, u))
+            cert = {"kind": "ray-limit", "direction": [str(c) for c in u], "at": where,
+                    "limit": str(value)}
+            exact_uppers.append((value, cert))
+            lower_upper(value, f"exact limit of the ratio along the ray direction {list(u)} "
+                               f"at t->{where} (least ratio of the convex part)", cert,
+                        {"direction": [str(c) for c in u], "limit_at": where,
+                         "limit": str(value)})
     if not math.isfinite(r.upper):
         return r
     candidates = sorted({e for e, _ in exact_uppers}, key=lambda e: float(e))
@@ -252,7 +288,7 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
     for cand in candidates:
         if float(cand) > r.upper + 1e-12 or z3_budget.left <= 0:
             continue
-        outcome = prove_sharp(problem, cand, budget=z3_budget)
+        outcome = prove_sharp(problem, cand, budget=z3_budget, cone=cone)
         r.z3_calls += 1
         if outcome.answer == "unsupported":
             break
@@ -267,11 +303,12 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
                     break
             break
     if r.exact is None:
-        _bisect(problem, r, z3_budget, rel_tol)
+        _bisect(problem, r, z3_budget, rel_tol, cone)
     return r
 
 
-def _bisect(problem: SharpProblem, r: ModulusResult, budget: Budget, rel_tol: float) -> None:
+def _bisect(problem: SharpProblem, r: ModulusResult, budget: Budget, rel_tol: float,
+            cone: bool = True) -> None:
     """Bisection with proofs on simple rationals: "holds" raises the lower bound, a re-checked
     violation lowers the upper bound (the violating point has a smaller ratio)."""
     lo_val = None if not math.isfinite(r.lower) else r.lower
@@ -285,7 +322,7 @@ def _bisect(problem: SharpProblem, r: ModulusResult, budget: Budget, rel_tol: fl
             if width <= rel_tol * max(1.0, abs(r.upper)):
                 break
             m = simplest_between(lo_val + 0.25 * width, sp.Rational(lo_val + 0.75 * width))
-        outcome = prove_sharp(problem, m, budget=budget)
+        outcome = prove_sharp(problem, m, budget=budget, cone=cone)
         r.z3_calls += 1
         if outcome.answer in ("unsupported", "unknown"):
             break
@@ -332,12 +369,16 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
     if search.x is not None and search.ratio < float(m):
         numeric_hit = simplest_violation(problem, search.x, m)
     z3_budget = Budget(DEFAULT_BUDGET if budget is None else budget)
-    outcome = prove_sharp(problem, m, budget=z3_budget)
+    outcome = prove_sharp(problem, m, budget=z3_budget, cone=cone)
     ev: dict[str, Any] = {"worst_ratio_found": search.ratio, "evaluations": search.evaluations,
-                          "z3": {"answer": outcome.answer, "detail": outcome.detail,
-                                 "method": outcome.method,
-                                 "seconds": outcome.seconds, "rlimit_used": z3_budget.used,
-                                 "rlimit_budget": z3_budget.total}, "norm": problem.norm}
+                          # the exact proof attempt: SMT queries (z3 and cvc5) or a
+                          # sum-of-squares certificate, whichever sos_case.prove chose
+                          "exact_proof": {"answer": outcome.answer, "detail": outcome.detail,
+                                          "method": outcome.method,
+                                          "seconds": outcome.seconds,
+                                          "z3_rlimit_used": z3_budget.used,
+                                          "z3_rlimit_budget": z3_budget.total},
+                          "norm": problem.norm}
     if outcome.answer == "holds" and numeric_hit is not None:
         return d.error(f"deciders disagree: {outcome.method} proved the inequality but a point "
                        "violates it in ball arithmetic (please report this)", evidence=ev)
@@ -472,40 +513,6 @@ def tilt_for(problem: SharpProblem, x: Sequence[sp.Rational], radius: sp.Expr
         k = max(range(len(d)), key=lambda i: abs(float(d[i])))
         xi = [s * sp.sign(d[k]) if i == k else sp.Integer(0) for i in range(len(d))]
     return tuple(xi), s
-
-
-def assumption1(problem: SharpProblem, *, budget: Budget | None = None
-                ) -> tuple[Assumption, dict[str, Any] | None]:
-    """Assumption 1 through a sufficient condition: f continuous on a closed domain and
-    supercoercive, f(x) >= eps ||x - p||^2 - K for all x (z3 and cvc5). Returns the assumption
-    and, when it holds, its ``supercoercive`` certificate."""
-    name = "Assumption 1"
-    if not sharp_kernel.continuous_on_closed_domain(problem.f):
-        return Assumption(name, None, "f has a division, a log, a jump or a transcendental "
-                          "function: lower semicontinuity on a closed domain is not checked"), None
-    eps = sp.Rational(1, 1000)
-    X = problem.p + np.logspace(-3, 3, 25)[:, None, None] * np.random.default_rng(0) \
-        .standard_normal((1, 64, problem.dim))
-    flat = X.reshape(-1, problem.dim)
-    vals = problem.fvalues(flat) - float(eps) * np.sum((flat - problem.p) ** 2, axis=-1)
-    finite = vals[np.isfinite(vals)]
-    K = sp.Integer(int(max(0.0, -float(np.min(finite)))) * 2 + 1) if finite.size else \
-        sp.Integer(1)
-    claim = problem.claim()
-    try:
-        text = sharp_kernel.coercivity_query(claim, eps, K)
-    except UnsupportedFunction as exc:
-        return Assumption(name, None, f"supercoercivity not checked: {exc}"), None
-    answer = solve(text, budget)
-    if answer.result == "unsat":
-        ok, reason = confirm_unsat([text])
-        if ok:
-            return (Assumption(name, True, f"f continuous on a closed domain and "
-                               f"supercoercive: z3 and cvc5 proved f(x) >= {eps}*||x - p||^2 - "
-                               f"{K}; then every tilted problem has a minimizer (Theta = X*)"),
-                    {"kind": "supercoercive", "eps": str(eps), "K": str(K), "texts": [text]})
-        return Assumption(name, None, f"supercoercivity: z3 unsat, not confirmed: {reason}"), None
-    return Assumption(name, None, f"supercoercivity not proved (z3: {answer.result})"), None
 
 
 def decide_stability(problem: SharpProblem, radius: sp.Expr, *, kind: str, form: str,

@@ -136,11 +136,19 @@ def random_piecewise_1d(rng: np.random.Generator, nonconvex: bool = False) -> Kn
                       {"2": alpha, "1": alpha, "inf": alpha}, not nonconvex)
 
 
-def generated_family(seed: int, count: int = 6) -> list[KnownSharp]:
+#: the generated kinds, in their order: convex polyhedral + square, capped (nonconvex, same
+#: modulus), dipped (nonconvex, 2-norm modulus alpha_P - sqrt(w)), 1-D convex, 1-D nonconvex
+FAMILY_KINDS = ("square", "capped", "dip", "piecewise-1d", "piecewise-1d-nonconvex")
+
+
+def generated_family(seed: int, count: int = 6, kinds: tuple[str, ...] = FAMILY_KINDS
+                     ) -> list[KnownSharp]:
+    """``count`` functions with known moduli, cycling through ``kinds`` (of
+    :data:`FAMILY_KINDS`), drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
-        kind = i % 5
+        kind = FAMILY_KINDS.index(kinds[i % len(kinds)])
         if kind == 0:
             out.append(random_polytope_function(rng, 2, "square"))
         elif kind == 1:

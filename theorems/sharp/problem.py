@@ -310,8 +310,16 @@ def directional_limits(problem: SharpProblem, direction: np.ndarray
     ratio = (problem.f.subs(dict(zip(problem.variables, x))) - problem.f_point) / (t * norm_u)
     out = []
     for where, to in (("0+", 0), ("oo", sp.oo)):
+        expr = ratio
+        if to == 0 and expr.has(sp.Abs, sp.Max, sp.Min, sp.sign):
+            from verify.kernel.sharp import resolve_near_zero
+
+            try:     # kinks: the pieces f equals along the ray near the point (as the kernel)
+                expr = resolve_near_zero(expr, t)
+            except (ValueError, sp.PolynomialError):
+                pass
         try:
-            value = _limit_with_safety_net(ratio, t, to)
+            value = _limit_with_safety_net(expr, t, to)
         except SafetyTimeout:
             raise
         except Exception:  # noqa: BLE001 - SymPy could not take the limit

@@ -61,7 +61,8 @@ TIERS = ("exact", "solvers", "probabilistic")
 #: certificate kind -> checker(claim, status, certificate) -> (ok, reason)
 CHECKERS: dict[str, Callable[[Mapping, str, Mapping], tuple[bool, str]]] = {}
 _MODULES = ("verify.kernel.facts", "verify.kernel.sharp", "verify.kernel.cone",
-            "verify.kernel.sos", "verify.kernel.univariate", "verify.kernel.filters",
+            "verify.kernel.sos", "verify.kernel.univariate", "verify.kernel.minorant",
+            "verify.kernel.filters",
             "verify.kernel.geometry", "verify.kernel.escape", "verify.kernel.networks",
             "verify.kernel.estimates")
 #: the largest certificate or claim (characters of canonical JSON) the kernel reads
@@ -88,6 +89,45 @@ def _load() -> None:
         importlib.import_module(name)
 
 
+#: certificate kind -> check(claim, bounds, certificate) -> (ok, reason), for certificates
+#: whose data also proves a verdict's ``bounds`` [lower, upper] whatever its status (an
+#: inconclusive network-lipschitz verdict's bracket: :func:`verify.kernel.networks.check_bracket`)
+BOUNDS_CHECKERS: dict[str, Callable[[Mapping, Any, Mapping], tuple[bool, str]]] = {}
+
+
+def bounds_checker(*kinds: str) -> Callable:
+    """Register a checker of verdict bounds for certificates of ``kinds``."""
+    def register(fn: Callable) -> Callable:
+        for kind in kinds:
+            BOUNDS_CHECKERS[kind] = fn
+        return fn
+    return register
+
+
+def states_bounds(certificate: Any) -> bool:
+    """Does this certificate's kind state its verdict's bounds (:data:`BOUNDS_CHECKERS`)?"""
+    if not _LOADED:
+        _load()
+    return isinstance(certificate, Mapping) and certificate.get("kind") in BOUNDS_CHECKERS
+
+
+def check_bounds(claim: Mapping[str, Any] | None, bounds: Any, certificate: Mapping | None
+                 ) -> tuple[bool, str]:
+    """Do a verdict's ``bounds`` hold, by its certificate? True when its kind states nothing
+    about bounds; never raises."""
+    if not isinstance(certificate, Mapping):
+        return True, ""
+    if not _LOADED:
+        _load()
+    fn = BOUNDS_CHECKERS.get(certificate.get("kind"))
+    if fn is None:
+        return True, ""
+    try:
+        return fn(claim or {}, bounds, certificate)
+    except Exception as exc:  # noqa: BLE001 - data that breaks the check fails it
+        return False, f"bounds: the check failed on this data ({type(exc).__name__}: {exc})"
+
+
 def require(condition: bool, reason: str) -> tuple[bool, str]:
     return (True, "") if condition else (False, reason)
 
@@ -111,6 +151,7 @@ class Result:
     tier: str | None = None
     confidence: float = 1.0
     bounds: tuple[float, float] | None = None
+    pure: bool = True              # a function of the checked data alone (memoizable)
 
 
 class _Frame:
@@ -118,6 +159,7 @@ class _Frame:
         self.tier = "exact"
         self.failure = 0.0          # union bound of the failure probabilities established
         self.bounds: tuple[float, float] | None = None
+        self.pure = True            # no file read: the answer is a function of the data
 
 
 _STATE = threading.local()
@@ -161,6 +203,14 @@ def establishes(*, confidence: float | None = None,
             uses("probabilistic", f"a confidence of {confidence}")
     if bounds is not None:
         frames[-1].bounds = (float(bounds[0]), float(bounds[1]))
+
+
+def reads_files() -> None:
+    """Record that the check under way read a file (a user's optimizer, pinned by its hash): its
+    answer is not memoized, so an edited or removed file is seen by the next check."""
+    frames = _frames()
+    if frames:
+        frames[-1].pure = False
 
 
 @contextlib.contextmanager
@@ -246,7 +296,12 @@ _MEMO: "OrderedDict[str, Result]" = OrderedDict()
 _MEMO_SIZE = 4096
 
 
-def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = None,
+#: ``bounds`` not given to :func:`check_result` (a certificate's validity alone): a certificate
+#: that states its verdict's bounds is then not asked about them
+NOT_GIVEN: Any = type("NotGiven", (), {"__repr__": lambda self: "NOT_GIVEN"})()
+
+
+def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = NOT_GIVEN,
                  confidence: Any = None) -> Result:
     """Does ``certificate`` establish ``status`` for ``claim``, and the verdict's reported
     ``bounds`` and ``confidence``? Never raises on bad data: it is rejected with its reason."""
@@ -254,6 +309,9 @@ def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = Non
     if not isinstance(status, str) or status not in STATUSES:
         return Result(False, f"unknown status {status!r} (one of {', '.join(STATUSES)})")
     if status not in DECIDED:
+        if states_bounds(certificate) and bounds is not NOT_GIVEN:   # a certified bracket
+            ok, reason = check_bounds(claim, bounds, certificate)
+            return Result(ok, reason, "exact" if ok else None)
         return Result(True)
     try:
         statement, full = normalize(claim)
@@ -280,12 +338,19 @@ def check_result(claim: Any, status: Any, certificate: Any, *, bounds: Any = Non
         effective = "proved" if (status == "certified" and kind in statement.proved
                                  and kind not in statement.certified) else status
         result = _run(fn, full, effective, certificate, statement)
-        _MEMO[key] = result
-        if len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
+        if result.pure:
+            _MEMO[key] = result
+            if len(_MEMO) > _MEMO_SIZE:
+                _MEMO.popitem(last=False)
     if result.ok:
         result = _reported(result, statement, status, bounds, confidence)
+    if result.ok and states_bounds(certificate) and bounds is not NOT_GIVEN:   # ... and bounds
+        ok, reason = check_bounds(full, bounds, certificate)
+        if not ok:
+            result = Result(False, reason, pure=result.pure)
     frames = _frames()
+    if frames:
+        frames[-1].pure = frames[-1].pure and result.pure
     if result.ok and frames:                 # a nested check: its trust is its parent's too
         frames[-1].tier = weaker(frames[-1].tier, result.tier or "exact")
         frames[-1].failure += 1 - result.confidence
@@ -300,18 +365,18 @@ def _run(fn: Callable, claim: dict, status: str, certificate: Mapping, statement
     try:
         ok, reason = fn(claim, status, certificate)
     except NotExact as exc:
-        return Result(False, str(exc))
+        return Result(False, str(exc), pure=frame.pure)
     except Exception as exc:  # noqa: BLE001 - a certificate that breaks the check fails it
         return Result(False, f"{certificate.get('kind')}: the check failed on this data "
-                             f"({type(exc).__name__}: {_short(exc)})")
+                             f"({type(exc).__name__}: {_short(exc)})", pure=frame.pure)
     finally:
         frames.pop()
     if not ok:
-        return Result(False, reason or "rejected")
+        return Result(False, reason or "rejected", pure=frame.pure)
     confidence = max(0.0, 1.0 - frame.failure)
     if confidence <= 0:
         return Result(False, "the established probability is not positive")
-    return Result(True, "", frame.tier, confidence, frame.bounds)
+    return Result(True, "", frame.tier, confidence, frame.bounds, frame.pure)
 
 
 def _short(exc: BaseException) -> str:
@@ -326,19 +391,24 @@ def _reported(result: Result, statement: Statement, status: str, bounds: Any,
         try:
             c = float(confidence)
         except (TypeError, ValueError):
-            return Result(False, f"the verdict's confidence {confidence!r} is not a number")
+            return Result(False, f"the verdict's confidence {confidence!r} is not a number",
+                          pure=result.pure)
         if not (0 < c <= 1) or c > result.confidence + 1e-12:
             return Result(False, f"the verdict states confidence {c}, the certificate "
-                                 f"establishes {result.confidence}")
+                                 f"establishes {result.confidence}", pure=result.pure)
     elif status == "certified" and result.confidence < 1:
-        return Result(False, "a probabilistic certificate needs the verdict's confidence")
-    if statement.bounds and bounds is not None:
+        return Result(False, "a probabilistic certificate needs the verdict's confidence",
+                      pure=result.pure)
+    if statement.bounds and bounds is not None and bounds is not NOT_GIVEN and \
+            status != "refuted":
         if result.bounds is None:
-            return Result(False, "the certificate does not establish the verdict's bounds")
+            return Result(False, "the certificate does not establish the verdict's bounds",
+                          pure=result.pure)
         try:
             lo, hi = (float(b) for b in bounds)
         except (TypeError, ValueError):
-            return Result(False, f"the verdict's bounds {bounds!r} are not two numbers")
+            return Result(False, f"the verdict's bounds {bounds!r} are not two numbers",
+                          pure=result.pure)
         elo, ehi = result.bounds
         # the established ends are themselves computed in floating point (probabilistic tier):
         # the verdict's may differ from them by rounding, 1e-12 relative, never more
@@ -346,7 +416,7 @@ def _reported(result: Result, statement: Statement, status: str, bounds: Any,
         if math.isnan(lo) or math.isnan(hi) or lo > elo + slack * abs(elo) or \
                 hi < ehi - slack * abs(ehi):
             return Result(False, f"the verdict's bounds [{lo}, {hi}] are narrower than the "
-                                 f"established [{elo}, {ehi}]")
+                                 f"established [{elo}, {ehi}]", pure=result.pure)
     return result
 
 
@@ -372,7 +442,8 @@ def _part_result(part: Any, status: str | None = None) -> Result:
     if not isinstance(part, Mapping):
         return Result(False, "a part is not an object")
     return check_result(part.get("claim"), status or part.get("status"),
-                        part.get("certificate"), confidence=part.get("confidence"))
+                        part.get("certificate"), confidence=part.get("confidence"),
+                        bounds=part.get("bounds"))
 
 
 @checker("all-of")
@@ -421,7 +492,7 @@ def _nested(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
     if want not in DECIDED or got not in DECIDED:
         return False, "an expected status and the decider's status are decided statuses"
     r = check_result(claim["claim"], got, cert.get("certificate"),
-                     confidence=cert.get("confidence"))
+                     confidence=cert.get("confidence"), bounds=cert.get("bounds"))
     if not r.ok:
         return False, f"the decider's certificate: {r.reason}"
     if status in ("proved", "certified"):
@@ -469,6 +540,12 @@ def recheck_verdicts(verdicts: Iterable[Any], *, exact: bool = False,
             out.append(Rechecked(vid, str(status), False, f"unknown status {status!r}"))
             continue
         if status not in DECIDED:
+            if states_bounds(v.get("certificate")):
+                with exact_only() if exact else contextlib.nullcontext():
+                    r = check_verdict(v)
+                out.append(Rechecked(vid, status, r.ok, r.reason, r.tier,
+                                     note="undecided: its certified bounds re-checked"))
+                continue
             out.append(Rechecked(vid, status, True, note="not decided: nothing to re-check"))
             continue
         with exact_only() if exact else contextlib.nullcontext():

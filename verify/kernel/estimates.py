@@ -22,11 +22,19 @@ The claim states the dimension (``parameters``), the ``confidence`` and the flat
   set, decided exactly, and whose Rayleigh quotient was recomputed through an independent
   product path (finite differences) within tol. Refutes part ``filter``; the floating-point
   products themselves are trusted as measured.
+* ``kw-lambda-max`` ``{theta_max, theta_min, steps, breakdown, residual, upper}``: lambda_max
+  <= the claim's ``at_most`` with probability >= the claim's ``confidence``; the bound is
+  recomputed with the claim's dimension (``parameters``) and confidence and must equal the
+  stored ``upper``. Certifies part ``lambda-max``.
+* ``rayleigh-above`` ``{value, recheck}``: a Rayleigh quotient above ``at_most`` by more than
+  the kernel's re-check tolerance, recomputed by finite differences within it. Refutes part
+  ``lambda-max``.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Mapping
 
 import sympy as sp
@@ -102,7 +110,8 @@ def _filter_condition(claim: Mapping) -> sp.Basic:
     from verify.kernel.filters import LAM, filter_condition
 
     hyper = {"method": claim["optimizer"], **{k: claim[k] for k in ("alpha", "beta", "rho")
-                                               if claim.get(k) is not None}}
+                                               if claim.get(k) is not None},
+             "method_sha256": claim.get("optimizer_sha256"), "hyper": claim.get("hyper")}
     return filter_condition(hyper, LAM)
 
 
@@ -160,3 +169,87 @@ def _check_outside(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, st
     result = decide(sp.Implies(sp.And(LAM >= lo, LAM <= hi), sp.Not(_filter_condition(claim))),
                     LAM)
     return require(result.holds, "the eigenvalue interval meets the filter set")
+
+
+# --------------------------------------------------------------------------------------------
+# lambda_max <= at_most for a model (part "lambda-max"): the claim states at_most, the
+# confidence and the dimension; the certificate holds only the Lanczos witnesses
+# --------------------------------------------------------------------------------------------
+
+#: relative accuracy of the finite-difference re-check of a Rayleigh quotient (float32 or
+#: float64 products of a model); the kernel's own constant, never the certificate's
+RAYLEIGH_RECHECK_RTOL = 1e-3
+#: what the stored bound and the kernel's recomputation may differ by (rounding of the formula)
+_AGREE_RTOL = 1e-12
+
+def _lambda_max_claim(claim: Mapping) -> tuple[bool, str]:
+    if claim.get("kind") != "model-certificate" or claim.get("part") != "lambda-max":
+        return False, "this certificate decides the lambda-max part of a model certificate"
+    for key in ("at_most", "parameters"):
+        if claim.get(key) is None:
+            return False, f"the claim has no {key}"
+    return True, ""
+
+
+def _exact(value: object) -> Fraction:
+    """A claim's number (a float, or an exact string such as "1/3") or a float, exactly."""
+    return Fraction(str(value)) if isinstance(value, str) else Fraction(repr(float(value)))
+
+
+@checker("kw-lambda-max")
+def _check_kw_lambda_max(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    """lambda_max(H) <= at_most with probability >= the claim's confidence: the
+    Kuczynski-Wozniakowski bound recomputed from the witnesses (top and bottom Ritz values, the
+    number of Lanczos steps; on a breakdown the top Ritz value plus its residual) with the
+    claim's dimension and confidence, equal to the stored bound (so that no witness can be
+    edited alone) and at most the claim's at_most."""
+    from verify.kernel import uses
+
+    ok, reason = _lambda_max_claim(claim)
+    if not ok or status != "certified":
+        return False, reason or "a probabilistic bound certifies"
+    uses("probabilistic", "Lanczos Ritz values trusted as measured")
+    confidence = claim.get("confidence")
+    if confidence is None or not 0 < float(confidence) < 1:
+        return False, "the claim states no confidence in (0, 1)"
+    if isinstance(cert.get("steps"), bool) or not isinstance(cert.get("steps"), int):
+        return False, "steps must be an integer"
+    if cert.get("breakdown"):
+        recomputed = float(cert["theta_max"]) + abs(float(cert["residual"]))
+    else:
+        recomputed = kw_upper(float(cert["theta_max"]), float(cert["theta_min"]),
+                              int(cert["steps"]), int(claim["parameters"]), float(confidence))
+    upper = float(cert["upper"])
+    if not (math.isfinite(upper) and math.isfinite(recomputed)):
+        return False, "no finite bound (too few Lanczos steps)"
+    if abs(upper - recomputed) > _AGREE_RTOL * max(1.0, abs(recomputed)):
+        return False, f"the stored bound {upper} is not the recomputed {recomputed}"
+    bound = _exact(max(upper, recomputed))
+    bound += Fraction(_AGREE_RTOL) * max(1, abs(bound))     # the formula's rounding, upwards
+    if bound > _exact(claim["at_most"]):
+        return False, f"the bound {float(bound)} exceeds at_most = {claim['at_most']}"
+    establishes(confidence=float(confidence), bounds=(float(cert["theta_max"]), recomputed))
+    return True, ""
+
+
+@checker("rayleigh-above")
+def _check_rayleigh_above(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    """lambda_max(H) > at_most: a Rayleigh quotient v^T H v (v a unit vector, so at most
+    lambda_max) that exceeds at_most by more than the re-check tolerance, and its recomputation
+    through finite-difference products within that tolerance. The products are trusted as
+    measured; the tolerance is the kernel's."""
+    from verify.kernel import uses
+
+    ok, reason = _lambda_max_claim(claim)
+    if not ok or status != "refuted":
+        return False, reason or "a Rayleigh quotient above at_most refutes"
+    uses("probabilistic", "Rayleigh quotients trusted as measured")
+    value, recheck = float(cert["value"]), float(cert["recheck"])
+    if not (math.isfinite(value) and math.isfinite(recheck)):
+        return False, "non-finite Rayleigh quotient"
+    v = _exact(value)
+    tol = Fraction(RAYLEIGH_RECHECK_RTOL) * abs(v)
+    if abs(_exact(recheck) - v) > tol:
+        return False, f"the re-check {recheck} is not within {float(tol):.3g} of {value}"
+    return require(v - tol > _exact(claim["at_most"]),
+                   f"{value} - {float(tol):.3g} does not exceed at_most = {claim['at_most']}")

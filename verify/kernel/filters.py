@@ -7,14 +7,21 @@ the condition "spectral radius <= 1" as polynomial inequalities (the closed-disk
 Jury conditions, written out for characteristic polynomials of degree 1 and 2; higher degrees
 are not checked, so a claim about them cannot be decided).
 
-* ``filter-set`` ``{method, alpha, beta?, rho?, variant?; equals?, contains?, excludes?}``:
-  proved by ``filter-set-exact`` ``{}``: "condition <=> lambda in S" decided at every lambda by
-  the exact decision procedure of :mod:`verify.kernel.univariate` (numeric hyperparameters,
-  rational or algebraic), or by ``filter-set-smt`` ``{texts}``: for ``equals`` S, the SMT-LIB2 texts of "some lambda
-  satisfies the condition but is not in S, or is in S but does not" (regenerated here and
-  compared), refuted by z3 and cvc5; each ``contains``/``excludes`` value is decided here
-  exactly. Refuted by ``filter-witness`` ``{lambda}``: the condition and the membership in S
-  (or the contains/excludes statement) differ at that lambda, decided exactly.
+* ``filter-set`` ``{method, alpha, beta?, rho?, variant?, hyper?, method_sha256?; equals?,
+  contains?, excludes?, subset_of?, subset_variant?, subset_of_sha256?}``: proved by
+  ``filter-set-exact`` ``{}``: "condition <=> lambda in S" for ``equals`` S and "condition =>
+  B's condition" for ``subset_of`` B (B's condition at the claim's hyperparameters that B
+  declares), decided at every lambda by the exact decision procedure of
+  :mod:`verify.kernel.univariate` (numeric hyperparameters, rational or algebraic); or by
+  ``filter-set-smt`` ``{texts}``: the SMT-LIB2 texts of "some lambda satisfies the condition but
+  is not in S, or is in S but does not" and "some lambda satisfies the condition but not B's"
+  (regenerated here and compared), refuted by z3 and cvc5; each ``contains``/``excludes`` value
+  is decided here exactly. Refuted by ``filter-witness`` ``{lambda, part}``: the condition and
+  the membership in S (or the contains/excludes/subset_of statement) differ at that lambda,
+  decided exactly.
+* A user's method ``"file.py:name"`` means the map its file declares, as pinned by
+  ``method_sha256`` (:mod:`verify.kernel.optimizer_files`: the file must be present and
+  unchanged, and it runs only in a worker process).
 * ``stable-point`` ``{method, ..., variables, f, point}``: the exact Jacobian of the map at the
   point, its characteristic polynomial and certified complex root isolation (python-flint):
   ``spectral-radius`` proves (all roots in the closed unit disk) or refutes (a root outside).
@@ -41,6 +48,7 @@ def update_map(claim: Mapping[str, Any]) -> Any:
     from numerics.updates import make
 
     hyper = {k: parse_constant(claim[k]) for k in _HYPER if claim.get(k) is not None}
+    hyper.update({k: parse_constant(v) for k, v in (claim.get("hyper") or {}).items()})
     return make(claim["method"], form=claim.get("variant") or "A", **hyper)
 
 
@@ -74,8 +82,65 @@ def closed_disk_condition(matrix: sp.Matrix) -> sp.Basic:
     raise ValueError(f"closed-disk conditions of degree {poly.degree()} are not written out")
 
 
+def claim_matrix(claim: Mapping[str, Any], lam: sp.Expr = LAM) -> sp.Matrix:
+    """M(lambda) of the claim's method: a built-in's map, or a user's file (in a worker)."""
+    from verify.kernel import optimizer_files
+
+    if optimizer_files.is_user_method(claim.get("method")):
+        return optimizer_files.claim_matrix(claim, lam)
+    return eigen_matrix(update_map(claim), lam)
+
+
 def filter_condition(claim: Mapping[str, Any], lam: sp.Expr = LAM) -> sp.Basic:
-    return closed_disk_condition(eigen_matrix(update_map(claim), lam))
+    """The filter of the claim's method, at the claim's hyperparameters that it declares."""
+    return closed_disk_condition(claim_matrix(method_claim(claim), lam))
+
+
+def method_claim(claim: Mapping[str, Any], key: str = "method") -> dict[str, Any]:
+    """The method of ``claim[key]`` (``method`` or ``subset_of``) as a claim of its own: the
+    claim's hyperparameters that it declares; for ``subset_of``, ``subset_variant`` (else the
+    claim's variant where it has variants) and ``subset_of_sha256``."""
+    from numerics.updates import OPTIMIZERS
+
+    from verify.kernel import optimizer_files
+
+    method = claim[key]
+    sha = claim.get("method_sha256" if key == "method" else "subset_of_sha256")
+    out: dict[str, Any] = {"method": method, "method_sha256": sha}
+    if optimizer_files.is_user_method(method):
+        _, _, info = optimizer_files.pinned_declaration(method, sha)
+        names, forms = [h[0] for h in info["hyper"]], info["forms"]
+    else:
+        declared = OPTIMIZERS.get(method)
+        if declared is None:
+            raise ValueError(f"unknown method {method!r}")
+        names, forms = [h.name for h in declared.hyper], declared.forms
+    for k in ("alpha", "beta", "rho"):
+        if k in names:
+            out[k] = claim.get(k)
+    out["hyper"] = {k: v for k, v in (claim.get("hyper") or {}).items() if k in names}
+    variant = claim.get("variant") or "A"
+    if key != "method":
+        variant = claim.get("subset_variant") or variant
+    out["variant"] = variant if forms else "A"
+    if key == "method" and not forms and (claim.get("variant") or "A") != "A":
+        raise ValueError(f"{method!r} has no variants")
+    if key != "method" and not forms and (claim.get("subset_variant") or "A") != "A":
+        raise ValueError(f"{method!r} has no variants (subset_variant)")
+    return out
+
+
+def subset_claim(claim: Mapping[str, Any]) -> dict[str, Any]:
+    """The method of ``subset_of`` as a claim of its own (see :func:`method_claim`)."""
+    return method_claim(claim, "subset_of")
+
+
+def subset_queries(claim: Mapping[str, Any]) -> list[str]:
+    """SMT-LIB2 text of "some lambda is in the filter set but not in subset_of's"."""
+    inner = filter_condition(claim)
+    outer = filter_condition(subset_claim(claim))
+    enc = SmtEncoder((LAM,))
+    return [enc.script([enc.boolean(inner), enc.boolean(sp.Not(outer))])]
 
 
 def set_relation(text: str, lam: sp.Symbol = LAM) -> sp.Basic:
@@ -145,19 +210,29 @@ def _members_hold(claim: Mapping, cond: Any) -> tuple[bool, str]:
 
 @checker("filter-set-exact")
 def _check_filter_set_exact(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
-    """The filter set equals S: "condition <=> lambda in S" at every real lambda, decided
-    exactly by the cylindrical decomposition of the line (:mod:`verify.kernel.univariate`)."""
+    """The filter set equals S ("condition <=> lambda in S") and lies in B's ("condition =>
+    B's condition") at every real lambda, decided exactly by the cylindrical decomposition of
+    the line (:mod:`verify.kernel.univariate`)."""
     from verify.kernel.univariate import decide
 
     if status != "proved":
         return False, "filter-set-exact proves"
     cond = filter_condition(claim)
     ok, reason = _members_hold(claim, cond)
-    if not ok or claim.get("equals") is None:
+    if not ok:
         return ok, reason
-    result = decide(sp.Equivalent(cond, set_relation(claim["equals"])), LAM)
-    return require(result.holds, f"the filter condition and the set differ at lambda = "
-                                 f"{result.witness.text() if result.witness else '?'}")
+    if claim.get("equals") is not None:
+        result = decide(sp.Equivalent(cond, set_relation(claim["equals"])), LAM)
+        if not result.holds:
+            return False, (f"the filter condition and the set differ at lambda = "
+                           f"{result.witness.text() if result.witness else '?'}")
+    if claim.get("subset_of") is not None:
+        other = filter_condition(subset_claim(claim))
+        result = decide(sp.Implies(cond, other), LAM)
+        if not result.holds:
+            return False, (f"lambda = {result.witness.text() if result.witness else '?'} is in "
+                           f"the filter set, not in {claim['subset_of']}'s")
+    return True, ""
 
 
 @checker("filter-set-smt")
@@ -168,10 +243,11 @@ def _check_filter_set(claim: Mapping, status: str, cert: Mapping) -> tuple[bool,
     ok, reason = _members_hold(claim, cond)
     if not ok:
         return ok, reason
-    if claim.get("equals") is not None:
-        texts = equality_queries(claim)
+    texts = equality_queries(claim) if claim.get("equals") is not None else []
+    texts += subset_queries(claim) if claim.get("subset_of") is not None else []
+    if texts:
         if list(cert.get("texts") or []) != texts:
-            return False, "the SMT texts are not this claim's set equality"
+            return False, "the SMT texts are not this claim's set equality / inclusion"
         return confirm_unsat(texts)
     return True, ""
 
@@ -186,6 +262,11 @@ def _check_filter_witness(claim: Mapping, status: str, cert: Mapping) -> tuple[b
     if inside is None:
         return False, f"the filter condition at lambda = {lam} is undecided"
     part = cert.get("part", "equals")
+    if part == "subset_of" and claim.get("subset_of") is not None:
+        outside = decide_boolean(filter_condition(subset_claim(claim)), {LAM: lam})
+        return require(inside is True and outside is False,
+                       f"lambda = {lam} is not in the filter set and outside "
+                       f"{claim['subset_of']}'s")
     if part == "equals":
         member = decide_boolean(set_relation(claim["equals"]), {LAM: lam})
         return require(member is not None and member != inside,
@@ -270,7 +351,10 @@ def spectral_radius_le_one(J: sp.Matrix) -> tuple[bool | None, str, dict[str, An
 
 def stable_point_jacobian(claim: Mapping[str, Any]) -> sp.Matrix:
     from verify.formula import make_symbols
+    from verify.kernel import optimizer_files
 
+    if optimizer_files.is_user_method(claim.get("method")):
+        return optimizer_files.claim_jacobian(claim)
     variables = make_symbols(claim["variables"])
     f = parse(claim["f"], variables)
     point = [parse_constant(c) for c in claim["point"]]

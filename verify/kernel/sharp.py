@@ -128,14 +128,26 @@ def _sharp_smt(claim: Mapping, cert: Mapping, at_least: sp.Expr, strict: bool = 
                ) -> tuple[bool, str]:
     """``cert`` (sharp-smt, or sharp-sos: :mod:`verify.kernel.sos`) proves sharpness with a
     rational m' >= at_least (> if strict)."""
-    if cert.get("kind") not in ("sharp-smt", "sharp-sos", "sharp-univariate"):
-        return False, ("expected a sharp-smt, sharp-sos or sharp-univariate certificate, got "
-                       f"{cert.get('kind')!r}")
+    if cert.get("kind") == "convex-cone":          # a convex f: the cone under f
+        from verify.kernel.cone import sharpness_holds
+
+        m = parse_constant(cert["modulus"])
+        if strict and not sign_holds(m - at_least, ">"):
+            return False, f"the certificate's modulus {m} is not above {at_least}"
+        return sharpness_holds(claim, cert, at_least)
+    if cert.get("kind") not in ("sharp-smt", "sharp-sos", "sharp-univariate",
+                                "convex-minorant"):
+        return False, ("expected a sharp-smt, sharp-sos, sharp-univariate, convex-minorant or "
+                       f"convex-cone certificate, got {cert.get('kind')!r}")
     m = parse_constant(cert["modulus"])
     if not sign_holds(m - at_least, ">" if strict else ">="):
         return False, f"the certificate's modulus {m} is below {at_least}"
     if cert["kind"] == "sharp-univariate":
         return univariate_sharpness(claim, m)
+    if cert["kind"] == "convex-minorant":
+        from verify.kernel.minorant import check_minorant
+
+        return check_minorant(claim, cert)
     if cert["kind"] == "sharp-sos":
         from verify.kernel.sos import check_sharp_sos
 
@@ -216,6 +228,48 @@ def _check_point(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]
     return _violation_at(claim, cert["x"], parse_constant(claim[_FIELD[kind]]))
 
 
+def _eventual_sign(a: sp.Expr, t: sp.Symbol) -> int:
+    """The sign of a(t) for all small t > 0, for a rational function of t with constant
+    coefficients: the sign of the lowest-order coefficient of its numerator and denominator
+    (decided exactly); ValueError outside that class."""
+    num, den = sp.fraction(sp.together(sp.expand(a)))
+    signs = []
+    for part in (num, den):
+        P = sp.Poly(sp.expand(part), t)
+        if P.is_zero:
+            return 0
+        low = min(P.monoms())[0]
+        c = P.coeff_monomial(t ** low)
+        if c.free_symbols:
+            raise ValueError(f"{a} has coefficients with symbols")
+        signs.append(1 if sign_holds(c, ">") else -1 if sign_holds(c, "<") else 0)
+    if 0 in signs:
+        raise ValueError(f"the sign of {a} near 0 is not decided")
+    return signs[0] * signs[1]
+
+
+def resolve_near_zero(e: sp.Expr, t: sp.Symbol) -> sp.Expr:
+    """``e`` with each Abs, Max, Min and sign replaced, innermost first, by the piece it equals
+    for all small t > 0 (its arguments are rational functions of t: their eventual signs decide
+    it exactly); ValueError where that cannot be told."""
+    while True:
+        node = next((a for a in sp.postorder_traversal(e)
+                     if isinstance(a, (sp.Abs, sp.Max, sp.Min, sp.sign))), None)
+        if node is None:
+            return e
+        if isinstance(node, (sp.Abs, sp.sign)):
+            s = _eventual_sign(node.args[0], t)
+            piece = s * node.args[0] if isinstance(node, sp.Abs) else sp.Integer(s)
+        else:
+            want = 1 if isinstance(node, sp.Max) else -1
+            piece = next((a for a in node.args
+                          if all(b is a or want * _eventual_sign(a - b, t) >= 0
+                                 for b in node.args)), None)
+            if piece is None:
+                raise ValueError(f"no piece of {node} is eventually extreme")
+        e = e.xreplace({node: piece})
+
+
 def _ray_limit(claim: Mapping, cert: Mapping) -> sp.Expr:
     """The limit of the ratio (f(p + t u) - f(p)) / (t ||u||) at t -> 0+ or oo (SymPy)."""
     problem = Problem(claim)
@@ -226,6 +280,11 @@ def _ray_limit(claim: Mapping, cert: Mapping) -> sp.Expr:
     ray = dict(zip(problem.variables, [p + t * c for p, c in zip(problem.point, u)]))
     ratio = (problem.f.subs(ray) - problem.f_point) / (t * problem.norm_of(u))
     target = {"0+": 0, "oo": sp.oo}[cert["at"]]
+    if target == 0 and ratio.has(sp.Abs, sp.Max, sp.Min, sp.sign):
+        try:                  # kinks: the pieces f equals along the ray near the point
+            ratio = resolve_near_zero(ratio, t)
+        except (ValueError, sp.PolynomialError):
+            pass
     value = sp.limit(ratio, t, target, "+" if target == 0 else "-")
     if value.has(sp.oo, -sp.oo, sp.zoo, sp.nan, sp.AccumBounds, sp.Limit) or value.free_symbols:
         raise ValueError(f"the limit {value} is not a finite number")
@@ -315,7 +374,18 @@ def continuous_on_closed_domain(f: sp.Expr) -> bool:
     return True
 
 
+def coercivity_claim(claim: Mapping, eps: sp.Rational, K: sp.Rational) -> dict:
+    """The ``forall`` claim "f(x) >= eps ||x - p||^2 - K" of a sharpness claim's f and point."""
+    problem = Problem(claim)
+    sq = sum((v - p) ** 2 for v, p in zip(problem.variables, problem.point))
+    return {"kind": "forall", "variables": [v.name for v in problem.variables],
+            "conclusion": f"{problem.f - eps * sq + K} >= 0"}
+
+
 def _check_supercoercive(claim: Mapping, cert: Mapping) -> tuple[bool, str]:
+    """Assumption 1 through supercoercivity, f(x) >= eps ||x - p||^2 - K: proved exactly by a
+    ``forall`` proof of the kernel's own statement (``proof``: ``real-roots`` in one variable,
+    ``psatz`` in several), or by z3 and cvc5 on the kernel's text (``texts``)."""
     if cert.get("kind") != "supercoercive":
         return False, "the implication form needs Assumption 1 (a supercoercive certificate)"
     problem = Problem(claim)
@@ -324,6 +394,13 @@ def _check_supercoercive(claim: Mapping, cert: Mapping) -> tuple[bool, str]:
     eps, K = parse_constant(cert["eps"]), parse_constant(cert["K"])
     if not (eps.is_Rational and K.is_Rational and eps > 0):
         return False, "eps > 0 and K are rationals"
+    proof = cert.get("proof")
+    if proof is not None:
+        from verify.kernel import CHECKERS
+
+        if not isinstance(proof, Mapping) or proof.get("kind") not in ("real-roots", "psatz"):
+            return False, "supercoercivity is proved by real roots or Psatz certificates"
+        return CHECKERS[proof["kind"]](coercivity_claim(claim, eps, K), "proved", proof)
     text = coercivity_query(claim, eps, K)
     if list(cert.get("texts") or []) != [text]:
         return False, "the SMT text is not the supercoercivity of this f"

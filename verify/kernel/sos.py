@@ -500,3 +500,122 @@ def _check_sharp_sos(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, 
     from verify.kernel.sharp import check_sharpness
 
     return check_sharpness(claim, status, cert)
+
+
+# --------------------------------------------------------------------------------------------
+# forall claims in several variables
+# --------------------------------------------------------------------------------------------
+
+def _nonnegative_parts(cond: Any, where: str) -> tuple[list, list]:
+    """(expressions >= 0, expressions = 0) whose conjunction is ``cond`` (a strict inequality
+    is weakened to >= 0, which only enlarges a hypothesis's set); UnsupportedFunction for
+    anything else (or, not, !=)."""
+    if isinstance(cond, sp.And):
+        ge, eq = [], []
+        for a in cond.args:
+            g, e = _nonnegative_parts(a, where)
+            ge += g
+            eq += e
+        return ge, eq
+    if isinstance(cond, (sp.GreaterThan, sp.StrictGreaterThan)):
+        return [cond.lhs - cond.rhs], []
+    if isinstance(cond, (sp.LessThan, sp.StrictLessThan)):
+        return [cond.rhs - cond.lhs], []
+    if isinstance(cond, sp.Eq):
+        return [], [cond.lhs - cond.rhs]
+    if cond is sp.true:
+        return [], []
+    raise UnsupportedFunction(f"{where} {cond} is not a conjunction of (in)equalities")
+
+
+#: a forall statement with at most this many Abs (Max, Min) is split into branches
+FORALL_SPLIT_KINKS = 6
+
+
+def forall_cases(claim: Mapping[str, Any]) -> list[Case]:
+    """The statements of a ``forall`` claim for Psatz certificates: for each conjunct
+    ``p >= 0`` of the conclusion (an equation p = 0 gives p >= 0 and -p >= 0; a strict conclusion
+    is refused), "p >= 0 on the set of the hypotheses" (strict ones weakened to >= 0, equations
+    kept, the assumed signs of the variables added). A square root sqrt(g) becomes a variable
+    r with r >= 0 and r^2 = g (a Euclidean norm, for instance). Abs, Max and Min are split into
+    branches
+    (the argument's sign a hypothesis of each) when there are at most
+    :data:`FORALL_SPLIT_KINKS`, else lifted (``s >= 0, s^2 = A^2``). Polynomials with rational
+    coefficients only."""
+    from verify.kernel.facts import forall_parts
+
+    variables, hyps, concl = forall_parts(claim)
+    ge, eq = [], []
+    for h in hyps:
+        g, e = _nonnegative_parts(h, "the hypothesis")
+        ge += g
+        eq += e
+    for v in variables:
+        if v.is_positive or v.is_nonnegative:
+            ge.append(v)
+        elif v.is_negative:
+            ge.append(-v)
+    targets = []
+    for part in (concl.args if isinstance(concl, sp.And) else (concl,)):
+        if isinstance(part, (sp.StrictGreaterThan, sp.StrictLessThan)) or not isinstance(
+                part, (sp.GreaterThan, sp.LessThan, sp.Eq)):
+            raise UnsupportedFunction(f"the conclusion {part} is not a non-strict inequality "
+                                      "or an equation")
+        g, e = _nonnegative_parts(part, "the conclusion")
+        targets += g + e + [-x for x in e]
+    plain = {v: sp.Symbol(v.name, real=True) for v in variables}
+    exprs = [e.xreplace(plain) for e in targets + ge + eq]
+    # square roots lifted: sqrt(g) = r with r >= 0, r^2 = g (innermost first)
+    roots: list[tuple[sp.Symbol, sp.Expr]] = []
+    while True:
+        node = next((a for e in exprs for a in sp.postorder_traversal(e)
+                     if a.is_Pow and a.exp == sp.Rational(1, 2) and a.base.free_symbols), None)
+        if node is None:
+            break
+        r = sp.Symbol(f"_r{len(roots)}", real=True)
+        roots.append((r, node.base))
+        exprs = [e.xreplace({node: r}) for e in exprs]
+    ge += [r for r, _ in roots]
+    eq += [r ** 2 - g for r, g in roots]
+    exprs += [r for r, _ in roots] + [r ** 2 - g for r, g in roots]
+    n_extra_ge = len(roots)
+    exprs = sp.Tuple(*[abs_form(e) for e in exprs])
+    kinks = len(exprs.atoms(sp.Abs))
+    # few kinks: split them (each branch a plain polynomial statement); many: lift them
+    branches = lift(exprs, lambda A, lifts: kinks <= FORALL_SPLIT_KINKS)
+    n_t, n_g, n_e = len(targets), len(ge) - n_extra_ge, len(eq) - n_extra_ge
+    cases = []
+    for b, branch in enumerate(branches):
+        gens = tuple(plain[v] for v in variables) + tuple(r for r, _ in roots) + \
+            tuple(s for s, _ in branch.lifts)
+        if not gens:
+            raise UnsupportedFunction("a statement about constants has no Psatz certificate")
+        lifted = list(branch.expr)
+        tail = lifted[n_t + n_g + n_e:]
+        gs = lifted[n_t:n_t + n_g] + tail[:n_extra_ge] + [s for s, _ in branch.lifts] + \
+            list(branch.conds)
+        hs = lifted[n_t + n_g:n_t + n_g + n_e] + tail[n_extra_ge:] + \
+            [s ** 2 - A ** 2 for s, A in branch.lifts]
+        for i, t in enumerate(lifted[:n_t]):
+            cases.append(Case(poly_of(t, gens), _polys(gs, gens), _polys(hs, gens),
+                              _names(gens), f"branch {b + 1}/{len(branches)}, conclusion "
+                                            f"part {i + 1}/{n_t}"))
+    return cases
+
+
+@checker("psatz")
+def _check_forall_psatz(claim: Mapping, status: str, cert: Mapping) -> tuple[bool, str]:
+    """``{cases}``: one Psatz certificate per case of :func:`forall_cases`."""
+    if status != "proved":
+        return False, "Psatz certificates prove"
+    cases = forall_cases(claim)
+    given = cert.get("cases")
+    if not isinstance(given, list) or len(given) != len(cases):
+        return False, f"the statement has {len(cases)} cases"
+    for i, (case, c) in enumerate(zip(cases, given)):
+        if not isinstance(c, Mapping):
+            return False, f"case {i + 1}: not a certificate"
+        ok, why = check_psatz(case.target, case.gs, case.hs, c, len(case.names))
+        if not ok:
+            return False, f"case {i + 1}/{len(cases)} ({case.label}): {why}"
+    return True, ""

@@ -96,7 +96,8 @@ def statement(kind: str, meaning: str, fields: Mapping[str, Any], **kw: Any) -> 
 # --------------------------------------------------------------------------------------------
 
 _FUNCTION = {"variables": REQUIRED, "f": REQUIRED, "point": REQUIRED}
-_SHARP_PROOFS = ("sharp-smt", "sharp-sos", "convex-cone", "sharp-univariate")
+_SHARP_PROOFS = ("sharp-smt", "sharp-sos", "convex-cone", "sharp-univariate",
+                 "convex-minorant")
 
 statement("sharp-minimizer", "f(x) >= f(point) + modulus ||x - point|| for all x",
           {**_FUNCTION, "modulus": REQUIRED, "norm": "2"},
@@ -117,11 +118,13 @@ statement("lipschitz-stable", "argmin (f + zeta) = {point} for every zeta with L
 statement("filter-set", "the set of curvatures lambda where the method's map has spectral "
           "radius <= 1 equals / contains / excludes the given values",
           {"method": REQUIRED, "alpha": REQUIRED, "beta": None, "rho": None, "variant": "A",
-           "equals": None, "contains": None, "excludes": None},
+           "hyper": None, "method_sha256": None, "equals": None, "contains": None,
+           "excludes": None, "subset_of": None, "subset_variant": None,
+           "subset_of_sha256": None},
           proved=("filter-set-exact", "filter-set-smt"), refuted=("filter-witness",))
 statement("stable-point", "the Jacobian of the method's map at the point has spectral radius "
           "<= 1", {**_FUNCTION, "method": REQUIRED, "alpha": REQUIRED, "beta": None,
-                   "rho": None, "variant": "A"},
+                   "rho": None, "variant": "A", "hyper": None, "method_sha256": None},
           proved=("spectral-radius",), certified=("spectral-radius",),
           refuted=("spectral-radius",))
 statement("max-variation", "f°(point, radius) (normalized as asked) is at most / at least the "
@@ -143,23 +146,29 @@ statement("flat-minimum", "the point is a flat local minimum (Definition 2; with
           {**_FUNCTION, "eps": None, "eps2": None, "first": "distance"},
           proved=("flat-exact",),
           refuted=("nonzero-gradient", "negative-curvature", "tangential-gradient"))
-statement("network-lipschitz", "||f(x) - f(y)|| <= at_most ||x - y|| for all x, y, f the network "
-          "with the exact layers that hash to network_sha256",
-          {"network": REQUIRED, "at_most": REQUIRED, "norm": "2", "network_sha256": None},
-          certified=("lipsdp", "lipschitz-product"), refuted=("lipschitz-pair",),
-          hints=("network",))
+statement("network-lipschitz", "||f(x) - f(y)|| <= at_most ||x - y|| for all x, y (in the "
+          "claim's norm), f the network with the exact layers that hash to network_sha256, on "
+          "inputs of input_shape",
+          {"network": REQUIRED, "at_most": REQUIRED, "norm": "2", "input_shape": None,
+           "time_limit": None, "network_sha256": None},
+          certified=("lipschitz-bracket", "lipschitz-upper", "lipschitz-abs-product", "lipsdp",
+                     "lipschitz-product"),
+          refuted=("lipschitz-bracket", "lipschitz-pair"),
+          hints=("network", "time_limit"))
 statement("model-certificate", "a curvature statement about a model's loss at its parameters: "
           "part top-eigenvalues (lambda_max lies in the verdict's bounds with probability >= "
-          "confidence) or filter (outside the flat band, the spectrum lies in the optimizer's "
-          "filter set)",
+          "confidence), filter (outside the flat band, the spectrum lies in the optimizer's "
+          "filter set) or lambda-max (lambda_max <= at_most with probability >= confidence)",
           {"model": REQUIRED, "part": REQUIRED, "parameters": REQUIRED, "examples": None,
            "dtype": None, "device": None, "k": None, "grad_tol": None, "probes": None,
            "method": None, "optimizer": None, "alpha": None, "beta": None, "rho": None,
-           "flat_tolerance": None, "confidence": None},
-          certified=("kw-bound", "spectrum-in-filter"), refuted=("eigenvalue-outside-filter",),
+           "flat_tolerance": None, "confidence": None, "optimizer_sha256": None, "hyper": None,
+           "at_most": None},
+          certified=("kw-bound", "spectrum-in-filter", "kw-lambda-max"),
+          refuted=("eigenvalue-outside-filter", "rayleigh-above"),
           hints=("examples", "dtype", "device", "k", "grad_tol", "probes", "method"),
-          bounds="top-eigenvalues: an interval holding lambda_max with probability >= the "
-                 "claim's confidence")
+          bounds="top-eigenvalues, lambda-max (held): an interval holding lambda_max with "
+                 "probability >= the claim's confidence")
 
 # --------------------------------------------------------------------------------------------
 # exact facts: the instances of the papers' checks, each a formal claim
@@ -174,7 +183,8 @@ statement("inequalities", "every condition (a relation between constants) holds"
           {"conditions": REQUIRED}, proved=("exact-sign",), refuted=("exact-sign",))
 statement("forall", "every real point satisfying the hypotheses satisfies the conclusion",
           {**_ASSUMED, "hypotheses": (), "conclusion": REQUIRED},
-          proved=("real-roots", "smt-agreement"), refuted=("real-roots", "counterexample-point"))
+          proved=("real-roots", "psatz", "smt-agreement"),
+          refuted=("real-roots", "counterexample-point"))
 statement("same-span", "two lists of polynomials span the same space over Q",
           {"variables": REQUIRED, "found": REQUIRED, "expected": REQUIRED},
           proved=("exact-rank",), refuted=("exact-rank",))
@@ -230,7 +240,8 @@ CERTIFICATES: dict[str, Witnesses] = {
     "refuted-part": Witnesses(("claims", "index", "part"), "the claims hash to "
                               "instances_sha256; the part is the claim at the index, refuted",
                               "probabilistic"),
-    "verdict": Witnesses(("status", "certificate", "confidence"), "the inner certificate "
+    "verdict": Witnesses(("status", "certificate", "confidence", "bounds"), "the inner "
+                         "certificate "
                          "against the claim's inner claim; its status against want",
                          "probabilistic"),
     "exact-zero": Witnesses((), "expr = 0 by exact expansion or simplification, confirmed in "
@@ -242,6 +253,8 @@ CERTIFICATES: dict[str, Witnesses] = {
                             "between them"),
     "smt-agreement": Witnesses((), "the SMT-LIB2 text of hypotheses and not conclusion",
                                "solvers"),
+    "psatz": Witnesses(("cases",), "each part of the conclusion on the set of the hypotheses "
+                       "(Abs, Max, Min lifted); Gram matrices PSD, the identity exactly"),
     "counterexample-point": Witnesses(("point",), "hypotheses and conclusion at the point"),
     "exact-rank": Witnesses((), "ranks of the coefficient matrices over Q"),
     "sympy-limit": Witnesses((), "SymPy's limit; the expression near the limit point"),
@@ -255,6 +268,9 @@ CERTIFICATES: dict[str, Witnesses] = {
                               "reduced-smt", "upper"),
                              "convexity and f'(p; .) by the kernel's rules; the cone "
                              "inequality from the weights", "solvers"),
+    "convex-minorant": Witnesses(("modulus", "minorant", "slack", "cone", "gap"),
+                                 "g(p) = f(p); g sharp at the claim's point and norm (a cone "
+                                 "certificate); f - g >= 0 (Psatz certificates)", "solvers"),
     "point": Witnesses(("x",), "the sharpness gap at x, in balls"),
     "point-ratio": Witnesses(("x",), "the ratio at x, exactly"),
     "ray-limit": Witnesses(("direction", "at", "limit"), "the ratio's limit along the ray"),
@@ -284,6 +300,18 @@ CERTIFICATES: dict[str, Witnesses] = {
     "nonzero-gradient": Witnesses(("index",), "that partial derivative at the point"),
     "negative-curvature": Witnesses(("direction",), "v^T Hess f v at the point"),
     "tangential-gradient": Witnesses(("index",), "that component of P grad tr-bar"),
+    "lipschitz-bracket": Witnesses(("layers", "upper", "lower"), "the layers hash to "
+                                   "network_sha256; the upper stage certificates bound L by "
+                                   "at_most (certified) or the pair exceeds it (refuted); the "
+                                   "verdict's bounds [lower, upper] by the same witnesses, "
+                                   "whatever its status"),
+    "lipschitz-upper": Witnesses(("layers", "stages"), "the layers hash to network_sha256; "
+                                 "each stage's bound (products of exact or Gram-checked layer "
+                                 "norms, LipSDP blocks PSD exactly, residual blocks); the "
+                                 "product at most at_most, in the claim's norm"),
+    "lipschitz-abs-product": Witnesses(("layers",), "the layers hash to network_sha256; the "
+                                       "product of absolute weight matrices in the claim's "
+                                       "norm at most at_most"),
     "lipsdp": Witnesses(("layers", "rho", "multipliers"), "the layers hash to network_sha256; "
                         "M(rho, T) negative semidefinite; rho <= at_most^2"),
     "lipschitz-product": Witnesses(("layers", "norms"), "the layers hash to network_sha256; "
@@ -298,6 +326,12 @@ CERTIFICATES: dict[str, Witnesses] = {
     "spectrum-in-filter": Witnesses(("top", "bottom"), "two KW bounds; the enclosure outside "
                                     "the claim's flat band inside the filter set",
                                     "probabilistic"),
+    "kw-lambda-max": Witnesses(("theta_max", "theta_min", "steps", "breakdown", "residual",
+                                "upper"), "the KW bound at the claim's dimension and "
+                               "confidence, at most the claim's at_most", "probabilistic"),
+    "rayleigh-above": Witnesses(("value", "recheck"), "a Rayleigh quotient above the claim's "
+                                "at_most by more than the kernel's re-check tolerance",
+                                "probabilistic"),
     "eigenvalue-outside-filter": Witnesses(("value", "tol", "residual", "recheck"),
                                            "the interval outside the claim's flat band and "
                                            "the filter set", "probabilistic"),
