@@ -434,7 +434,7 @@ def decide_modulus(problem: SharpProblem, value: sp.Expr, *, seed: int = 0,
         if cone else None
     if verdict is not None:
         return verdict
-    r = best_constant(problem, seed=seed, budget=budget, cone=False)
+    r = best_constant(problem, seed=seed, budget=budget, cone=cone)
     v = float(value)
     ev = {"lower": r.lower, "upper": r.upper, "lower_how": r.lower_how,
           "upper_how": r.upper_how, "witness": r.witness,
