@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -37,18 +37,30 @@ def digits_classifier(sizes: tuple[int, ...] = (64, 32, 32, 10), *, steps: int =
     """A float32 ReLU MLP fitted to the 1797 digits (cross-entropy) by ``steps`` full-batch
     Adam steps from ``torch.manual_seed(seed)``, on one thread so that the float32 sums are
     taken in a fixed order (the same weights on every run of a machine); in eval mode."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(seed)
-        inputs, targets = digits(dtype=torch.float32)
-        labels = targets.argmax(dim=1)
+    def build() -> torch.nn.Sequential:
         mods: list[torch.nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
             mods.append(torch.nn.Linear(a, b))
             if i < len(sizes) - 2:
                 mods.append(torch.nn.ReLU())
-        net = torch.nn.Sequential(*mods)
+        return torch.nn.Sequential(*mods)
+
+    return _fit_digits(build, (64,), steps=steps, lr=lr, seed=seed)
+
+
+def _fit_digits(build: Callable[[], torch.nn.Sequential], input_shape: tuple[int, ...], *,
+                steps: int, lr: float, seed: int) -> torch.nn.Sequential:
+    """``build()`` after ``torch.manual_seed(seed)``, fitted to the 1797 digits (inputs
+    reshaped to ``input_shape``) by ``steps`` full-batch Adam steps on cross-entropy, on one
+    thread (a fixed order of the float32 sums); in eval mode."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        inputs, targets = digits(dtype=torch.float32)
+        inputs = inputs.reshape(-1, *input_shape)
+        labels = targets.argmax(dim=1)
+        net = build()
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         loss_fn = torch.nn.CrossEntropyLoss()
         for _ in range(steps):
@@ -225,23 +237,11 @@ def digits_cnn(*, steps: int = 100, lr: float = 1e-2, seed: int = 0) -> torch.nn
     AvgPool2d(2) - Conv2d(8, 16, 3, padding=1) - ReLU - AvgPool2d(2) - Flatten - Linear(64,
     10), fitted by ``steps`` full-batch Adam steps (cross-entropy) from
     ``torch.manual_seed(seed)`` on one thread; in eval mode."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(seed)
-        inputs, targets = digits(dtype=torch.float32)
-        inputs = inputs.reshape(-1, 1, 8, 8)
-        labels = targets.argmax(dim=1)
-        nn = torch.nn
-        net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
-                            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
-                            nn.Flatten(), nn.Linear(64, 10))
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        loss_fn = nn.CrossEntropyLoss()
-        for _ in range(steps):
-            opt.zero_grad()
-            loss_fn(net(inputs), labels).backward()
-            opt.step()
-        return net.eval()
-    finally:
-        torch.set_num_threads(threads)
+    nn = torch.nn
+
+    def build() -> torch.nn.Sequential:
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                             nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                             nn.Flatten(), nn.Linear(64, 10))
+
+    return _fit_digits(build, (1, 8, 8), steps=steps, lr=lr, seed=seed)

@@ -232,6 +232,20 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
             r.upper, r.upper_how, r.witness = hi, how, witness
             r.upper_value, r.upper_certificate = value, certificate
 
+    def ray_limits(h: Any, note: str) -> None:
+        """Exact limits of the ratio along the ray through ``h``, as upper bounds."""
+        for where, value, u in directional_limits(problem, h):
+            if (where, u) in tried:
+                continue
+            tried.append((where, u))
+            cert = {"kind": "ray-limit", "direction": [str(c) for c in u], "at": where,
+                    "limit": str(value)}
+            exact_uppers.append((value, cert))
+            lower_upper(value, f"exact limit of the ratio along the ray direction {list(u)} "
+                               f"at t->{where}{note}", cert,
+                        {"direction": [str(c) for c in u], "limit_at": where,
+                         "limit": str(value)})
+
     for x in search.candidates[:4]:
         if np.linalg.norm(x - problem.p) < 1e-9 * (1 + np.linalg.norm(problem.p)):
             continue
@@ -255,30 +269,10 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
                     sp.simplify(simple - ratio) == 0:
                 exact_uppers.append((simple, cert))
             break
-        for where, value, u in directional_limits(problem, x - problem.p):
-            if (where, u) in tried:
-                continue
-            tried.append((where, u))
-            cert = {"kind": "ray-limit", "direction": [str(c) for c in u], "at": where,
-                    "limit": str(value)}
-            exact_uppers.append((value, cert))
-            lower_upper(value, f"exact limit of the ratio along the ray direction {list(u)} "
-                               f"at t->{where}", cert,
-                        {"direction": [str(c) for c in u], "limit_at": where,
-                         "limit": str(value)})
+        ray_limits(x - problem.p, "")
     # a nonconvex f with a convex sharp part: the directions of least ratio of that part
     for h in (minorant_case.upper_directions(problem, seed=seed) if problem.dim > 1 else []):
-        for where, value, u in directional_limits(problem, h):
-            if (where, u) in tried:
-                continue
-            tried.append((where, u))
-            cert = {"kind": "ray-limit", "direction": [str(c) for c in u], "at": where,
-                    "limit": str(value)}
-            exact_uppers.append((value, cert))
-            lower_upper(value, f"exact limit of the ratio along the ray direction {list(u)} "
-                               f"at t->{where} (least ratio of the convex part)", cert,
-                        {"direction": [str(c) for c in u], "limit_at": where,
-                         "limit": str(value)})
+        ray_limits(h, " (least ratio of the convex part)")
     if not math.isfinite(r.upper):
         return r
     candidates = sorted({e for e, _ in exact_uppers}, key=lambda e: float(e))

@@ -125,6 +125,22 @@ def activate(name: str, params: Mapping[str, flint.fmpq], v: Any) -> Any:
     raise ValueError(f"unknown activation {name!r}")
 
 
+def vector_norm(v: Sequence[Any], norm: str) -> Any:
+    """||v||_1 or ||v||_inf, or ||v||_2^2 (``norm`` "2"): exact for rationals, else a ball."""
+    exact = all(isinstance(a, flint.fmpq) for a in v)
+    if norm == "2":
+        return sum((a * a for a in v), Q(0) if exact else flint.arb(0))
+    if exact:
+        return sum((abs(a) for a in v), Q(0)) if norm == "1" else max(abs(a) for a in v)
+    balls = [abs(flint.arb(a)) for a in v]
+    if norm == "1":
+        return sum(balls, flint.arb(0))
+    out = balls[0]
+    for b in balls[1:]:
+        out = out.max(b)
+    return out
+
+
 def _ints(v: Any, n: int, what: str) -> tuple[int, ...]:
     if not isinstance(v, list) or len(v) != n or not all(
             isinstance(x, int) and not isinstance(x, bool) for x in v):

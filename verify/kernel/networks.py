@@ -72,7 +72,7 @@ from verify.kernel import bounds_checker, checker, require
 from verify.kernel.balls import arb_eval
 from verify.kernel.facts import parse_constant, sign_holds
 from verify.kernel.layers import (Layer, forward, merged, parse_layers, rational, slopes,
-                                  stages)
+                                  stages, vector_norm)
 from verify.kernel.psd import block_tridiagonal_psd, psd
 from verify.kernel.sharp import _sharp_smt
 
@@ -346,21 +346,6 @@ def product_bound(layers: list[Layer], cert: Mapping) -> flint.fmpq:
 # pairs
 # --------------------------------------------------------------------------------------------
 
-def _norm(v: Sequence[Any], norm: str) -> Any:
-    exact = all(isinstance(a, flint.fmpq) for a in v)
-    if norm == "2":
-        return sum((a * a for a in v), Q(0) if exact else flint.arb(0))
-    if exact:
-        return sum((abs(a) for a in v), Q(0)) if norm == "1" else max(abs(a) for a in v)
-    balls = [abs(flint.arb(a)) for a in v]
-    if norm == "1":
-        return sum(balls, flint.arb(0))
-    out = balls[0]
-    for b in balls[1:]:
-        out = out.max(b)
-    return out
-
-
 def quotient(layers: list[Layer], x: Sequence[Any], y: Sequence[Any], norm: str = "2") -> Any:
     """||f(x) - f(y)|| / ||x - y|| at rational inputs (squared for the 2-norm): an fmpq, or a
     ball containing it."""
@@ -368,7 +353,7 @@ def quotient(layers: list[Layer], x: Sequence[Any], y: Sequence[Any], norm: str 
     n = layers[0].in_features
     if len(xq) != n or len(yq) != n:
         raise ValueError(f"the inputs need {n} coordinates")
-    den = _norm([a - b for a, b in zip(xq, yq)], norm)
+    den = vector_norm([a - b for a, b in zip(xq, yq)], norm)
     if den == 0:
         raise ValueError("x == y")
     old = flint.ctx.prec
@@ -376,7 +361,8 @@ def quotient(layers: list[Layer], x: Sequence[Any], y: Sequence[Any], norm: str 
     try:
         fx, fy = forward(layers, list(xq)), forward(layers, list(yq))
         exact = all(isinstance(v, flint.fmpq) for v in fx + fy)
-        num = _norm([a - b if exact else flint.arb(a) - flint.arb(b) for a, b in zip(fx, fy)],
+        num = vector_norm([a - b if exact else flint.arb(a) - flint.arb(b)
+                           for a, b in zip(fx, fy)],
                     norm)
         return num / den
     finally:

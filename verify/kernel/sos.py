@@ -422,7 +422,11 @@ def _sharp_cases(key: tuple) -> list[Case]:
 
 def check_sharp_sos(claim: Mapping, m: sp.Expr, cert: Mapping) -> tuple[bool, str]:
     """Every case of :func:`sharp_cases` ``(claim, m)`` has its Psatz certificate."""
-    cases = sharp_cases(claim, m)
+    return cases_hold(sharp_cases(claim, m), cert)
+
+
+def cases_hold(cases: Sequence[Case], cert: Mapping) -> tuple[bool, str]:
+    """Every case (derived from the claim) has its Psatz certificate in ``cert["cases"]``."""
     given = cert.get("cases")
     if not isinstance(given, list) or len(given) != len(cases):
         return False, (f"the statement has {len(cases)} cases, the certificate "
@@ -608,14 +612,4 @@ def _check_forall_psatz(claim: Mapping, status: str, cert: Mapping) -> tuple[boo
     """``{cases}``: one Psatz certificate per case of :func:`forall_cases`."""
     if status != "proved":
         return False, "Psatz certificates prove"
-    cases = forall_cases(claim)
-    given = cert.get("cases")
-    if not isinstance(given, list) or len(given) != len(cases):
-        return False, f"the statement has {len(cases)} cases"
-    for i, (case, c) in enumerate(zip(cases, given)):
-        if not isinstance(c, Mapping):
-            return False, f"case {i + 1}: not a certificate"
-        ok, why = check_psatz(case.target, case.gs, case.hs, c, len(case.names))
-        if not ok:
-            return False, f"case {i + 1}/{len(cases)} ({case.label}): {why}"
-    return True, ""
+    return cases_hold(forall_cases(claim), cert)
