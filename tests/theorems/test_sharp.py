@@ -258,9 +258,14 @@ def test_the_same_claim_gets_the_same_verdict_on_a_busy_machine():
     burn the CPU (regression: wall-clock budgets made the verdict depend on the load)."""
     known = sharp.polytope_function([[1, 0], [0, 1], [-1, -1]], [1, 2, 3], [0, 0], tail="dip",
                                     weight=sp.Rational(1, 16))
-    problem = known.problem("2")
-    claims = [(known.modulus["2"] * sp.Rational(99, 100), 20_000),      # runs out of budget
-              (toys.rhombus(), None)]
+    x1, x2 = known.variables
+    # an elliptic dip (not a function of ||x||: no exact route), true at 3/5 (alpha* >=
+    # 1 - sqrt(2/16) > 0.64), runs out of budget
+    dip = sp.Min(x1**2 + x2**2, sp.Rational(1, 16))
+    f = known.f.xreplace({dip: sp.Min(x1**2 + 2 * x2**2, sp.Rational(1, 16))})
+    assert f != known.f
+    problem = sharp.SharpProblem(f, known.variables, known.point, "2")
+    claims = [(sp.Rational(3, 5), 20_000), (toys.rhombus(), None)]
 
     def spent(v):
         proof = v.evidence["exact_proof"]

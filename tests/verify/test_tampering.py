@@ -36,12 +36,22 @@ def _claims() -> list[tuple[object, bool]]:
     from theorems.flat_geometry.kinds import (conserved_quantity_claim, flatter_claim,
                                               max_variation_claim)
     from theorems.sharp import kinds as S
+    from theorems.sharp import polytope_function
 
     x, y = sp.symbols("x y", real=True)
     x1, x2 = sp.symbols("x1 x2", real=True)
     cone = sp.Max(sp.Abs(x1), 2 * sp.Abs(x2)) + x1**2 + x2**2      # alpha* = 1 (2-norm)
     kink = sp.Rational(3, 2) * sp.Abs(x) + x**2                    # alpha* = 3/2
+    # a polyhedral cone with a dip: alpha* = 1 - sqrt(1/8), irrational, f nonconvex
+    dip = polytope_function([[1, 0], [0, 1], [-1, -1]], [1, 2, 3], [0, 0], tail="dip",
+                            weight=sp.Rational(1, 8)).f
+    dip_alpha = 1 - sp.sqrt(2) / 4
     out = [
+        (S.sharp_minimizer(dip, (0, 0), dip_alpha, id="dip alpha*"), True),
+        (S.sharp_minimizer(dip, (0, 0), dip_alpha * sp.Rational(101, 100), id="dip above"),
+         False),
+        (S.sharpness_modulus(dip, (0, 0), dip_alpha, id="dip modulus"), True),
+        (S.sharpness_modulus(dip, (0, 0), sp.Rational(3, 4), id="dip modulus 3/4"), False),
         (S.sharp_minimizer(cone, (0, 0), sp.Rational(89, 100), id="cone 89/100"), True),
         (S.sharp_minimizer(cone, (0, 0), 5, id="cone 5"), False),
         (S.sharp_minimizer(kink, (0,), 1, id="kink 1"), True),
@@ -178,6 +188,10 @@ def test_no_transplanted_certificate_decides_a_claim(corpus):
 #: one-field edits that flip the truth of each corpus claim (a proved claim becomes false, a
 #: refuted one true), with the reason each edit flips it
 FLIPS = {
+    "dip alpha*": [("modulus", "3/4"), ("point", ["1", "0"]), ("norm", "1")],
+    "dip above": [("modulus", "1 - sqrt(2)/4")],
+    "dip modulus": [("value", "3/4"), ("value", "1/2"), ("point", ["1", "0"])],
+    "dip modulus 3/4": [("value", "1 - sqrt(2)/4")],
     "cone 89/100": [("modulus", "2"),                               # alpha* = 1
                     ("f", "x1**2 + x2**2 + Max(Abs(x1), 2*Abs(x2)) - Abs(x1)/2"),
                     ("point", ["1", "0"]),                           # not a minimizer

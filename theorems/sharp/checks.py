@@ -42,7 +42,7 @@ def best_constant_toys(seed: int, limit: int | None = None) -> Verdict:
 
 
 #: the families decided exactly at quick scale (cone, convex minorant, SOS, real roots); the
-#: dipped one (alpha* = alpha_P - sqrt(w), irrational, nonconvex) has no exact route yet
+#: dipped one (alpha* = alpha_P - sqrt(w), irrational, nonconvex) is sharp.best-constant.dipped
 QUICK_FAMILIES = ("square", "capped", "piecewise-1d", "piecewise-1d-nonconvex")
 
 
@@ -55,13 +55,13 @@ def best_constant_families(seed: int, count: int = 4) -> Verdict:
     return _families(seed, count, QUICK_FAMILIES)
 
 
-@check("sharp.best-constant.dipped", paper=PAPER, profile="full",
+@check("sharp.best-constant.dipped", paper=PAPER,
        statement="best constant alpha* (Definition 1, dipped families)",
        summary="alpha* = alpha_P - sqrt(w) of polyhedral functions with a dip "
-               "-Min(||x - p||^2, w) (an irrational alpha* of a nonconvex function: no exact "
-               "route yet, z3 and cvc5 on the stability claims, bisection for alpha*), and the "
-               "tilt- and Lipschitz-stability claims of Proposition 1 and Theorem 2 at "
-               "(1 -/+ 1%) alpha*")
+               "-Min(||x - p||^2, w) (an irrational alpha* of a nonconvex function: the convex "
+               "minorant with an exact radial gap, and the ratio at an algebraic point), and "
+               "the tilt- and Lipschitz-stability claims of Proposition 1 and Theorem 2 at "
+               "(1 -/+ 1%) alpha*", smoke={"count": 1})
 def best_constant_dipped(seed: int, count: int = 2) -> Verdict:
     checks = Instances("best_constant vs construction; stability at (1 -/+ 1%) alpha*")
     for known in fam.generated_family(seed, count=count, kinds=("dip",)):

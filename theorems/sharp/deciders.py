@@ -219,6 +219,9 @@ def best_constant(problem: SharpProblem, *, seed: int = 0, budget: int | None = 
     exact = convex_cone.best_constant(problem, seed=seed) if cone else None
     if exact is not None:
         return exact
+    radial = minorant_case.radial_best_constant(problem, seed=seed) if cone else None
+    if radial is not None:
+        return radial
     z3_budget = Budget(DEFAULT_BUDGET if budget is None else budget)
     search = search_worst_ratio(problem, seed=seed)
     r = ModulusResult(lower=-math.inf, upper=math.inf, exact=None, lower_how="none",
@@ -363,7 +366,10 @@ def decide_sharp(problem: SharpProblem, m: sp.Expr, *, seed: int = 0,
     if search.x is not None and search.ratio < float(m):
         numeric_hit = simplest_violation(problem, search.x, m)
     z3_budget = Budget(DEFAULT_BUDGET if budget is None else budget)
-    outcome = prove_sharp(problem, m, budget=z3_budget, cone=cone)
+    # a violation re-checked in balls settles the claim: no proof attempt spends the budget
+    outcome = prove_sharp(problem, m, budget=z3_budget, cone=cone) if numeric_hit is None \
+        else SharpOutcome("unknown", "not attempted: a violation was found",
+                          method="multi-scale search")
     ev: dict[str, Any] = {"worst_ratio_found": search.ratio, "evaluations": search.evaluations,
                           # the exact proof attempt: SMT queries (z3 and cvc5) or a
                           # sum-of-squares certificate, whichever sos_case.prove chose

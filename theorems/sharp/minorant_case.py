@@ -59,6 +59,10 @@ def prove(problem: Any, m: sp.Expr) -> Any:
     if parts is None:
         return None
     g, t = parts
+    radial = _prove_radial(problem, m, g, t)
+    if radial is not None:
+        radial.seconds = time.perf_counter() - t0
+        return radial
     c = slack_needed(problem, t)
     if c is None:
         return None
@@ -94,6 +98,134 @@ def prove(problem: Any, m: sp.Expr) -> Any:
                         f"and t >= 0 ({len(certs)} exact Psatz certificate(s))",
                         certificate=certificate, seconds=time.perf_counter() - t0,
                         method="convex minorant: cone and Positivstellensatz certificates")
+
+
+def _prove_radial(problem: Any, m: sp.Expr, g: sp.Expr, t: sp.Expr) -> Any:
+    """The radial route (2-norm): t a function of r = ||x - p|| alone, g convex with exact
+    alpha*(g) = M; the slack M - m (exact, irrational too) makes the cone certificate of g at
+    M and the one-variable statement t(r) + (M - m) r >= 0 prove f sharp with modulus m.
+    None when the route does not apply or the statement fails (m above alpha*(f))."""
+    from theorems.sharp import convex_cone, kinds
+    from theorems.sharp.deciders import SharpOutcome
+    from theorems.sharp.problem import SharpProblem
+    from verify.kernel import sharp as sharp_kernel
+    from verify.kernel.facts import sign_holds
+    from verify.kernel.minorant import radial_profile
+
+    if problem.norm != "2" or radial_profile(t, problem.variables, problem.point,
+                                             sp.Symbol("r", positive=True)) is None:
+        return None
+    g_problem = SharpProblem(g, problem.variables, problem.point, problem.norm)
+    best = convex_cone.best_constant(g_problem)
+    if best is None or best.exact is None:
+        return None
+    M = sp.sympify(best.exact)
+    c = sp.nsimplify(M - m) if not (M - m).is_Rational else M - m
+    if not (c.is_number and c.is_algebraic and sign_holds(c, ">=")):
+        return None
+    verdict = convex_cone.decide_sharp(g_problem, M, claim=g_problem.claim(
+        kinds.SHARP_MINIMIZER, modulus=M))
+    if verdict is None or verdict.status.value != "proved":
+        return None
+    claim = problem.claim(kinds.SHARP_MINIMIZER, modulus=m)
+    certificate = {"kind": "convex-minorant", "modulus": str(m), "minorant": str(g),
+                   "slack": str(c), "cone": verdict.certificate, "gap": {"kind": "radial"}}
+    ok, _ = sharp_kernel.check_sharpness(claim, "proved", certificate)
+    if not ok:
+        return None
+    return SharpOutcome("holds", f"f = g + t with g = {g} convex, alpha*(g) = {M} (cone "
+                        f"certificate), and t a function of r = ||x - p|| with t(r) >= -({c}) r "
+                        "for every r >= 0 (exact, in one variable)", certificate=certificate,
+                        seconds=0.0, method="convex minorant: cone certificate and an exact "
+                        "radial gap")
+
+
+def radial_best_constant(problem: Any, *, seed: int = 0) -> Any:
+    """alpha*(f) exactly for f = g + t as in :func:`_prove_radial`: alpha*(g) - c* with
+    c* = max over r > 0 of -t(r)/r, attained at r*; a ModulusResult whose lower certificate is
+    the radial convex-minorant proof at alpha*(f) and whose upper one is the ratio at the
+    algebraic point p + r* h/||h|| (h the cone's direction of least ratio of g). None when the
+    route does not apply or c* is not found among the kinks and critical points of -t(r)/r."""
+    import math
+
+    from theorems.sharp import convex_cone
+    from theorems.sharp.deciders import ModulusResult
+    from theorems.sharp.problem import SharpProblem
+    from verify.kernel.balls import arb_eval, arb_hi, arb_lo
+    from verify.kernel.minorant import radial_profile
+    from verify.kernel.univariate import Unsupported, constant_sign
+
+    parts = split(problem) if problem.norm == "2" and problem.dim > 1 else None
+    if parts is None:
+        return None
+    g, t = parts
+    r = sp.Symbol("r", positive=True)
+    phi = radial_profile(t, problem.variables, problem.point, r)
+    if phi is None:
+        return None
+    best = convex_cone.best_constant(SharpProblem(g, problem.variables, problem.point, "2"),
+                                     seed=seed)
+    if best is None or best.exact is None or "direction" not in best.witness:
+        return None
+    found = None
+    try:
+        for r_star in _critical_radii(-phi / r, r):
+            value = sp.nsimplify(sp.simplify((-phi / r).subs(r, r_star)))
+            if found is None or constant_sign(value - found[1]) > 0:
+                found = (r_star, value)
+    except (Unsupported, ValueError, TypeError, NotImplementedError, sp.PolynomialError):
+        return None
+    if found is None or constant_sign(found[1]) < 0:
+        return None
+    r_star, c = found
+    alpha = sp.sympify(best.exact) - c
+    if constant_sign(alpha) <= 0:
+        return None
+    lower = _prove_radial(problem, alpha, g, t)
+    if lower is None:
+        return None
+    h = [sp.Rational(v) for v in best.witness["direction"]]
+    length = sp.sqrt(sum(v ** 2 for v in h))
+    x = [p + r_star * v / length for p, v in zip(problem.point, h)]
+    ball = arb_eval(alpha)
+    return ModulusResult(lower=arb_lo(ball), upper=arb_hi(ball), exact=alpha,
+                         lower_how=f"convex minorant with a radial gap (proof that alpha* >= "
+                                   f"{alpha})", upper_how=f"the ratio equals {alpha} at x = "
+                                   f"p + {r_star} h/||h||, h = {best.witness['direction']}",
+                         witness={"point": [str(v) for v in x]}, evaluations=0,
+                         lower_value=alpha, upper_value=alpha,
+                         lower_certificate=lower.certificate,
+                         upper_certificate={"kind": "point-ratio",
+                                            "x": [str(v) for v in x]}) \
+        if math.isfinite(arb_hi(ball)) else None
+
+
+def _critical_radii(psi: sp.Expr, r: sp.Symbol) -> list:
+    """The positive real r where psi (built from Min, Max, Abs and rational functions of r)
+    may have its supremum: the kinks (arguments of an extremum equal, an Abs argument 0) and
+    the critical points of each smooth branch, exactly (SymPy's real roots)."""
+    from itertools import combinations
+
+    equations = []
+    for node in sp.preorder_traversal(psi):
+        if isinstance(node, (sp.Max, sp.Min)):
+            equations += [a - b for a, b in combinations(node.args, 2)]
+        elif isinstance(node, sp.Abs):
+            equations.append(node.args[0])
+    branches = [psi]
+    for node in [n for n in sp.preorder_traversal(psi) if isinstance(n, (sp.Max, sp.Min))]:
+        branches = [b.xreplace({node: a}) for b in branches for a in node.args]
+    equations += [sp.diff(b, r) for b in branches]
+    radii = []
+    for eq in equations:
+        num = sp.numer(sp.together(eq))
+        if num.has(sp.Abs, sp.Max, sp.Min) or not num.free_symbols <= {r}:
+            continue
+        if num.free_symbols:
+            for root in sp.Poly(num, r).real_roots():
+                if root.is_positive and root not in radii:
+                    radii.append(root)
+    return radii
 
 
 def slack_needed(problem: Any, t: sp.Expr, samples: int = 64) -> sp.Rational | None:

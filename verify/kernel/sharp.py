@@ -301,12 +301,51 @@ def _upper(claim: Mapping, cert: Mapping) -> sp.Expr:
     if cert.get("kind") == "point-ratio":
         problem = Problem(claim)
         x = tuple(parse_constant(c) for c in cert["x"])
-        if not all(c.is_Rational for c in x) or x == problem.point:
-            raise ValueError("point-ratio needs a rational point other than p")
+        if len(x) != len(problem.point) or x == problem.point:
+            raise ValueError("point-ratio needs a point other than p, one coordinate per "
+                             "variable")
+        if all(c.is_Rational for c in x):
+            diff = [a - b for a, b in zip(x, problem.point)]
+            return (problem.f.subs(dict(zip(problem.variables, x))) - problem.f_point) / \
+                problem.norm_of(diff)
+        if not all(c.is_number and c.is_algebraic and c.is_real for c in x):
+            raise ValueError("point-ratio needs real algebraic coordinates")
         diff = [a - b for a, b in zip(x, problem.point)]
-        return (problem.f.subs(dict(zip(problem.variables, x))) - problem.f_point) / \
-            problem.norm_of(diff)
+        if all(identically_zero(c) for c in diff):
+            raise ValueError("point-ratio needs a point other than p")
+        at = dict(zip(problem.variables, x))
+        return (exact_value(problem.f, at) - exact_value(problem.f, dict(zip(
+            problem.variables, problem.point)))) / exact_value(problem.norm_of(
+                list(problem.variables)), {v: c for v, c in zip(problem.variables, diff)})
     raise ValueError(f"unknown upper-bound certificate {cert.get('kind')!r}")
+
+
+def exact_value(e: sp.Expr, at: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
+    """e at a point with real algebraic coordinates, every Max, Min, Abs and sign resolved
+    by the exact sign of its arguments' differences (:func:`verify.kernel.univariate.
+    constant_sign`), never by SymPy's floating comparisons."""
+    from verify.kernel.univariate import constant_sign
+
+    if e.is_Symbol:
+        if e not in at:
+            raise ValueError(f"no value for {e}")
+        return at[e]
+    if e.is_Atom:
+        return e
+    args = [exact_value(a, at) for a in e.args]
+    if isinstance(e, (sp.Max, sp.Min)):
+        best, want = args[0], 1 if isinstance(e, sp.Max) else -1
+        for a in args[1:]:
+            if constant_sign(a - best) == want:
+                best = a
+        return best
+    if isinstance(e, sp.Abs):
+        return args[0] if constant_sign(args[0]) >= 0 else -args[0]
+    if isinstance(e, sp.sign):
+        return sp.Integer(constant_sign(args[0]))
+    if isinstance(e, sp.Piecewise):
+        raise ValueError("Piecewise is not evaluated exactly here")
+    return e.func(*args)
 
 
 @checker("modulus-exact")

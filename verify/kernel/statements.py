@@ -270,7 +270,9 @@ CERTIFICATES: dict[str, Witnesses] = {
                              "inequality from the weights", "solvers"),
     "convex-minorant": Witnesses(("modulus", "minorant", "slack", "cone", "gap"),
                                  "g(p) = f(p); g sharp at the claim's point and norm (a cone "
-                                 "certificate); f - g >= 0 (Psatz certificates)", "solvers"),
+                                 "certificate); f - g + c||x - p|| >= 0 (Psatz certificates, "
+                                 "or exactly in r = ||x - p||_2 when f - g is radial)",
+                                 "solvers"),
     "point": Witnesses(("x",), "the sharpness gap at x, in balls"),
     "point-ratio": Witnesses(("x",), "the ratio at x, exactly"),
     "ray-limit": Witnesses(("direction", "at", "limit"), "the ratio's limit along the ray"),
