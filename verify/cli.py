@@ -789,7 +789,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rho", type=_nonnegative_float,
                    help="perturbation radius (usam, sam); 0 is plain gradient descent")
     p.add_argument("--hyper", action="append", metavar="NAME=VALUE",
-                   help="another hyperparameter of a FILE.py:NAME optimizer (repeatable)")
+                   help="a hyperparameter beyond --alpha, --beta, --rho (adam's beta1, a "
+                        "FILE.py:NAME optimizer's own; repeatable)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where the Hessian products run")
     p.add_argument("--probes", type=_positive_int, default=99, help="trace probes")
@@ -837,7 +838,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", help="momentum, for the methods that take it")
     p.add_argument("--rho", help="perturbation radius, for the methods that take it")
     p.add_argument("--hyper", action="append", metavar="NAME=VALUE",
-                   help="another hyperparameter of a FILE.py:NAME optimizer (repeatable)")
+                   help="a hyperparameter beyond --alpha, --beta, --rho (adam's beta1, a "
+                        "FILE.py:NAME optimizer's own; repeatable)")
     p.add_argument("--variant", choices=("A", "B"), default="A",
                    help="the reconstructed form of two-step-usam / hessian-usam")
     p.add_argument("--plot", choices=("alpha", "rho"),

@@ -1,8 +1,9 @@
 """The statements of Bolte, Le and Pauwels, *Convergence of optimizers implies eigenvalues
 filtering at equilibrium*, as registered checks (named after the statement they reproduce).
 
-The exact instances carry certificates (filter-set claims re-checked by z3 and cvc5, signs of
-exact numbers, unsatisfiable SMT texts); the runs on functions and on data are evidence.
+The statement checks carry certificates (filter sets at numeric hyperparameters decided by
+exact real roots, exact multipliers and spectral radii; with symbolic hyperparameters, SMT texts
+that z3 and cvc5 both find unsatisfiable); the runs on functions and on data are experiments.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ TABLE = {("gd", "A"): [0, 20], ("heavy-ball", "A"): [0, 38], ("nesterov", "A"): 
 
 
 @check("filters.table", paper=PAPER, statement="threshold table of the filters",
-       summary="exact filter sets at alpha = 0.1, beta = 0.9, rho = 0.05 (proved by z3 and "
-               "cvc5) reproduce the table (1e-3)", smoke={"methods": 2})
+       summary="exact filter sets at alpha = 0.1, beta = 0.9, rho = 0.05 (proved exactly by "
+               "real roots) reproduce the table (1e-3)", smoke={"methods": 2})
 def threshold_table(seed: int, methods: int | None = None) -> Verdict:
     from theorems.filters.kinds import filter_set_claim
 
