@@ -262,3 +262,39 @@ def test_ball_sos_bound_checks_exactly_and_rejects_a_lower_bound():
     assert kernel.check(claim, "proved", full) == (True, "")
     assert not kernel.check({**claim, "at_most": "109/100"}, "proved", full)[0]
     assert not kernel.check({**claim, "radius": 2}, "proved", full)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# square roots in sharpness statements
+# --------------------------------------------------------------------------------------------
+
+X1, X2 = sp.symbols("x1 x2", real=True)
+#: sqrt(x1^2 + x2^2) + x1^4 - x1^2/2: nonconvex, alpha* = 1 - 1/(3 sqrt 6) = 0.8639...
+SQRT_F = sp.sqrt(X1**2 + X2**2) + (X1**2 - sp.Rational(1, 4))**2 - sp.Rational(1, 16)
+
+
+def test_lift_roots_lifts_nonnegative_quadratics_and_refuses_the_rest():
+    u = sp.symbols("_u0 _u1", real=True)
+    F, roots = K.lift_roots(sp.sqrt(u[0]**2 + u[1]**2) + (1 + u[0]**2)**sp.Rational(3, 2), u)
+    assert len(roots) == 2 and not F.has(sp.sqrt(u[0]**2 + u[1]**2))
+    values = {u[0]: sp.Rational(1, 3), u[1]: sp.Rational(-2, 5)}
+    lifted = F.xreplace({q: sp.sqrt(G.xreplace(values)) for q, G in roots}).xreplace(values)
+    original = (sp.sqrt(u[0]**2 + u[1]**2) + (1 + u[0]**2)**sp.Rational(3, 2)).xreplace(values)
+    assert sp.simplify(lifted - original) == 0
+    for bad in (sp.sqrt(u[0]**2 - u[1]**2 + 1),        # negative somewhere
+                sp.sqrt(u[0]**4 + 1),                   # quartic: not lifted
+                sp.sqrt(sp.Abs(u[0]))):
+        with pytest.raises(UnsupportedFunction):
+            K.lift_roots(bad, u)
+
+
+def test_a_sharpness_claim_with_a_euclidean_norm_gets_an_exact_sos_certificate():
+    problem = deciders.SharpProblem(SQRT_F, (X1, X2), (0, 0), "2")
+    outcome = sos_case.prove_sos(problem, sp.Rational(4, 5))
+    assert outcome.answer == "holds", outcome.detail
+    claim = problem.claim("sharp-minimizer", modulus=sp.Rational(4, 5))
+    assert kernel.check(claim, "proved", outcome.certificate)[0]
+    # the same certificate says nothing about a false modulus (alpha* < 0.87) or another f
+    assert not kernel.check(dict(claim, modulus="9/10"), "proved", outcome.certificate)[0]
+    other = dict(claim, f=str(SQRT_F - X2**2 / 10))
+    assert not kernel.check(other, "proved", outcome.certificate)[0]

@@ -39,6 +39,11 @@ Statements (their derivations are the kernel's; the deciders call them to know w
   case's set and ``r^k target = F(u) - m ||u||`` there, so certificates for all cases prove the
   claim. (Without the blow-up the target's linear part -m ||u|| cannot be matched: the
   degree-1 part of a Putinar certificate is a nonnegative combination of the generators.)
+  Square roots (:func:`lift_roots`): ``sqrt(G)`` with G a rational quadratic that is
+  nonnegative everywhere (its homogenized matrix PSD, exact) becomes ``q >= 0, q^2 = G``, and
+  in the blow-up ``r^(e/2) q~`` with ``q~^2 = G~``, ``G(r v) = r^e G~`` (e = 2 for a quadratic
+  form, a Euclidean norm of x - p; e = 0 when G(0) > 0), so ``||A (x - p)||_2`` and
+  ``sqrt(c + ...)`` terms of a nonconvex f have exact certificates too.
 * :func:`ball_case` ``(problem, U)``: "f(y) - f(x) <= U on the ball ||y - x|| <= r" for a
   piecewise polynomial f, rational x, r, U: every Abs lifted, target ``U - F(u)`` on
   ``r^2 - |u|^2 >= 0`` (2-norm), ``r^2 - u_i^2 >= 0`` (inf-norm) or ``r - sum w_i >= 0`` with
@@ -299,14 +304,60 @@ def lift(e: sp.Expr, split: Any, prefix: str = "_s") -> list[_Lifted]:
     return out[::-1]
 
 
-def _vanishes_at_zero(u: Sequence[sp.Symbol]) -> Any:
+def _vanishes_at_zero(u: Sequence[sp.Symbol], roots: Sequence[tuple] = ()) -> Any:
     """The split rule of the sharpness statements: split an Abs unless its argument vanishes
-    at u = 0 (every lifted symbol vanishes there too)."""
+    at u = 0 (every lifted symbol vanishes there too; a lifted square root sqrt(G) is
+    sqrt(G(0)))."""
     def split(A: sp.Expr, lifts: list) -> bool:
         zero = {x: 0 for x in u}
+        zero.update({q: sp.sqrt(G.xreplace({x: 0 for x in u})) for q, G in roots})
         zero.update({s: 0 for s, _ in lifts})
-        return A.xreplace(zero) != 0
+        return sp.expand(A.xreplace(zero)) != 0
     return split
+
+
+def lift_roots(F: sp.Expr, u: Sequence[sp.Symbol]) -> tuple[sp.Expr, list[tuple]]:
+    """F with every square root sqrt(G) (and G^(k/2), k odd) replaced by a symbol q (q^k),
+    and the list of (q, G): q = sqrt(G) >= 0, q^2 = G. Each G must be a polynomial of degree
+    at most 2 in ``u`` that is nonnegative everywhere (its homogenized matrix PSD, decided
+    exactly), so that f is real-valued and q is determined: a Euclidean norm of an affine map,
+    sqrt(c + ||A u||^2), ... Raises UnsupportedFunction otherwise."""
+    from verify.kernel.cone import psd as psd_exact
+
+    roots: list[tuple[sp.Symbol, sp.Expr]] = []
+    while True:
+        node = next((a for a in sp.postorder_traversal(F) if a.is_Pow and a.exp.is_Rational
+                     and a.exp.q == 2 and a.base.free_symbols), None)
+        if node is None:
+            return F, roots
+        G = sp.expand(node.base)
+        if G.free_symbols - set(u) or not G.is_polynomial(*u):
+            raise UnsupportedFunction(f"sqrt of {node.base}: not a polynomial of the variables")
+        P = sp.Poly(G, *u)
+        if P.total_degree() > 2 or not all(c.is_Rational for c in P.coeffs()):
+            raise UnsupportedFunction(f"sqrt of {node.base}: only rational quadratics are lifted")
+        n = len(u)
+        M = [[Fraction(0)] * (n + 1) for _ in range(n + 1)]      # [1, u] M [1, u]^T = G
+        for mono, c in P.terms():
+            idx = [i for i, k in enumerate(mono) for _ in range(k)]
+            c = Fraction(int(c.p), int(c.q))
+            if not idx:
+                M[0][0] += c
+            elif len(idx) == 1:
+                M[0][idx[0] + 1] += c / 2
+                M[idx[0] + 1][0] += c / 2
+            elif idx[0] == idx[1]:
+                M[idx[0] + 1][idx[0] + 1] += c
+            else:
+                M[idx[0] + 1][idx[1] + 1] += c / 2
+                M[idx[1] + 1][idx[0] + 1] += c / 2
+        if not psd_exact(M):
+            raise UnsupportedFunction(f"sqrt of {node.base}: not shown nonnegative everywhere")
+        q = next((q for q, H in roots if sp.expand(H - G) == 0), None)
+        if q is None:
+            q = sp.Symbol(f"_q{len(roots)}", real=True)
+            roots.append((q, G))
+        F = F.xreplace({node: q ** int(node.exp.p)})
 
 
 def _polys(exprs: Sequence[sp.Expr], gens: Sequence[sp.Symbol]) -> list[dict]:
@@ -327,18 +378,27 @@ def _divide_r(e: sp.Expr, gens: Sequence[sp.Symbol], k: int) -> tuple[sp.Expr, i
     return sp.expand(e / gens[k] ** j), j
 
 
-def _polar(branch: _Lifted, u: Sequence[sp.Symbol], m: sp.Rational, norm: str
-           ) -> list[tuple[sp.Expr, list, list, list, str]]:
+def _polar(branch: _Lifted, u: Sequence[sp.Symbol], m: sp.Rational, norm: str,
+           roots: Sequence[tuple] = ()) -> list[tuple[sp.Expr, list, list, list, str]]:
     """The polar blow-up u = r v (r = ||u||, ||v|| = 1) of one branch of F(u) - m ||u||:
-    (target, expressions >= 0, expressions = 0, generators, label) per norm case."""
+    (target, expressions >= 0, expressions = 0, generators, label) per norm case. A lifted
+    square root q = sqrt(G(u)) becomes r^(e/2) q~ with q~ >= 0, q~^2 = G~ where
+    G(r v) = r^e G~ (e = 2 when G vanishes at 0, a quadratic form; else 0)."""
     n = len(u)
     r = sp.Symbol("_r", real=True)
     v = [sp.Symbol(f"_v{i}", real=True) for i in range(n)]
-    s = [sym for sym, _ in branch.lifts]
+    s = [q for q, _ in roots] + [sym for sym, _ in branch.lifts]
     gens = [*v, r, *s]
     at = {x: r * y for x, y in zip(u, v)}
     ge: list = [r]
     eq: list = []
+    for q, G in roots:
+        Gt, e = _divide_r(G.xreplace(at), gens, n)
+        if e % 2:
+            raise UnsupportedFunction(f"sqrt of {G}: an odd order at the point")
+        at[q] = r ** (e // 2) * q
+        ge.append(q)
+        eq.append(q ** 2 - Gt)
     lifted: list = []   # (s_k, A~_k): s_k = |A~_k|, and |A_k(u)| = r^e_k s_k
     for sym, A in branch.lifts:
         At, e = _divide_r(A.xreplace(at), gens, n)
@@ -406,13 +466,14 @@ def _sharp_cases(key: tuple) -> list[Case]:
         raise UnsupportedFunction("sharp-sos needs a rational modulus and a rational point")
     n = len(problem.variables)
     u = tuple(sp.Symbol(f"_u{i}", real=True) for i in range(n))
-    F = abs_form(problem.f).xreplace({x: c + y for x, c, y in
-                                      zip(problem.variables, problem.point, u)})
+    F = problem.f.xreplace({x: c + y for x, c, y in zip(problem.variables, problem.point, u)})
     F = F - F.xreplace({y: 0 for y in u})
+    F, roots = lift_roots(F, u)
+    F = abs_form(F)
     cases: list[Case] = []
-    branches = lift(F, _vanishes_at_zero(u))
+    branches = lift(F, _vanishes_at_zero(u, roots))
     for b, branch in enumerate(branches):
-        for target, ge, eq, gens, label in _polar(branch, u, m, problem.norm):
+        for target, ge, eq, gens, label in _polar(branch, u, m, problem.norm, roots):
             cases.append(Case(poly_of(target, gens), _polys(ge, gens), _polys(eq, gens),
                               _names(gens), f"branch {b + 1}/{len(branches)}, {label}"))
             if len(cases) > MAX_CASES:
