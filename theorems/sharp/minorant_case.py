@@ -51,6 +51,7 @@ def prove(problem: Any, m: sp.Expr) -> Any:
     from theorems.sharp.problem import SharpProblem
     from verify.errors import UnsupportedFunction
     from verify.kernel import sharp as sharp_kernel
+    from verify.kernel.facts import parse_constant
     from verify.kernel.minorant import minorant_claims
     from verify.kernel.sos import forall_cases
 
@@ -73,8 +74,8 @@ def prove(problem: Any, m: sp.Expr) -> Any:
         return None
     cone = verdict.certificate
     claim = problem.claim(kinds.SHARP_MINIMIZER, modulus=m)
-    modulus = sp.Rational(cone["modulus"]) - c if sp.sympify(cone["modulus"]).is_Rational \
-        else m
+    cone_modulus = parse_constant(cone["modulus"])
+    modulus = cone_modulus - c if cone_modulus.is_Rational else m
     draft = {"kind": "convex-minorant", "modulus": str(modulus), "minorant": str(g),
              "cone": cone}
     if c:
@@ -100,11 +101,13 @@ def prove(problem: Any, m: sp.Expr) -> Any:
                         method="convex minorant: cone and Positivstellensatz certificates")
 
 
-def _prove_radial(problem: Any, m: sp.Expr, g: sp.Expr, t: sp.Expr) -> Any:
+def _prove_radial(problem: Any, m: sp.Expr, g: sp.Expr, t: sp.Expr,
+                  alpha_g: sp.Expr | None = None) -> Any:
     """The radial route (2-norm): t a function of r = ||x - p|| alone, g convex with exact
-    alpha*(g) = M; the slack M - m (exact, irrational too) makes the cone certificate of g at
-    M and the one-variable statement t(r) + (M - m) r >= 0 prove f sharp with modulus m.
-    None when the route does not apply or the statement fails (m above alpha*(f))."""
+    alpha*(g) = M (``alpha_g``: passed by a caller that has found t radial in the 2-norm and
+    M exactly); the slack M - m (exact, irrational too) makes the cone certificate of g at M
+    and the one-variable statement t(r) + (M - m) r >= 0 prove f sharp with modulus m. None
+    when the route does not apply or the statement fails (m above alpha*(f))."""
     from theorems.sharp import convex_cone, kinds
     from theorems.sharp.deciders import SharpOutcome
     from theorems.sharp.problem import SharpProblem
@@ -112,14 +115,16 @@ def _prove_radial(problem: Any, m: sp.Expr, g: sp.Expr, t: sp.Expr) -> Any:
     from verify.kernel.facts import sign_holds
     from verify.kernel.minorant import radial_profile
 
-    if problem.norm != "2" or radial_profile(t, problem.variables, problem.point,
-                                             sp.Symbol("r", positive=True)) is None:
-        return None
     g_problem = SharpProblem(g, problem.variables, problem.point, problem.norm)
-    best = convex_cone.best_constant(g_problem)
-    if best is None or best.exact is None:
-        return None
-    M = sp.sympify(best.exact)
+    if alpha_g is None:
+        if problem.norm != "2" or radial_profile(t, problem.variables, problem.point,
+                                                 sp.Symbol("r", positive=True)) is None:
+            return None
+        best = convex_cone.best_constant(g_problem)
+        if best is None or best.exact is None:
+            return None
+        alpha_g = best.exact
+    M = alpha_g
     c = sp.nsimplify(M - m) if not (M - m).is_Rational else M - m
     if not (c.is_number and c.is_algebraic and sign_holds(c, ">=")):
         return None
@@ -178,10 +183,10 @@ def radial_best_constant(problem: Any, *, seed: int = 0) -> Any:
     if found is None or constant_sign(found[1]) < 0:
         return None
     r_star, c = found
-    alpha = sp.sympify(best.exact) - c
+    alpha = best.exact - c
     if constant_sign(alpha) <= 0:
         return None
-    lower = _prove_radial(problem, alpha, g, t)
+    lower = _prove_radial(problem, alpha, g, t, alpha_g=best.exact)
     if lower is None:
         return None
     h = [sp.Rational(v) for v in best.witness["direction"]]

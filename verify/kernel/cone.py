@@ -252,6 +252,16 @@ class _Quadratic:
         return tuple(self.b[i] + 2 * _dot(self.Q[i], p) for i in range(len(p)))
 
 
+def nonnegative_quadratic(e: sp.Basic, variables: Sequence[sp.Symbol]) -> bool | None:
+    """Is ``e`` >= 0 at every real point? Decided exactly (its homogenized matrix PSD) when
+    ``e`` is a polynomial of degree <= 2 in ``variables`` with rational coefficients; None
+    when it is not one."""
+    poly = Analysis(variables, [Fraction(0)] * len(variables)).poly(e)
+    if poly is None:
+        return None
+    return psd(_Quadratic(len(variables), poly).homogenised())
+
+
 class Analysis:
     """Convexity (by the rules of the module docstring) and sigma = f'(p; .) of a claim's f."""
 

@@ -322,7 +322,7 @@ def lift_roots(F: sp.Expr, u: Sequence[sp.Symbol]) -> tuple[sp.Expr, list[tuple]
     at most 2 in ``u`` that is nonnegative everywhere (its homogenized matrix PSD, decided
     exactly), so that f is real-valued and q is determined: a Euclidean norm of an affine map,
     sqrt(c + ||A u||^2), ... Raises UnsupportedFunction otherwise."""
-    from verify.kernel.cone import psd as psd_exact
+    from verify.kernel.cone import nonnegative_quadratic
 
     roots: list[tuple[sp.Symbol, sp.Expr]] = []
     while True:
@@ -331,27 +331,11 @@ def lift_roots(F: sp.Expr, u: Sequence[sp.Symbol]) -> tuple[sp.Expr, list[tuple]
         if node is None:
             return F, roots
         G = sp.expand(node.base)
-        if G.free_symbols - set(u) or not G.is_polynomial(*u):
-            raise UnsupportedFunction(f"sqrt of {node.base}: not a polynomial of the variables")
-        P = sp.Poly(G, *u)
-        if P.total_degree() > 2 or not all(c.is_Rational for c in P.coeffs()):
-            raise UnsupportedFunction(f"sqrt of {node.base}: only rational quadratics are lifted")
-        n = len(u)
-        M = [[Fraction(0)] * (n + 1) for _ in range(n + 1)]      # [1, u] M [1, u]^T = G
-        for mono, c in P.terms():
-            idx = [i for i, k in enumerate(mono) for _ in range(k)]
-            c = Fraction(int(c.p), int(c.q))
-            if not idx:
-                M[0][0] += c
-            elif len(idx) == 1:
-                M[0][idx[0] + 1] += c / 2
-                M[idx[0] + 1][0] += c / 2
-            elif idx[0] == idx[1]:
-                M[idx[0] + 1][idx[0] + 1] += c
-            else:
-                M[idx[0] + 1][idx[1] + 1] += c / 2
-                M[idx[1] + 1][idx[0] + 1] += c / 2
-        if not psd_exact(M):
+        nonnegative = nonnegative_quadratic(G, u) if G.free_symbols <= set(u) else None
+        if nonnegative is None:
+            raise UnsupportedFunction(f"sqrt of {node.base}: only rational quadratics of the "
+                                      "variables are lifted")
+        if not nonnegative:
             raise UnsupportedFunction(f"sqrt of {node.base}: not shown nonnegative everywhere")
         q = next((q for q, H in roots if sp.expand(H - G) == 0), None)
         if q is None:
