@@ -158,11 +158,20 @@ def declared_map(method: str, hyper: dict[str, Any], form: str = "A") -> Any:
 
 
 def _exact(value: Any) -> Any:
+    """A hyperparameter exactly: floats from their shortest decimal form, strings by the
+    whitelisting parser (never evaluated), Fractions and NumPy scalars as the numbers they
+    are."""
+    from fractions import Fraction
+
     import sympy as sp
 
-    if isinstance(value, float):
-        return sp.Rational(repr(value))
-    return sp.sympify(value)
+    from verify.formula import parse_number
+
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    if isinstance(value, np.generic):
+        value = value.item()
+    return parse_number(value, what="hyperparameter")
 
 
 def filter_of(method: str, hyper: dict[str, Any], form: str = "A") -> Any:

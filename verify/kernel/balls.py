@@ -12,6 +12,7 @@ Anything else raises ValueError.
 from __future__ import annotations
 
 import math
+import numbers
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,6 +30,14 @@ def to_fmpq(q: Any) -> flint.fmpq:
     return flint.fmpq(int(q.p), int(q.q))
 
 
+def _is_rational(v: Any) -> bool:
+    """An int, a Fraction, a NumPy integer or a SymPy rational (never text: nothing here
+    parses strings)."""
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, numbers.Rational) or (isinstance(v, sp.Basic) and bool(v.is_Rational))
+
+
 def arb_eval(expr: sp.Basic, point: Mapping[sp.Symbol, Any] | None = None) -> flint.arb:
     """Enclose the value of ``expr`` at a rational ``point`` in a ball.
 
@@ -39,7 +48,7 @@ def arb_eval(expr: sp.Basic, point: Mapping[sp.Symbol, Any] | None = None) -> fl
     flint.ctx.prec = ARB_PRECISION
     try:
         point = dict(point or {})
-        balls = [flint.arb(to_fmpq(v)) if sp.sympify(v).is_Rational else arb_eval(v)
+        balls = [flint.arb(to_fmpq(v)) if _is_rational(v) else arb_eval(v)
                  for v in point.values()]           # an exact constant: its own ball
         out = arb_compile(expr, list(point))(balls)
         if not out.is_finite():

@@ -251,9 +251,16 @@ def _separate(roots: list[Root]) -> list[Root]:
 # signs
 # --------------------------------------------------------------------------------------------
 
+def _number(value: Any) -> sp.Expr:
+    """A SymPy number as it is; any other value read by the whitelisting parser."""
+    from verify.formula import parse_number
+
+    return value if isinstance(value, sp.Basic) else parse_number(value)
+
+
 def constant_sign(value: sp.Expr) -> int:
     """The sign of a real algebraic constant, exactly (balls, then its minimal polynomial)."""
-    value = sp.sympify(value)
+    value = _number(value)
     if value.is_Rational:
         return (int(value.p) > 0) - (int(value.p) < 0)
     ball = _ball(value, [], [], PRECISIONS[0])
@@ -392,7 +399,7 @@ def holds_at(formula: Any, t: sp.Symbol, value: sp.Expr) -> bool | None:
     """The formula at one exact point (None when an expression is undefined there)."""
     lowered = lower(formula)
     signs = _Signs(t)
-    value = sp.sympify(value)
+    value = _number(value)
     if value.is_Rational:
         point = _rational_root(Fraction(int(value.p), int(value.q)), t)
         return evaluate(lowered, lambda g: signs.at_rational(g, point.lo))
